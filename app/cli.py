@@ -1,0 +1,334 @@
+"""The ``longdesk`` command line: ask, inspect, models (the headless path scripts use).
+
+Exit codes (stable, for scripts):
+    0  success
+    2  bad input: a missing path, an empty folder, a file that is not a usable model
+    3  the model failed to load or run
+    4  does not fit: the corpus exceeds the context, or the model exceeds memory
+    5  hosted endpoint failure (network, auth, quota)
+    130 interrupted (Ctrl-C)
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from app import __version__
+from app.models import known_models, resolve_model
+from app.paths import Paths
+from app.settings import load_settings
+from engine.backends.base import (
+    AnswerDelta,
+    AskOptions,
+    BackendError,
+    Event,
+    Failed,
+    FailureKind,
+    Progress,
+    ThinkingDelta,
+    Usage,
+)
+from engine.context.pack import pack
+from engine.context.plan import ContextPlan
+from engine.corpus.load import SourceError, load_sources
+from engine.corpus.model import Corpus
+from engine.models.default_model import DefaultModelError
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+EXIT_MODEL = 3
+EXIT_FIT = 4
+EXIT_HOSTED = 5
+EXIT_INTERRUPTED = 130
+
+_EXIT_FOR_KIND = {
+    FailureKind.BAD_INPUT: EXIT_BAD_INPUT,
+    FailureKind.MODEL: EXIT_MODEL,
+    FailureKind.INTERNAL: EXIT_MODEL,
+    FailureKind.MEMORY: EXIT_FIT,
+    FailureKind.CONTEXT: EXIT_FIT,
+    FailureKind.NETWORK: EXIT_HOSTED,
+    FailureKind.AUTH: EXIT_HOSTED,
+    FailureKind.QUOTA: EXIT_HOSTED,
+    FailureKind.SERVER: EXIT_HOSTED,
+    FailureKind.CANCELLED: EXIT_INTERRUPTED,
+}
+
+
+class CliError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _fail(exc: BackendError) -> CliError:
+    return CliError(_EXIT_FOR_KIND.get(exc.kind, EXIT_MODEL), exc.message)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class ProgressPrinter:
+    """Prefill progress on stderr: a rewritten line on a terminal, a line every 2 s otherwise."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last = 0.0
+
+    def __call__(self, p: Progress) -> None:
+        now = time.monotonic()
+        done = p.done >= p.total
+        if not self.tty and not done and now - self.last < 2.0:
+            return
+        self.last = now
+        pct = 100.0 * p.done / p.total if p.total else 100.0
+        line = (
+            f"{p.stage}: {p.done:,}/{p.total:,} tokens ({pct:.0f}%), "
+            f"{p.rate:,.0f} tok/s, ETA {_duration(p.eta_s)}"
+        )
+        if self.tty:
+            self.stream.write("\r" + line + ("\n" if done else ""))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def _load_corpus(paths: Sequence[str]) -> Corpus:
+    try:
+        return load_sources([Path(p) for p in paths])
+    except SourceError as exc:
+        raise CliError(EXIT_BAD_INPUT, str(exc)) from exc
+
+
+def _model_path(ns: argparse.Namespace, app_paths: Paths) -> Path:
+    settings, warning = load_settings(app_paths.config)
+    if warning:
+        print(f"longdesk: {warning}", file=sys.stderr)
+    try:
+        return resolve_model(app_paths, settings, ns.model)
+    except DefaultModelError as exc:
+        raise CliError(EXIT_MODEL, str(exc)) from exc
+
+
+def _plan(corpus: Corpus, model: Path, reserved_output: int) -> tuple[ContextPlan, int]:
+    """Pack and count with the model's own tokenizer (weights not loaded)."""
+    from engine.backends.local import Tokenizer
+
+    try:
+        tokenizer = Tokenizer(model)
+    except BackendError as exc:
+        raise _fail(exc) from exc
+    try:
+        window = tokenizer.header.context_length or 4096
+        plan = pack(corpus, tokenizer.count, window, reserved_output=reserved_output)
+    finally:
+        tokenizer.close()
+    return plan, window
+
+
+def cmd_inspect(ns: argparse.Namespace, out: TextIO) -> int:
+    app_paths = Paths.default()
+    corpus = _load_corpus(ns.paths)
+    model = _model_path(ns, app_paths)
+    plan, _window = _plan(corpus, model, ns.max_tokens)
+    tokens = {s.doc_id: s.tokens for s in plan.spans}
+    print(f"Corpus: {len(corpus.documents)} document(s); tokens counted with {model.name}", file=out)
+    width = max((len(d.name) for d in corpus.documents), default=10)
+    print(f"  {'id':<5} {'document':<{width}}  {'kind':<9} {'extent':>12} {'tokens':>10}", file=out)
+    for doc in corpus.documents:
+        print(
+            f"  {doc.doc_id:<5} {doc.name:<{width}}  {doc.kind.value:<9} {doc.extent():>12} "
+            f"{tokens[doc.doc_id]:>10,}",
+            file=out,
+        )
+    if corpus.issues:
+        print(f"Left out: {len(corpus.issues)} file(s)", file=out)
+        for issue in corpus.issues:
+            print(f"  {issue.problem.value:<8} {issue.source}: {issue.reason}", file=out)
+    print(
+        f"Total: {plan.prefix_tokens:,} tokens (packed corpus with instructions and anchor markup)", file=out
+    )
+    print(f"Budget: {plan.budget.describe()}", file=out)
+    if ns.show_packed:
+        out.write(plan.system_text)
+    return EXIT_OK if plan.budget.fits or not ns.strict else EXIT_FIT
+
+
+def cmd_models(ns: argparse.Namespace, out: TextIO) -> int:
+    app_paths = Paths.default()
+    settings, warning = load_settings(app_paths.config)
+    if warning:
+        print(f"longdesk: {warning}", file=sys.stderr)
+    try:
+        entries = known_models(app_paths, settings, ns.model or [])
+    except DefaultModelError as exc:
+        raise CliError(EXIT_MODEL, str(exc)) from exc
+    bad = 0
+    for e in entries:
+        if e.error:
+            bad += 1
+            print(f"{e.path}  [{e.origin}]\n  error: {e.error}", file=out)
+            continue
+        assert e.memory is not None
+        print(f"{e.path}  [{e.origin}]", file=out)
+        print(
+            f"  {e.name}: {e.architecture}, {e.quantization}, {e.size_bytes / 1e6:,.0f} MB, "
+            f"context {e.context_length:,} tokens",
+            file=out,
+        )
+        print(f"  memory: {e.memory.describe()}", file=out)
+    return EXIT_BAD_INPUT if bad and ns.model else EXIT_OK
+
+
+def cmd_ask(ns: argparse.Namespace, out: TextIO) -> int:
+    from engine.backends.local import LocalBackend, LocalSettings
+
+    app_paths = Paths.default()
+    corpus = _load_corpus(ns.paths)
+    model = _model_path(ns, app_paths)
+    plan, window = _plan(corpus, model, ns.max_tokens)
+    if not plan.budget.fits:
+        raise CliError(
+            EXIT_FIT,
+            f"the corpus does not fit {model.name}: {plan.budget.describe()}; "
+            "leave documents out or choose a model with a larger context",
+        )
+    # Context: prefix + template + question + answer, rounded up; never above the trained size.
+    wanted = plan.prefix_tokens + len(ns.question) + ns.max_tokens + 256
+    n_ctx = min(window, (wanted + 1023) // 1024 * 1024)
+    cancel = threading.Event()
+
+    def on_sigint(_sig: int, _frame: FrameType | None) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        print("\nlongdesk: stopping (Ctrl-C again to quit at once)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        print(
+            f"longdesk: {len(corpus.documents)} document(s), {plan.prefix_tokens:,} tokens; "
+            f"loading {model.name} (context {n_ctx:,})",
+            file=sys.stderr,
+        )
+        try:
+            backend = LocalBackend(model, LocalSettings(n_ctx=n_ctx, n_threads=max(0, ns.threads)))
+        except BackendError as exc:
+            raise _fail(exc) from exc
+        try:
+            return _run_ask(backend, plan, ns, out, cancel)
+        finally:
+            backend.close()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _run_ask(
+    backend: object, plan: ContextPlan, ns: argparse.Namespace, out: TextIO, cancel: threading.Event
+) -> int:
+    from engine.backends.local import LocalBackend
+
+    assert isinstance(backend, LocalBackend)
+    progress = ProgressPrinter(sys.stderr)
+    failures: list[Failed] = []
+    usage: list[Usage] = []
+
+    def on_event(ev: Event) -> None:
+        if isinstance(ev, Progress):
+            if ev.stage == "prefill":
+                progress(ev)
+        elif isinstance(ev, AnswerDelta):
+            out.write(ev.text)
+            out.flush()
+        elif isinstance(ev, ThinkingDelta):
+            sys.stderr.write(ev.text)
+        elif isinstance(ev, Usage):
+            usage.append(ev)
+        elif isinstance(ev, Failed):
+            failures.append(ev)
+
+    try:
+        reading = backend.read(plan, on_event, cancel.is_set)
+    except BackendError as exc:
+        raise _fail(exc) from exc
+    print(f"longdesk: read {reading.prefix_tokens:,} tokens in {reading.seconds:.1f} s", file=sys.stderr)
+    result = backend.ask(
+        reading, (), ns.question, AskOptions(max_output_tokens=ns.max_tokens), on_event, cancel.is_set
+    )
+    out.write("\n")
+    out.flush()
+    if isinstance(result, Failed):
+        raise CliError(_EXIT_FOR_KIND.get(result.kind, EXIT_MODEL), result.message)
+    for u in usage:
+        print(
+            f"longdesk: {u.output_tokens} tokens in {u.seconds:.1f} s ({u.tokens_per_s:.1f} tok/s), "
+            f"stop: {result.stop_reason}",
+            file=sys.stderr,
+        )
+    return EXIT_INTERRUPTED if result.stop_reason == "cancelled" else EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="longdesk",
+        description="Read whole books, document sets and codebases with one long-context model. "
+        "With no command, opens the desktop window.",
+    )
+    parser.add_argument("--version", action="version", version=f"longdesk {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    ask = sub.add_parser("ask", help="answer a question about files and folders, streamed to stdout")
+    ask.add_argument("paths", nargs="+", metavar="PATH", help="files and folders to read")
+    ask.add_argument("-q", "--question", required=True, help="the question")
+    ask.add_argument("--model", help="a GGUF model file (default: the embedded Gemma 3 270M)")
+    ask.add_argument("--max-tokens", type=int, default=512, help="longest answer, in tokens")
+    ask.add_argument("--threads", type=int, default=0, help="CPU threads (default: physical cores)")
+    ask.set_defaults(func=cmd_ask)
+
+    insp = sub.add_parser("inspect", help="list documents and exact token counts, and whether they fit")
+    insp.add_argument("paths", nargs="+", metavar="PATH")
+    insp.add_argument("--model", help="count with this GGUF's tokenizer")
+    insp.add_argument("--max-tokens", type=int, default=512, help="output reserve in the budget")
+    insp.add_argument("--show-packed", action="store_true", help="print the packed text after the table")
+    insp.add_argument("--strict", action="store_true", help="exit 4 when the corpus does not fit")
+    insp.set_defaults(func=cmd_inspect)
+
+    models = sub.add_parser("models", help="list known GGUF models and whether they fit this machine")
+    models.add_argument("--model", action="append", help="also describe this GGUF file (repeatable)")
+    models.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    if ns.command is None:
+        print("longdesk: the window is started by the `longdesk` launcher; see --help", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        code: int = ns.func(ns, sys.stdout)
+    except CliError as exc:
+        print(f"longdesk: error: {exc.message}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print("\nlongdesk: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Icons, themes and prompt templates, read through importlib.resources."""

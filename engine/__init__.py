@@ -1,0 +1,1 @@
+"""Longdesk's engine: documents in, tokens counted, contexts packed, models run (Qt-free, app-free)."""

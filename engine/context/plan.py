@@ -1,0 +1,88 @@
+"""ContextPlan: the exact prefix a model reads and the token budget around it (architecture §3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentSpan:
+    """Where one document's block sits in the packed corpus text, and what it costs."""
+
+    doc_id: str
+    name: str
+    start: int  # character offset in ``ContextPlan.corpus_text``
+    end: int
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """``context = prefix + history + question + reserved thinking + reserved output``."""
+
+    context_window: int
+    prefix: int
+    history: int = 0
+    question: int = 0
+    reserved_thinking: int = 0
+    reserved_output: int = 512
+
+    @property
+    def used(self) -> int:
+        return self.prefix + self.history + self.question + self.reserved_thinking + self.reserved_output
+
+    @property
+    def free(self) -> int:
+        return self.context_window - self.used
+
+    @property
+    def fits(self) -> bool:
+        return self.used <= self.context_window
+
+    @property
+    def over_by(self) -> int:
+        return max(0, -self.free)
+
+    def describe(self) -> str:
+        """One line with the exact numbers, e.g. for ``longdesk inspect``."""
+        parts = [f"corpus+instructions {self.prefix:,}"]
+        if self.history:
+            parts.append(f"conversation {self.history:,}")
+        if self.question:
+            parts.append(f"question {self.question:,}")
+        if self.reserved_thinking:
+            parts.append(f"thinking reserve {self.reserved_thinking:,}")
+        parts.append(f"output reserve {self.reserved_output:,}")
+        verdict = "fits" if self.fits else f"does NOT fit: over by {self.over_by:,} tokens"
+        return f"{' + '.join(parts)} = {self.used:,} of {self.context_window:,} tokens; {verdict}"
+
+
+@dataclass(frozen=True, slots=True)
+class ContextPlan:
+    """The packed prefix text, its exact token count, and where each document sits in it.
+
+    Attributes:
+        instructions: the system instructions (the citing contract), first in the prefix.
+        corpus_text: the packed corpus with anchor markup; byte-stable for the same sources.
+        prefix_tokens: tokens of ``instructions + corpus_text`` under the backend's tokenizer
+            (chat-template tokens are the backend's business and are added when it reads).
+        spans: one per document, in order.
+        budget: the budget with this prefix; ``budget.fits`` is False when it does not fit.
+    """
+
+    instructions: str
+    corpus_text: str
+    prefix_tokens: int
+    spans: tuple[DocumentSpan, ...]
+    budget: Budget
+
+    @property
+    def system_text(self) -> str:
+        return self.instructions + "\n" + self.corpus_text
+
+    def span_at(self, offset: int) -> DocumentSpan | None:
+        """The document whose block contains character ``offset`` of ``corpus_text``."""
+        for span in self.spans:
+            if span.start <= offset < span.end:
+                return span
+        return None

@@ -1,0 +1,1 @@
+"""Turning files, folders and archives into anchored Documents (see architecture §2-3)."""

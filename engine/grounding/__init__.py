@@ -1,0 +1,1 @@
+"""Citations in answers: parsed, resolved to a document and place, and verified."""

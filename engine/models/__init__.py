@@ -1,0 +1,1 @@
+"""Local model files: GGUF inspection, the default model, memory planning."""

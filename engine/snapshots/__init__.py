@@ -1,0 +1,1 @@
+"""Saved model state after a prefix: read once, ask forever."""

@@ -1,0 +1,244 @@
+"""Build llama-cpp-python once per (version, recipe, CPU) and cache the wheel.
+
+PyPI ships llama-cpp-python as source only, so every install compiles llama.cpp (3-6 minutes on
+two cores). This script compiles it with the accelerator recipe chosen by ``ACCEL`` (cpu, cuda,
+metal, vulkan; default cpu), keeps the wheel in a cache folder keyed by everything that makes two
+wheels differ, and installs the cached wheel on every later run.
+
+The CPU recipe builds for the instruction sets of the running CPU, read from ``/proc/cpuinfo``,
+and never with AMX: GCC 12's ``_tile_loadconfig`` declares an 8-byte memory operand, so -O3 drops
+the stores to the 64-byte tile config and the first AMX matmul faults. The detected instruction
+sets are part of the cache key, so a wheel that needs AVX-512 is never installed on a CPU without
+it.
+
+Standard library only: it runs before the virtual environment has anything in it.
+
+Usage:
+    python packaging/llama_build.py --python VENV/bin/python      # build if needed, install
+    python packaging/llama_build.py --print-key                    # show the cache key
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+LLAMA_CPP_PYTHON_VERSION = "0.3.36"
+RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
+
+# /proc/cpuinfo flag -> ggml CMake option. Order is the order in which they are passed.
+_ISA_OPTIONS: tuple[tuple[str, str], ...] = (
+    ("sse4_2", "GGML_SSE42"),
+    ("avx", "GGML_AVX"),
+    ("avx2", "GGML_AVX2"),
+    ("fma", "GGML_FMA"),
+    ("f16c", "GGML_F16C"),
+    ("bmi2", "GGML_BMI2"),
+    ("avx_vnni", "GGML_AVX_VNNI"),
+    ("avx512f", "GGML_AVX512"),
+    ("avx512vbmi", "GGML_AVX512_VBMI"),
+    ("avx512_vnni", "GGML_AVX512_VNNI"),
+    ("avx512_bf16", "GGML_AVX512_BF16"),
+)
+
+
+def default_cache_dir() -> Path:
+    """Where built wheels are kept; ``LONGDESK_WHEEL_CACHE`` overrides it."""
+    env = os.environ.get("LONGDESK_WHEEL_CACHE")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "longdesk" / "wheels"
+
+
+def cpu_flags() -> set[str]:
+    """The CPU feature flags of this machine (Linux); empty where they cannot be read."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.partition(":")[2].split())
+    return set()
+
+
+def isa_cmake_args(flags: set[str]) -> list[str]:
+    """ggml ISA options, each explicitly ON or OFF, for the given CPU flags."""
+    return [f"-D{option}={'ON' if flag in flags else 'OFF'}" for flag, option in _ISA_OPTIONS]
+
+
+def load_recipe(name: str) -> dict[str, object]:
+    path = RECIPES_DIR / f"{name}.toml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in RECIPES_DIR.glob("*.toml")))
+        raise SystemExit(f"llama_build: unknown ACCEL recipe {name!r} (known: {known})")
+    with path.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def cmake_args_for(recipe: dict[str, object]) -> list[str]:
+    """The full CMAKE_ARGS list for a recipe on this machine."""
+    args = [str(a) for a in recipe.get("cmake_args", [])]  # type: ignore[attr-defined]
+    machine = platform.machine().lower()
+    if recipe.get("detect_isa") and machine in {"x86_64", "amd64"}:
+        flags = cpu_flags()
+        if flags:
+            args += isa_cmake_args(flags)
+        else:
+            # No /proc/cpuinfo (not Linux): let the compiler target this CPU, still without AMX.
+            args = [a for a in args if not a.startswith("-DGGML_NATIVE=")] + ["-DGGML_NATIVE=ON"]
+    env_cmake = recipe.get("env_cmake", {})
+    for env_name, template in dict(env_cmake).items():  # type: ignore[call-overload]
+        value = os.environ.get(env_name)
+        if value:
+            args.append(str(template).format(value))
+    return args
+
+
+def _compiler_id() -> str:
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or ""
+    if not cc:
+        return "none"
+    try:
+        out = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.splitlines()[0] if out.stdout else "unknown"
+
+
+def cache_key(recipe_name: str, args: list[str], python: str) -> str:
+    """A short hash of everything that makes two builds differ."""
+    py_tag = subprocess.run(
+        [
+            python,
+            "-c",
+            "import sys, sysconfig; print(sys.implementation.cache_tag, sysconfig.get_platform())",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    material = json.dumps(
+        {
+            "version": LLAMA_CPP_PYTHON_VERSION,
+            "recipe": recipe_name,
+            "cmake_args": args,
+            "python": py_tag,
+            "machine": platform.machine(),
+            "compiler": _compiler_id(),
+        },
+        sort_keys=True,
+    )
+    return f"{recipe_name}-{hashlib.sha256(material.encode()).hexdigest()[:16]}"
+
+
+def _installed_version(python: str) -> str | None:
+    probe = "import importlib.metadata as m; print(m.version('llama_cpp_python'))"
+    out = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=False)
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _installed_key(python: str) -> str | None:
+    probe = (
+        "import importlib.util, pathlib; s = importlib.util.find_spec('llama_cpp'); "
+        "p = pathlib.Path(s.submodule_search_locations[0], 'LONGDESK_BUILD') if s else None; "
+        "print(p.read_text() if p and p.exists() else '')"
+    )
+    out = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() or None
+
+
+def build_wheel(python: str, args: list[str], dest: Path) -> Path:
+    """Compile the wheel into ``dest`` (a fresh folder) and return its path."""
+    env = dict(os.environ)
+    env["CMAKE_ARGS"] = " ".join(args)
+    env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
+    env["FORCE_CMAKE"] = "1"
+    print(
+        f"llama_build: compiling llama-cpp-python {LLAMA_CPP_PYTHON_VERSION} (a few minutes, once)",
+        flush=True,
+    )
+    print(f"llama_build: CMAKE_ARGS={env['CMAKE_ARGS']}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="longdesk-wheel-") as tmp:
+        cmd = [
+            python,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-binary",
+            "llama-cpp-python",
+            "-w",
+            tmp,
+            f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}",
+        ]
+        subprocess.run(cmd, env=env, check=True)
+        wheels = list(Path(tmp).glob("llama_cpp_python-*.whl"))
+        if len(wheels) != 1:
+            raise SystemExit(f"llama_build: expected one wheel, found {wheels}")
+        dest.mkdir(parents=True, exist_ok=True)
+        final = dest / wheels[0].name
+        partial = dest / (wheels[0].name + ".partial")
+        shutil.copy2(wheels[0], partial)
+        os.replace(partial, final)  # a killed build never leaves a half wheel under the real name
+    return final
+
+
+def ensure(python: str, accel: str, cache_dir: Path) -> Path:
+    """Make sure ``python`` has the llama-cpp-python build for ``accel``; return the wheel."""
+    recipe = load_recipe(accel)
+    args = cmake_args_for(recipe)
+    key = cache_key(accel, args, python)
+    folder = cache_dir / key
+    wheels = sorted(folder.glob("llama_cpp_python-*.whl"))
+    if wheels:
+        wheel = wheels[-1]
+        print(f"llama_build: cached wheel {key}", flush=True)
+    else:
+        wheel = build_wheel(python, args, folder)
+        (folder / "recipe.json").write_text(json.dumps({"accel": accel, "cmake_args": args}, indent=1))
+    if _installed_version(python) == LLAMA_CPP_PYTHON_VERSION and _installed_key(python) == key:
+        return wheel
+    # Its own small dependencies (numpy, diskcache, jinja2, typing-extensions) come from PyPI.
+    subprocess.run(
+        [python, "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps", str(wheel)], check=True
+    )
+    subprocess.run([python, "-m", "pip", "install", "-q", str(wheel)], check=True)
+    marker_cmd = (
+        "import importlib.util, pathlib, sys; s = importlib.util.find_spec('llama_cpp'); "
+        "pathlib.Path(s.submodule_search_locations[0], 'LONGDESK_BUILD').write_text(sys.argv[1])"
+    )
+    subprocess.run([python, "-c", marker_cmd, key], check=True)
+    return wheel
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--python", default=sys.executable, help="interpreter of the target venv")
+    parser.add_argument("--accel", default=os.environ.get("ACCEL", "cpu"), help="cpu, cuda, metal or vulkan")
+    parser.add_argument("--cache-dir", type=Path, default=default_cache_dir())
+    parser.add_argument("--print-key", action="store_true", help="print the cache key and exit")
+    ns = parser.parse_args(argv)
+    if ns.print_key:
+        args = cmake_args_for(load_recipe(ns.accel))
+        print(cache_key(ns.accel, args, ns.python))
+        print(" ".join(args))
+        return 0
+    ensure(ns.python, ns.accel, ns.cache_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
