@@ -327,7 +327,7 @@ def read_header(path: str | Path) -> GGUFHeader:
 
 
 def _check_data_size(header: GGUFHeader, data_start: int) -> None:
-    if header.metadata.get("split.count", 1) not in (1, None) and header.tensors == ():
+    if not header.tensors:
         return
     align_value = header.metadata.get("general.alignment", 32)
     align = align_value if isinstance(align_value, int) and align_value > 0 else 32
