@@ -61,13 +61,13 @@ def load_settings(config_dir: Path) -> tuple[Settings, str]:
     """The saved settings, or defaults; the second value is a warning for the user, or ''."""
     path = config_dir / SETTINGS_FILE
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         return Settings(), ""
     except OSError as exc:
         return Settings(), f"could not read {path}: {exc.strerror or exc}; using defaults"
     try:
-        return Settings.from_json(text), ""
+        return Settings.from_json(data.decode("utf-8")), ""
     except (ValueError, TypeError) as exc:
         n = 1
         while path.with_name(f"{SETTINGS_FILE}.corrupt-{n}").exists():
