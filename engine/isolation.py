@@ -21,6 +21,7 @@ Design:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import pickle
@@ -33,7 +34,8 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, BinaryIO, TypeVar
+from pathlib import Path
+from typing import IO, Any, BinaryIO, TypeVar
 
 T = TypeVar("T")
 
@@ -42,11 +44,13 @@ _POLL_S = 0.05
 _MAX_FRAME = 1 << 32  # 4 GiB: anything larger from a child is a protocol error
 _MEMORY_HINTS = ("out of memory", "cannot allocate", "malloc", "memoryerror")
 # The child puts the parent's import roots first (``-I`` drops the environment and the cwd).
-_CHILD_BOOT = "import sys; sys.path[:0] = sys.argv[1:]; from engine.isolation import _child_main; _child_main()"
+_CHILD_BOOT = (
+    "import sys; sys.path[:0] = sys.argv[1:]; from engine.isolation import _child_main; _child_main()"
+)
 
 
 def _import_roots() -> list[str]:
-    return [p for p in sys.path if p and os.path.isdir(p)]
+    return [p for p in sys.path if p and Path(p).is_dir()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +116,7 @@ class _SafeUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refused type {module}.{name} from the child process")
 
 
-def _write_frame(stream: BinaryIO, obj: object) -> None:
+def _write_frame(stream: IO[bytes], obj: object) -> None:
     data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     stream.write(_HEADER.pack(len(data)) + data)
     stream.flush()
@@ -181,10 +185,8 @@ class Worker:
         proc.wait()
         for stream in (proc.stdin, proc.stdout):
             if stream is not None:
-                try:
+                with contextlib.suppress(OSError):
                     stream.close()
-                except OSError:
-                    pass
 
     def _start(self) -> subprocess.Popen[bytes]:
         if self._proc is not None and self._proc.poll() is None:
@@ -279,7 +281,7 @@ class Worker:
                     del self._buffer[: _HEADER.size + size]
                     try:
                         return _SafeUnpickler(data, self._allowed).load()
-                    except Exception as exc:  # noqa: BLE001 - any decoding failure is the child's fault
+                    except Exception as exc:
                         self._kill()
                         raise Failed(f"the parser process sent an unreadable answer: {exc}") from exc
             now = time.monotonic()
@@ -316,7 +318,7 @@ def run_isolated(
 # ---------------------------------------------------------------------- the child side
 def _address_space() -> int:
     try:
-        with open("/proc/self/statm", encoding="ascii") as fh:
+        with Path("/proc/self/statm").open(encoding="ascii") as fh:
             return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return 0
@@ -330,10 +332,8 @@ def _limit_memory(extra: int) -> None:
     base = _address_space()
     if base and extra > 0:
         limit = base + extra
-        try:
+        with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        except (ValueError, OSError):
-            pass
 
 
 def _read_exact(stream: BinaryIO, size: int) -> bytes | None:
@@ -360,10 +360,8 @@ def _child_main() -> None:
     import importlib
 
     for module in preload:
-        try:
+        with contextlib.suppress(ImportError):
             importlib.import_module(module)
-        except ImportError:
-            pass
     _limit_memory(int(memory_bytes))
 
     def report(value: object) -> None:
@@ -398,4 +396,3 @@ def _child_main() -> None:
             _write_frame(out, ("error", "memory", "MemoryError", "out of memory"))
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
             _write_frame(out, ("error", "error", type(exc).__name__, f"answer cannot be sent: {exc}"))
-

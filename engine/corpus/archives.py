@@ -79,20 +79,25 @@ class _Budget:
                 return f"member larger than the cap ({lim.max_member_bytes:,} bytes)"
             if self.total > lim.max_total_bytes:
                 return f"archive expands past the cap ({lim.max_total_bytes:,} bytes)"
-            if declared_packed is not None and size > lim.ratio_floor_bytes:
-                if size / max(declared_packed, 1) > lim.max_ratio:
-                    return f"compression ratio above {lim.max_ratio:g}:1 (zip bomb?)"
+            if (
+                declared_packed is not None
+                and size > lim.ratio_floor_bytes
+                and size / max(declared_packed, 1) > lim.max_ratio
+            ):
+                return f"compression ratio above {lim.max_ratio:g}:1 (zip bomb?)"
             parts.append(chunk)
 
 
-def _zip_members(
-    path: Path, source: str, limits: ArchiveLimits, issues: list[FileIssue]
-) -> Iterator[Member]:
+def _zip_members(path: Path, source: str, limits: ArchiveLimits, issues: list[FileIssue]) -> Iterator[Member]:
     with zipfile.ZipFile(path) as zf:
         infos = [i for i in zf.infolist() if not i.is_dir()]
         if len(infos) > limits.max_members:
             issues.append(
-                FileIssue(source, Problem.SKIPPED, f"{len(infos):,} members, more than the cap ({limits.max_members:,})")
+                FileIssue(
+                    source,
+                    Problem.SKIPPED,
+                    f"{len(infos):,} members, more than the cap ({limits.max_members:,})",
+                )
             )
             return
         budget = _Budget(limits)
@@ -120,7 +125,14 @@ def _zip_members(
             try:
                 with zf.open(info) as fh:
                     data = budget.read(fh, info.compress_size)
-            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError) as exc:
+            except (
+                zipfile.BadZipFile,
+                zlib.error,
+                EOFError,
+                NotImplementedError,
+                RuntimeError,
+                OSError,
+            ) as exc:
                 issues.append(FileIssue(where, Problem.FAILED, f"cannot read member: {exc}"))
                 continue
             if isinstance(data, str):
@@ -144,9 +156,7 @@ class _Counting:
         return data
 
 
-def _tar_members(
-    path: Path, source: str, limits: ArchiveLimits, issues: list[FileIssue]
-) -> Iterator[Member]:
+def _tar_members(path: Path, source: str, limits: ArchiveLimits, issues: list[FileIssue]) -> Iterator[Member]:
     with path.open("rb") as raw:
         counting = _Counting(raw)
         budget = _Budget(limits)
@@ -156,12 +166,25 @@ def _tar_members(
                 seen += 1
                 if seen > limits.max_members:
                     issues.append(
-                        FileIssue(source, Problem.SKIPPED, f"more members than the cap ({limits.max_members:,}); rest not read")
+                        FileIssue(
+                            source,
+                            Problem.SKIPPED,
+                            f"more members than the cap ({limits.max_members:,}); rest not read",
+                        )
                     )
                     return
                 expanded = budget.total + info.size
-                if expanded > limits.ratio_floor_bytes and expanded / max(counting.count, 1) > limits.max_ratio:
-                    issues.append(FileIssue(source, Problem.SKIPPED, f"compression ratio above {limits.max_ratio:g}:1 (tar bomb?)"))
+                if (
+                    expanded > limits.ratio_floor_bytes
+                    and expanded / max(counting.count, 1) > limits.max_ratio
+                ):
+                    issues.append(
+                        FileIssue(
+                            source,
+                            Problem.SKIPPED,
+                            f"compression ratio above {limits.max_ratio:g}:1 (tar bomb?)",
+                        )
+                    )
                     return
                 if info.isdir():
                     continue
@@ -179,7 +202,9 @@ def _tar_members(
                     budget.total += info.size if info.isreg() else 0
                     issues.append(FileIssue(where, Problem.SKIPPED, why))
                     if budget.total > limits.max_total_bytes:
-                        issues.append(FileIssue(source, Problem.SKIPPED, "archive expands past the cap; rest not read"))
+                        issues.append(
+                            FileIssue(source, Problem.SKIPPED, "archive expands past the cap; rest not read")
+                        )
                         return
                     continue
                 fh = tf.extractfile(info)

@@ -114,10 +114,11 @@ def minified(text: str) -> bool:
     return len(text) / lines > 1000
 
 
-_BLOCK_TAGS = frozenset(
+_BLOCK_TAGS_TEXT = (
     "p div br hr li ul ol tr table section article header footer nav aside h1 h2 h3 h4 h5 h6 "
-    "pre blockquote dd dt dl figure figcaption main title caption td th".split()
+    "pre blockquote dd dt dl figure figcaption main title caption td th"
 )
+_BLOCK_TAGS = frozenset(_BLOCK_TAGS_TEXT.split())
 _HIDDEN_TAGS = frozenset({"script", "style", "noscript", "template", "svg", "iframe", "object"})
 
 
@@ -141,7 +142,7 @@ class _HtmlText(HTMLParser):
         self._line = []
         self._line_no = 0
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    def handle_starttag(self, tag: str, _attrs: list[tuple[str, str | None]]) -> None:
         if tag in _HIDDEN_TAGS:
             self._hidden += 1
         elif tag == "pre":

@@ -37,7 +37,7 @@ def assign_ids(names: Sequence[str]) -> list[str]:
         for i, name in enumerate(names):
             groups[digests[i][: length[i]]].add(name)
         clash = False
-        for i, name in enumerate(names):
+        for i in range(len(names)):
             if len(groups[digests[i][: length[i]]]) > 1 and length[i] < _MAX_CHARS:
                 length[i] += 1
                 clash = True

@@ -177,7 +177,9 @@ class _Loader:
             if index >= self.options.max_files or self.bytes_done + cand.size > self.options.max_total_bytes:
                 cap = "file count" if index >= self.options.max_files else "total size"
                 for rest in files[index:]:
-                    self.issues.append(FileIssue(rest.source, Problem.SKIPPED, f"not read: the {cap} cap was reached"))
+                    self.issues.append(
+                        FileIssue(rest.source, Problem.SKIPPED, f"not read: the {cap} cap was reached")
+                    )
                 return
             self.report(cand.name)
             self.read_candidate(cand)
@@ -200,7 +202,9 @@ class _Loader:
         self.read_bytes(cand.name, cand.source, data, str(cand.path), cand.secret)
 
     def read_archive(self, cand: Candidate) -> None:
-        for member in read_archive(cand.path, cand.source, self.options.archive_limits, self.issues, self.is_cancelled):
+        for member in read_archive(
+            cand.path, cand.source, self.options.archive_limits, self.issues, self.is_cancelled
+        ):
             source = f"{cand.source}!{member.name}"
             if not self.rules.forced_in(member.name):
                 reason = self.rules.default_reason(member.name)
@@ -209,7 +213,9 @@ class _Loader:
                     continue
             secret = self.rules.is_secret(PurePosixPath(member.name).name)
             if secret and self.options.skip_secrets:
-                self.issues.append(FileIssue(source, Problem.SKIPPED, "looks like a secrets file (left out by option)"))
+                self.issues.append(
+                    FileIssue(source, Problem.SKIPPED, "looks like a secrets file (left out by option)")
+                )
                 continue
             self.read_bytes(f"{cand.name}!{member.name}", source, member.data, None, secret)
             if self.stopped:
@@ -246,7 +252,14 @@ class _Loader:
         self.docs.append(Document("", name, source, kind, sha, tuple(segments), language, flags))
 
     def read_paged(
-        self, name: str, source: str, data: bytes, path: str | None, sha: str, filetype: str, flags: frozenset[str]
+        self,
+        name: str,
+        source: str,
+        data: bytes,
+        path: str | None,
+        sha: str,
+        filetype: str,
+        flags: frozenset[str],
     ) -> None:
         opts = self.options
         key = ParseCache.key(sha, filetype, opts.max_chars_per_page, opts.tables)
@@ -278,7 +291,9 @@ class _Loader:
         kind = _KIND_OF_FILETYPE[filetype]
         self.docs.append(Document("", name, source, kind, sha, tuple(segments), "", flags, toc, notes))
 
-    def parse_isolated(self, name: str, source: str, what: str | bytes, filetype: str) -> dict[str, Any] | None:
+    def parse_isolated(
+        self, name: str, source: str, what: str | bytes, filetype: str
+    ) -> dict[str, Any] | None:
         from engine.corpus import paged
 
         if self.worker is None:
@@ -291,7 +306,7 @@ class _Loader:
                 self.report(name)
 
         try:
-            result: dict[str, Any] = self.worker.call(
+            result: object = self.worker.call(
                 paged.extract,
                 what,
                 filetype,

@@ -33,7 +33,9 @@ DEFAULT_EXCLUDES: tuple[Exclude, ...] = (
         ".parcel-cache/ .cache/ .ipynb_checkpoints/ *.egg-info/",
         "tool cache",
     ),
-    *_group("build/ dist/ target/ _build/ cmake-build-*/ .eggs/ *.pyc *.pyo *.o *.so *.class", "build output"),
+    *_group(
+        "build/ dist/ target/ _build/ cmake-build-*/ .eggs/ *.pyc *.pyo *.o *.so *.class", "build output"
+    ),
     *_group(".idea/ .vscode/ .DS_Store Thumbs.db", "editor or system file"),
     *_group(
         "package-lock.json yarn.lock pnpm-lock.yaml poetry.lock Pipfile.lock Cargo.lock composer.lock "

@@ -95,8 +95,9 @@ def extract(
         ``{"status": "ok" | reason, "segments": [...], "toc": [...], "notes": [...],
         "pages": n}``; a status other than ``ok`` is a reason the document gives no text.
     """
-    import pymupdf
+    import pymupdf as _pymupdf
 
+    pymupdf: Any = _pymupdf  # partly typed; used through Any
     pymupdf.TOOLS.mupdf_display_errors(False)
     pymupdf.TOOLS.mupdf_display_warnings(False)
     if isinstance(source, bytes):
@@ -129,7 +130,7 @@ def _paged(
         if report is not None and (now - last > _REPORT_EVERY_S or index + 1 == total):
             report(("pages", index + 1, total))
             last = now
-    status = "ok"
+    status = "ok" if total else "corrupt or empty: no pages could be read"
     if total and not segments:
         status = "no text layer (images only)" if filetype == "cbz" else "no text layer (scanned?)"
     toc: list[RawToc] = []
@@ -169,5 +170,7 @@ def _reflowable(doc: Any, limit: int, report: Callable[[object], None] | None) -
             segments.append(("chapter", ch + 1, ch + 1, chapter_titles.get(ch + 1, ""), text))
     if report is not None:
         report(("pages", total, total))
-    status = "ok" if segments or not total else "no text (the book has no readable text)"
+    status = "ok" if segments else "no text (the book has no readable text)"
+    if not total:
+        status = "corrupt or empty: no pages could be read"
     return {"status": status, "segments": segments, "toc": toc, "notes": notes, "pages": total}

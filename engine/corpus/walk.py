@@ -160,7 +160,7 @@ def _walk_dir(
         probe = rel + "/" if is_dir else rel
         if not rules.forced_in(probe):
             reason = rules.default_reason(probe)
-            if reason is None and is_dir and os.path.isfile(os.path.join(entry.path, "pyvenv.cfg")):
+            if reason is None and is_dir and Path(entry.path, "pyvenv.cfg").is_file():
                 reason = "excluded by default: virtual environment (pyvenv.cfg)"
             if reason is None and chain:
                 reason = _ignored(chain, probe)
@@ -183,7 +183,7 @@ def _file_candidate(
         issues.append(FileIssue(path, Problem.SKIPPED, "symbolic link out of the folder (not followed)"))
         return None
     try:
-        st = os.stat(real, follow_symlinks=False)
+        st = os.stat(real, follow_symlinks=False)  # noqa: PTH116 - str paths keep the walk fast
     except OSError as exc:
         why = "broken symbolic link" if is_link else f"cannot read: {exc.strerror or exc}"
         issues.append(FileIssue(path, Problem.SKIPPED if is_link else Problem.FAILED, why))
@@ -194,7 +194,7 @@ def _file_candidate(
     if not stat.S_ISREG(st.st_mode):
         issues.append(FileIssue(path, Problem.SKIPPED, "not a regular file (FIFO, socket or device)"))
         return None
-    base = os.path.basename(path)
+    base = path.rsplit("/", 1)[-1]
     secret = rules.is_secret(base)
     if secret and rules.options.skip_secrets:
         issues.append(FileIssue(path, Problem.SKIPPED, "looks like a secrets file (left out by option)"))
@@ -202,7 +202,9 @@ def _file_candidate(
     max_bytes = rules.options.max_file_bytes
     if st.st_size > max_bytes:
         issues.append(
-            FileIssue(path, Problem.SKIPPED, f"larger than the per-file cap ({st.st_size:,} > {max_bytes:,} bytes)")
+            FileIssue(
+                path, Problem.SKIPPED, f"larger than the per-file cap ({st.st_size:,} > {max_bytes:,} bytes)"
+            )
         )
         return None
     return Candidate(Path(real), name, path, st.st_size, secret)
@@ -218,7 +220,7 @@ def walk_sources(paths: Sequence[Path], options: LoadOptions) -> tuple[list[Cand
     files: list[Candidate] = []
     issues: list[FileIssue] = []
     for raw in paths:
-        path = Path(os.path.abspath(Path(raw).expanduser()))
+        path = Path(raw).expanduser().absolute()
         if not os.path.lexists(path):
             raise WalkError(f"no such file or folder: {raw}")
         if path.is_dir() and not path.is_symlink():

@@ -23,7 +23,7 @@ def test_a_function_that_never_returns_is_stopped_at_the_wall_clock_limit() -> N
     with Worker(Limits(wall_s=20)) as worker:
         worker.call(targets.pid)  # started: the limit below measures the call alone
         t0 = time.monotonic()
-        with pytest.raises(Timeout, match="longer than 0.5 s"):
+        with pytest.raises(Timeout, match=r"longer than 0\.5 s"):
             worker.call(targets.sleep_forever, limits=Limits(wall_s=0.5))
         assert time.monotonic() - t0 < 2.0
         assert worker.call(targets.echo, 7) == 7  # a fresh child takes over
