@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import os
 import stat
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -126,7 +127,7 @@ class _Loader:
         self.cache = ParseCache(cache_dir)
         self.progress = progress
         self.cancelled = cancelled
-        self.worker: Worker | None = None
+        self.workers: list[Worker] = []
         self.docs: list[Document] = []
         self.issues: list[FileIssue] = []
         self.start = time.monotonic()
@@ -291,44 +292,97 @@ class _Loader:
         kind = _KIND_OF_FILETYPE[filetype]
         self.docs.append(Document("", name, source, kind, sha, tuple(segments), "", flags, toc, notes))
 
-    def parse_isolated(
-        self, name: str, source: str, what: str | bytes, filetype: str
-    ) -> dict[str, Any] | None:
+    def _worker(self, index: int) -> Worker:
+        while len(self.workers) <= index:
+            self.workers.append(Worker(self.options.parse_limits, preload=("pymupdf",)))
+        return self.workers[index]
+
+    def _call(
+        self,
+        index: int,
+        what: str | bytes,
+        filetype: str,
+        pages: tuple[int, int] | None,
+        on_pages: Callable[[int], None] | None,
+    ) -> dict[str, Any] | IsolationError:
         from engine.corpus import paged
 
-        if self.worker is None:
-            self.worker = Worker(self.options.parse_limits, preload=("pymupdf",))
-        base_pages = self.pages_done
-
         def on_progress(value: Any) -> None:
-            if isinstance(value, tuple) and len(value) == 3 and value[0] == "pages":
-                self.pages_done = base_pages + int(value[1])
-                self.report(name)
+            if on_pages is not None and isinstance(value, tuple) and len(value) == 3 and value[0] == "pages":
+                on_pages(int(value[1]))
 
         try:
-            result: object = self.worker.call(
+            result: object = self._worker(index).call(
                 paged.extract,
                 what,
                 filetype,
                 self.options.max_chars_per_page,
                 self.options.tables,
+                pages,
+                self.options.split_pages_above if self.options.parsers > 1 else 0,
                 on_progress=on_progress if self.progress is not None else None,
                 cancelled=self.is_cancelled,
             )
-        except Cancelled:
-            self.issues.append(FileIssue(source, Problem.SKIPPED, "not read (cancelled)"))
-            return None
         except IsolationError as exc:
-            self.issues.append(FileIssue(source, Problem.FAILED, _describe_failure(filetype, exc)))
-            return None
+            return exc
         if not isinstance(result, dict):
-            self.issues.append(FileIssue(source, Problem.FAILED, "the parser gave no result"))
-            return None
+            return IsolationError("the parser gave no result")
         return result
 
+    def parse_isolated(
+        self, name: str, source: str, what: str | bytes, filetype: str
+    ) -> dict[str, Any] | None:
+        """The child's result for one document; big paged documents are read in parallel ranges."""
+        base_pages = self.pages_done
+        done = [0] * max(1, self.options.parsers)
+
+        def on_pages(part: int) -> Callable[[int], None]:
+            def update(n: int) -> None:
+                done[part] = n
+                if part == 0:  # only the calling thread reports
+                    self.pages_done = base_pages + sum(done)
+                    self.report(name)
+
+            return update
+
+        first = self._call(0, what, filetype, None, on_pages(0))
+        outcome: list[dict[str, Any] | IsolationError] = [first]
+        if isinstance(first, dict) and first.get("status") == "split":
+            total = int(first["pages"])
+            n = len(done)
+            ranges = [(i * total // n, (i + 1) * total // n) for i in range(n)]
+            outcome = [IsolationError("not run")] * n
+            for i in range(1, n):
+                self._worker(i)
+
+            def run(i: int) -> None:
+                outcome[i] = self._call(i, what, filetype, ranges[i], on_pages(i))
+
+            helpers = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(1, n)]
+            for t in helpers:
+                t.start()
+            run(0)
+            for t in helpers:
+                t.join()
+            self.pages_done = base_pages + total
+        for part in outcome:
+            if isinstance(part, Cancelled):
+                self.issues.append(FileIssue(source, Problem.SKIPPED, "not read (cancelled)"))
+                return None
+            if isinstance(part, IsolationError):
+                self.issues.append(FileIssue(source, Problem.FAILED, _describe_failure(filetype, part)))
+                return None
+        parts = [p for p in outcome if isinstance(p, dict)]
+        merged = dict(parts[0])
+        merged["segments"] = [seg for p in parts for seg in p["segments"]]
+        merged["notes"] = [note for p in parts for note in p.get("notes", [])]
+        if merged["segments"]:
+            merged["status"] = "ok"
+        return merged
+
     def close(self) -> None:
-        if self.worker is not None:
-            self.worker.close()
+        for worker in self.workers:
+            worker.close()
         self.cache.close()
 
 

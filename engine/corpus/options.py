@@ -121,6 +121,9 @@ class LoadOptions:
             hundreds of millions of characters.
         tables: render tables found by pymupdf as rows (pages with vector graphics only).
         verses: ``None`` detects ``Book C:V`` verse texts, ``True``/``False`` forces it.
+        parsers: child processes for isolated parsing; a paged document longer than
+            ``split_pages_above`` pages is read by all of them at once, in page ranges.
+        split_pages_above: see ``parsers``.
     """
 
     max_file_bytes: int = 256 * 1024 * 1024
@@ -137,3 +140,5 @@ class LoadOptions:
     max_chars_per_page: int = 200_000
     tables: bool = True
     verses: bool | None = None
+    parsers: int = 2
+    split_pages_above: int = 300

@@ -33,6 +33,9 @@ PAGED_SUFFIXES = {
     ".fbz": "fb2",
 }
 _REPORT_EVERY_S = 0.2
+# Rectangle and line operators of a content stream; a page without them has no ruled table
+# (a plain substring test: text in content streams is mostly hex, and a false hit costs time only).
+_PATH_OPS = (b" re\n", b" re ", b" l\n", b" l ", b" re\r", b" l\r")
 
 
 def _table_page_text(page: Any, tables: list[Any]) -> str:
@@ -56,8 +59,16 @@ def _table_page_text(page: Any, tables: list[Any]) -> str:
     return "".join(text for _y, _x, text in items)
 
 
+def _may_have_tables(page: Any) -> bool:
+    """Cheap test before the table finder: the page draws paths, itself or in a form XObject."""
+    if page.get_xobjects():
+        return bool(page.get_cdrawings())
+    contents: bytes = page.read_contents()
+    return any(op in contents for op in _PATH_OPS)
+
+
 def _page_text(page: Any, tables: bool) -> str:
-    if tables and page.get_cdrawings():
+    if tables and _may_have_tables(page) and page.get_cdrawings():
         try:
             found = page.find_tables().tables
         except Exception:  # noqa: BLE001 - the table finder is best effort; plain text follows
@@ -80,6 +91,8 @@ def extract(
     filetype: str,
     max_chars_per_page: int = 200_000,
     tables: bool = True,
+    pages: tuple[int, int] | None = None,
+    split_above: int = 0,
     report: Callable[[object], None] | None = None,
 ) -> dict[str, Any]:
     """Open a document with pymupdf and return its anchored text as plain data.
@@ -89,6 +102,9 @@ def extract(
         filetype: ``pdf``, ``epub``, ... (see ``PAGED_SUFFIXES``).
         max_chars_per_page: longer pages are cut, with a note.
         tables: render tables found on pages with vector graphics as rows.
+        pages: only pages ``[first, stop)`` (0-based) of a paged document; None: all.
+        split_above: when > 0 and a paged document has more pages, return at once with status
+            ``split`` and the page count, so that the caller can read ranges in parallel.
         report: progress callback (``("pages", done, total)``), from the isolation worker.
 
     Returns:
@@ -109,32 +125,40 @@ def extract(
             return {"status": "password required", "segments": [], "toc": [], "notes": [], "pages": 0}
         if doc.is_reflowable:
             return _reflowable(doc, max_chars_per_page, report)
-        return _paged(doc, filetype, max_chars_per_page, tables, report)
+        if split_above and pages is None and doc.page_count > split_above:
+            return {"status": "split", "segments": [], "toc": [], "notes": [], "pages": doc.page_count}
+        return _paged(doc, filetype, max_chars_per_page, tables, pages, report)
     finally:
         doc.close()
 
 
 def _paged(
-    doc: Any, filetype: str, limit: int, tables: bool, report: Callable[[object], None] | None
+    doc: Any,
+    filetype: str,
+    limit: int,
+    tables: bool,
+    pages: tuple[int, int] | None,
+    report: Callable[[object], None] | None,
 ) -> dict[str, Any]:
     total = doc.page_count
+    first, stop = (0, total) if pages is None else (max(0, pages[0]), min(total, pages[1]))
     notes: list[str] = []
     segments: list[RawSegment] = []
     last = time.monotonic()
-    for index in range(total):
+    for index in range(first, stop):
         page = doc.load_page(index)
         text = _cap(_page_text(page, tables), limit, f"page {index + 1}", notes)
         if text.strip():
             segments.append(("page", index + 1, index + 1, "", text))
         now = time.monotonic()
-        if report is not None and (now - last > _REPORT_EVERY_S or index + 1 == total):
-            report(("pages", index + 1, total))
+        if report is not None and (now - last > _REPORT_EVERY_S or index + 1 == stop):
+            report(("pages", index + 1 - first, total))
             last = now
     status = "ok" if total else "corrupt or empty: no pages could be read"
     if total and not segments:
         status = "no text layer (images only)" if filetype == "cbz" else "no text layer (scanned?)"
     toc: list[RawToc] = []
-    for entry in doc.get_toc(simple=True):
+    for entry in doc.get_toc(simple=True) if first == 0 else ():
         level, title, page_no = entry[0], entry[1], entry[2]
         if 1 <= page_no <= total:
             toc.append((int(level), str(title), "page", int(page_no)))

@@ -87,7 +87,8 @@ def make_epub(path: Path, title: str, chapters: Sequence[tuple[str, str]]) -> Pa
         f'<nav epub:type="toc"><ol>{"".join(nav)}</ol></nav></body></html>'
     )
     files["OEBPS/toc.ncx"] = (
-        '<?xml version="1.0" encoding="utf-8"?><ncx xmlns="http://www.daisy.org/z3986/2005/ncx/" version="2005-1">'
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<ncx xmlns="http://www.daisy.org/z3986/2005/ncx/" version="2005-1">'
         f"<head/><docTitle><text>{escape(title)}</text></docTitle><navMap>{''.join(ncx)}</navMap></ncx>"
     )
     files["OEBPS/content.opf"] = (
@@ -103,7 +104,8 @@ def make_epub(path: Path, title: str, chapters: Sequence[tuple[str, str]]) -> Pa
         zf.writestr(zipfile.ZipInfo("mimetype"), "application/epub+zip")
         zf.writestr(
             "META-INF/container.xml",
-            '<?xml version="1.0"?><container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container">'
+            '<?xml version="1.0"?>'
+            '<container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container">'
             '<rootfiles><rootfile full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/>'
             "</rootfiles></container>",
         )

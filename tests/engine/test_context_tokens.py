@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sysconfig
 import textwrap
@@ -22,8 +23,9 @@ def test_split_points_cut_only_after_a_newline_run() -> None:
     text = "a" * 50 + "\n\n\n" + "b" * 30 + "\n" + "c" * 100 + "\nend"
     pieces = list(split_points(text, 40))
     assert "".join(pieces) == text
-    for left, right in zip(pieces, pieces[1:], strict=False):
-        assert left.endswith("\n") and not right.startswith("\n")
+    for left, right in itertools.pairwise(pieces):
+        assert left.endswith("\n")
+        assert not right.startswith("\n")
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +44,9 @@ def _prose() -> str:
 
 
 @pytest.mark.model
-def test_chunked_counts_are_exact_and_cached_on_disk(tokenizer: object, default_model: Path, tmp_path: Path) -> None:
+def test_chunked_counts_are_exact_and_cached_on_disk(
+    tokenizer: object, default_model: Path, tmp_path: Path
+) -> None:
     counter = counter_for_gguf(tokenizer, default_model, tmp_path / "cache")
     assert counter.newline_safe  # proven from the vocabulary, not assumed
     text = (STDLIB / "argparse.py").read_text()[:60_000]
@@ -54,7 +58,8 @@ def test_chunked_counts_are_exact_and_cached_on_disk(tokenizer: object, default_
     assert counter.calls == calls  # cached
     counter.close()
     again = counter_for_gguf(tokenizer, default_model, tmp_path / "cache")
-    assert again.count(text) == whole and again.calls == 0  # from disk, no vocabulary scan either
+    assert again.count(text) == whole
+    assert again.calls == 0
     again.close()
 
 

@@ -18,25 +18,37 @@ from tests.engine.corpus_files import (
 
 
 def test_pdf_pages_toc_and_tables(tmp_path: Path) -> None:
-    make_pdf(tmp_path / "report.pdf", ["Intro words.", "Middle words.", "Final words."], [(1, "Start", 1), (1, "End", 3)])
+    make_pdf(
+        tmp_path / "report.pdf",
+        ["Intro words.", "Middle words.", "Final words."],
+        [(1, "Start", 1), (1, "End", 3)],
+    )
     make_table_pdf(
-        tmp_path / "prices.pdf", [["Name", "Qty", "Price"], ["apple", "3", "1.20"], ["pear", "5", "0.90"]], "Fruit"
+        tmp_path / "prices.pdf",
+        [["Name", "Qty", "Price"], ["apple", "3", "1.20"], ["pear", "5", "0.90"]],
+        "Fruit",
     )
     corpus = load_sources([tmp_path])
     report = next(d for d in corpus.documents if d.name.endswith("report.pdf"))
     assert report.kind is DocumentKind.PDF
-    assert [(s.anchor.kind, s.anchor.start) for s in report.segments] == [(AnchorKind.PAGE, n) for n in (1, 2, 3)]
+    assert [(s.anchor.kind, s.anchor.start) for s in report.segments] == [
+        (AnchorKind.PAGE, n) for n in (1, 2, 3)
+    ]
     assert "Final words." in report.segments[2].text
     assert [(t.title, t.anchor.start) for t in report.toc] == [("Start", 1), ("End", 3)]
     prices = next(d for d in corpus.documents if d.name.endswith("prices.pdf"))
     assert "| apple | 3 | 1.20 |" in prices.text  # rows, not interleaved cells
     assert "| Name | Qty | Price |" in prices.text
     plan = pack(corpus, len, 1_000_000)
-    assert f'<doc id="{report.doc_id}" name="{report.name}" kind="pdf">\n<p1>\nIntro words.' in plan.corpus_text
+    assert (
+        f'<doc id="{report.doc_id}" name="{report.name}" kind="pdf">\n<p1>\nIntro words.' in plan.corpus_text
+    )
 
 
 def test_epub_chapters_with_titles_from_the_toc(tmp_path: Path) -> None:
-    make_epub(tmp_path / "tale.epub", "Tale", [("The Sea", "Waves roll.\n\nSalt air."), ("The Land", "Hills rise.")])
+    make_epub(
+        tmp_path / "tale.epub", "Tale", [("The Sea", "Waves roll.\n\nSalt air."), ("The Land", "Hills rise.")]
+    )
     (doc,) = load_sources([tmp_path / "tale.epub"]).documents
     assert doc.kind is DocumentKind.EPUB
     assert [(s.anchor.kind, s.anchor.start, s.anchor.label) for s in doc.segments] == [
@@ -73,7 +85,8 @@ def test_html_text_without_scripts_anchored_by_source_lines(tmp_path: Path) -> N
     (doc,) = load_sources([tmp_path / "page.html"]).documents
     assert doc.kind is DocumentKind.HTML
     assert doc.text == "T\nFirst para.\nSecond & last.\n"
-    assert "secret" not in doc.text and "color" not in doc.text
+    assert "secret" not in doc.text
+    assert "color" not in doc.text
     assert (doc.segments[0].anchor.start, doc.segments[0].anchor.end) == (1, 7)
 
 
@@ -94,7 +107,8 @@ def test_notebook_cells_without_outputs(tmp_path: Path) -> None:
     assert "OUTPUT-TEXT" not in doc.text
     assert [(s.anchor.start, s.anchor.end) for s in doc.segments] == [(1, 3), (4, 6)]
     (issue,) = corpus.issues
-    assert issue.problem is Problem.FAILED and "not valid JSON" in issue.reason
+    assert issue.problem is Problem.FAILED
+    assert "not valid JSON" in issue.reason
 
 
 def test_verse_texts_get_one_anchor_per_verse(tmp_path: Path) -> None:

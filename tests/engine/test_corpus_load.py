@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from engine.context.pack import pack
-import time
-
 from engine.corpus.load import LoadProgress, SourceError, load_sources
 from engine.corpus.model import AnchorKind, DocumentKind, Problem
 from engine.isolation import Worker
@@ -101,7 +100,8 @@ def test_progress_and_cancel_keep_what_was_read(tmp_path: Path) -> None:
     assert events[-1].files_done == events[-1].files_total == 4
     assert events[-1].pages_done == 120
     assert events[-1].bytes_done == events[-1].bytes_total > 0
-    assert events[-1].rate > 0 and events[-1].eta_s == 0
+    assert events[-1].rate > 0
+    assert events[-1].eta_s == 0
     stop_at: list[float] = []
 
     def on_progress(p: LoadProgress) -> None:
