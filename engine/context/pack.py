@@ -131,7 +131,7 @@ def pack(
         prefix_tokens = int(concat([head, *blocks, _CLOSE], [None, *counts, None]))
     else:
         prefix_tokens = count_tokens(head + "".join(blocks) + _CLOSE)
-    corpus_text = _OPEN + "".join(blocks) + _CLOSE
+    corpus_text = "".join([_OPEN, *blocks, _CLOSE])  # one allocation: this string is the big one
     del blocks
     budget = Budget(
         context_window=context_window,

@@ -92,15 +92,25 @@ class LoadProgress:
 ProgressFn = Callable[[LoadProgress], None]
 
 
-def _read_file(path: Path, limit: int) -> bytes:
-    """The bytes of a regular file, without following a final link or blocking on a FIFO."""
+_HEAD = 8192
+
+
+def _read_file(path: Path, limit: int, *, binary_ok: bool) -> bytes | None:
+    """The bytes of a regular file, without following a final link or blocking on a FIFO.
+
+    Returns None, having read only the first 8 KiB, for binary content when ``binary_ok`` is
+    False (a large binary file costs nothing).
+    """
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(path, flags)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(0, "not a regular file")
-        chunks = []
-        size = 0
+        head = os.read(fd, _HEAD)
+        if not binary_ok and head[:5] != b"%PDF-" and looks_binary(head):
+            return None
+        chunks = [head]
+        size = len(head)
         while size <= limit:
             chunk = os.read(fd, 1 << 20)
             if not chunk:
@@ -189,10 +199,16 @@ class _Loader:
         self.report(force=True)
 
     def read_candidate(self, cand: Candidate) -> None:
+        special = _paged_filetype(cand.name, b"") is not None or (
+            self.options.read_archives and archive_kind(cand.name) is not None
+        )
         try:
-            data = _read_file(cand.path, self.options.max_file_bytes)
+            data = _read_file(cand.path, self.options.max_file_bytes, binary_ok=special)
         except OSError as exc:
             self.issues.append(FileIssue(cand.source, Problem.FAILED, f"cannot read: {exc.strerror or exc}"))
+            return
+        if data is None:
+            self.issues.append(FileIssue(cand.source, Problem.SKIPPED, "binary content"))
             return
         if len(data) > self.options.max_file_bytes:
             self.issues.append(FileIssue(cand.source, Problem.SKIPPED, "larger than the per-file cap"))
