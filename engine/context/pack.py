@@ -92,23 +92,26 @@ def pack(
         The plan; ``plan.budget.fits`` says whether it fits, and by how much it does not.
     """
     text_instructions = default_instructions() if instructions is None else instructions
-    blocks: list[str] = []
-    counts: list[int | None] = []
+    # Blocks are kept as UTF-8 in one buffer and decoded once at the end: a list of block
+    # strings next to the final string would hold the corpus twice over (or more, since one
+    # non-Latin-1 character makes CPython store a whole string at 2-4 bytes per character).
+    buffer = bytearray(_OPEN.encode())
+    counts: list[int] = []
     spans: list[DocumentSpan] = []
     offset = len(_OPEN)
     start = time.monotonic()
     total_chars = sum(d.char_count for d in corpus.documents)
-    done_chars = tokens = 0
+    done_chars = 0
     last = 0.0
     for index, doc in enumerate(corpus.documents):
         block = document_block(doc)
         n = count_tokens(block)
         spans.append(DocumentSpan(doc.doc_id, doc.name, offset, offset + len(block), n))
-        blocks.append(block)
+        buffer += block.encode("utf-8", "surrogatepass")
         counts.append(n)
         offset += len(block)
         done_chars += doc.char_count
-        tokens += n
+        del block
         now = time.monotonic()
         if progress is not None and (now - last > 0.1 or index + 1 == len(corpus.documents)):
             last = now
@@ -120,19 +123,20 @@ def pack(
                     0,
                     done_chars,
                     total_chars,
-                    tokens,
+                    sum(counts),
                     now - start,
                     doc.name,
                 )
             )
+    buffer += _CLOSE.encode()
+    corpus_text = buffer.decode("utf-8", "surrogatepass")
+    del buffer
     head = text_instructions + "\n" + _OPEN
-    concat = getattr(count_tokens, "count_concat", None)
-    if callable(concat):
-        prefix_tokens = int(concat([head, *blocks, _CLOSE], [None, *counts, None]))
+    if getattr(count_tokens, "newline_safe", False):
+        # Exact: the head ends with a newline, every block starts with "<" and ends with one.
+        prefix_tokens = count_tokens(head) + sum(counts) + count_tokens(_CLOSE)
     else:
-        prefix_tokens = count_tokens(head + "".join(blocks) + _CLOSE)
-    corpus_text = "".join([_OPEN, *blocks, _CLOSE])  # one allocation: this string is the big one
-    del blocks
+        prefix_tokens = count_tokens(text_instructions + "\n" + corpus_text)
     budget = Budget(
         context_window=context_window,
         prefix=prefix_tokens,

@@ -147,7 +147,7 @@ def _paged(
     last = time.monotonic()
     for index in range(first, stop):
         page = doc.load_page(index)
-        text = _cap(_page_text(page, tables), limit, f"page {index + 1}", notes)
+        text = _cap(_page_text(page, tables and filetype == "pdf"), limit, f"page {index + 1}", notes)
         if text.strip():
             segments.append(("page", index + 1, index + 1, "", text))
         now = time.monotonic()

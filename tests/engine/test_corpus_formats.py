@@ -129,3 +129,29 @@ def test_verse_texts_get_one_anchor_per_verse(tmp_path: Path) -> None:
         assert len(doc.segments) == 32
     text = pack(corpus, len, 10**6).corpus_text
     assert "<v Genesis 1:3>\nAnd it was so, verse number 3.\n" in text
+
+
+def test_fb2_chapters_and_comic_without_text(tmp_path: Path) -> None:
+    import zipfile
+
+    import pymupdf
+
+    (tmp_path / "tale.fb2").write_text(
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<FictionBook xmlns="http://www.gribuser.ru/xml/fictionbook/2.0"><body>'
+        "<section><title><p>One</p></title><p>First chapter text.</p></section>"
+        "<section><title><p>Two</p></title><p>Second chapter text.</p></section>"
+        "</body></FictionBook>"
+    )
+    pix = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 20, 20), False)
+    pix.clear_with(90)
+    with zipfile.ZipFile(tmp_path / "comic.cbz", "w") as zf:
+        zf.writestr("001.png", pix.tobytes("png"))
+    corpus = load_sources([tmp_path])
+    (doc,) = corpus.documents
+    assert doc.kind is DocumentKind.EBOOK
+    assert "First chapter text." in doc.text
+    assert "Second chapter text." in doc.text
+    assert all(s.anchor.kind is AnchorKind.CHAPTER for s in doc.segments)
+    (issue,) = corpus.issues
+    assert (Path(issue.source).name, issue.reason) == ("comic.cbz", "no text layer (images only)")
