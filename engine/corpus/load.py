@@ -199,11 +199,12 @@ class _Loader:
         self.report(force=True)
 
     def read_candidate(self, cand: Candidate) -> None:
-        special = _paged_filetype(cand.name, b"") is not None or (
-            self.options.read_archives and archive_kind(cand.name) is not None
-        )
+        if self.options.read_archives and archive_kind(cand.name) is not None:
+            self.read_archive(cand)  # streamed member by member, never read whole
+            return
+        paged = _paged_filetype(cand.name, b"") is not None
         try:
-            data = _read_file(cand.path, self.options.max_file_bytes, binary_ok=special)
+            data = _read_file(cand.path, self.options.max_file_bytes, binary_ok=paged)
         except OSError as exc:
             self.issues.append(FileIssue(cand.source, Problem.FAILED, f"cannot read: {exc.strerror or exc}"))
             return
@@ -212,9 +213,6 @@ class _Loader:
             return
         if len(data) > self.options.max_file_bytes:
             self.issues.append(FileIssue(cand.source, Problem.SKIPPED, "larger than the per-file cap"))
-            return
-        if self.options.read_archives and archive_kind(cand.name) and looks_binary(data[:8192]):
-            self.read_archive(cand)
             return
         self.read_bytes(cand.name, cand.source, data, str(cand.path), cand.secret)
 
