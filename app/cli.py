@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
@@ -38,7 +38,7 @@ from engine.backends.base import (
 )
 from engine.context.pack import pack
 from engine.context.plan import ContextPlan
-from engine.corpus.load import SourceError, load_sources
+from engine.corpus.load import LoadProgress, SourceError, load_sources
 from engine.corpus.model import Corpus
 from engine.models.default_model import DefaultModelError
 
@@ -107,9 +107,34 @@ class ProgressPrinter:
         self.stream.flush()
 
 
+def _load_progress(stream: TextIO) -> Callable[[LoadProgress], None]:
+    """Reading progress on stderr: a rewritten line on a terminal, a line every 2 s otherwise."""
+    last = [time.monotonic()]
+    printed = [False]
+
+    def show(p: LoadProgress) -> None:
+        now = time.monotonic()
+        done = p.files_done >= p.files_total
+        if (not done and now - last[0] < (0.5 if stream.isatty() else 2.0)) or (done and not printed[0]):
+            return  # a fast load prints nothing
+        last[0] = now
+        printed[0] = True
+        pages = f", {p.pages_done:,} pages" if p.pages_done else ""
+        line = (
+            f"reading: {p.files_done:,}/{p.files_total:,} files{pages}, {p.bytes_done / 1e6:,.1f} MB, "
+            f"{p.rate / 1e6:,.1f} MB/s, ETA {_duration(p.eta_s)}"
+        )
+        stream.write(("\r" + line + ("\n" if done else "")) if stream.isatty() else line + "\n")
+        stream.flush()
+
+    return show
+
+
 def _load_corpus(paths: Sequence[str]) -> Corpus:
     try:
-        return load_sources([Path(p) for p in paths], cache_dir=Paths.default().cache)
+        return load_sources(
+            [Path(p) for p in paths], cache_dir=Paths.default().cache, progress=_load_progress(sys.stderr)
+        )
     except SourceError as exc:
         raise CliError(EXIT_BAD_INPUT, str(exc)) from exc
 

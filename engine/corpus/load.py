@@ -433,7 +433,9 @@ def load_sources(
         options: caps, excludes and format switches (defaults: ``LoadOptions()``).
         cache_dir: where the parse cache lives (e.g. ``Paths.default().cache``); None: no cache.
         progress: called with :class:`LoadProgress` about ten times a second.
-        cancelled: polled often; when it returns True reading stops and what was read is kept.
+        cancelled: polled often (also from a helper thread while a long document is read in
+            parallel ranges, so it must be thread-safe, e.g. ``threading.Event().is_set``);
+            when it returns True reading stops within a second and what was read is kept.
         previous_order: the document ids of this workspace's previous corpus; those documents
             keep their places and new ones are appended (see :mod:`engine.corpus.ids`).
 
