@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
@@ -38,7 +38,7 @@ from engine.backends.base import (
 )
 from engine.context.pack import pack
 from engine.context.plan import ContextPlan
-from engine.corpus.load import SourceError, load_sources
+from engine.corpus.load import LoadProgress, SourceError, load_sources
 from engine.corpus.model import Corpus
 from engine.models.default_model import DefaultModelError
 
@@ -107,9 +107,34 @@ class ProgressPrinter:
         self.stream.flush()
 
 
+def _load_progress(stream: TextIO) -> Callable[[LoadProgress], None]:
+    """Reading progress on stderr: a rewritten line on a terminal, a line every 2 s otherwise."""
+    last = [time.monotonic()]
+    printed = [False]
+
+    def show(p: LoadProgress) -> None:
+        now = time.monotonic()
+        done = p.files_done >= p.files_total
+        if (not done and now - last[0] < (0.5 if stream.isatty() else 2.0)) or (done and not printed[0]):
+            return  # a fast load prints nothing
+        last[0] = now
+        printed[0] = True
+        pages = f", {p.pages_done:,} pages" if p.pages_done else ""
+        line = (
+            f"reading: {p.files_done:,}/{p.files_total:,} files{pages}, {p.bytes_done / 1e6:,.1f} MB, "
+            f"{p.rate / 1e6:,.1f} MB/s, ETA {_duration(p.eta_s)}"
+        )
+        stream.write(("\r" + line + ("\n" if done else "")) if stream.isatty() else line + "\n")
+        stream.flush()
+
+    return show
+
+
 def _load_corpus(paths: Sequence[str]) -> Corpus:
     try:
-        return load_sources([Path(p) for p in paths])
+        return load_sources(
+            [Path(p) for p in paths], cache_dir=Paths.default().cache, progress=_load_progress(sys.stderr)
+        )
     except SourceError as exc:
         raise CliError(EXIT_BAD_INPUT, str(exc)) from exc
 
@@ -127,15 +152,18 @@ def _model_path(ns: argparse.Namespace, app_paths: Paths) -> Path:
 def _plan(corpus: Corpus, model: Path, reserved_output: int) -> tuple[ContextPlan, int]:
     """Pack and count with the model's own tokenizer (weights not loaded)."""
     from engine.backends.local import Tokenizer
+    from engine.context.tokens import counter_for_gguf
 
     try:
         tokenizer = Tokenizer(model)
     except BackendError as exc:
         raise _fail(exc) from exc
+    counter = counter_for_gguf(tokenizer, model, Paths.default().cache)
     try:
         window = tokenizer.header.context_length or 4096
-        plan = pack(corpus, tokenizer.count, window, reserved_output=reserved_output)
+        plan = pack(corpus, counter, window, reserved_output=reserved_output)
     finally:
+        counter.close()
         tokenizer.close()
     return plan, window
 
@@ -148,13 +176,16 @@ def cmd_inspect(ns: argparse.Namespace, out: TextIO) -> int:
     tokens = {s.doc_id: s.tokens for s in plan.spans}
     print(f"Corpus: {len(corpus.documents)} document(s); tokens counted with {model.name}", file=out)
     width = max((len(d.name) for d in corpus.documents), default=10)
-    print(f"  {'id':<5} {'document':<{width}}  {'kind':<9} {'extent':>12} {'tokens':>10}", file=out)
+    print(f"  {'id':<7} {'document':<{width}}  {'kind':<9} {'extent':>12} {'tokens':>10}", file=out)
     for doc in corpus.documents:
+        flags = f"  [{', '.join(sorted(doc.flags))}]" if doc.flags else ""
         print(
-            f"  {doc.doc_id:<5} {doc.name:<{width}}  {doc.kind.value:<9} {doc.extent():>12} "
-            f"{tokens[doc.doc_id]:>10,}",
+            f"  {doc.doc_id:<7} {doc.name:<{width}}  {doc.kind.value:<9} {doc.extent():>12} "
+            f"{tokens[doc.doc_id]:>10,}{flags}",
             file=out,
         )
+        for note in doc.notes:
+            print(f"          note: {note}", file=out)
     if corpus.issues:
         print(f"Left out: {len(corpus.issues)} file(s)", file=out)
         for issue in corpus.issues:
@@ -163,6 +194,8 @@ def cmd_inspect(ns: argparse.Namespace, out: TextIO) -> int:
         f"Total: {plan.prefix_tokens:,} tokens (packed corpus with instructions and anchor markup)", file=out
     )
     print(f"Budget: {plan.budget.describe()}", file=out)
+    for line in plan.describe_overflow():
+        print(f"  {line}", file=out)
     if ns.show_packed:
         out.write(plan.system_text)
     return EXIT_OK if plan.budget.fits or not ns.strict else EXIT_FIT

@@ -9,19 +9,34 @@ Markup (kept small: it is paid for in tokens on every document):
     ...
     </doc>
 
-Page segments open with ``<p12>``, chapters with ``<c3>``, verses with ``<v Gen 1:1>``. The
-citing contract in ``assets/prompts/system.txt`` tells the model how to cite them.
+Page segments open with ``<p12>``, chapters with ``<c3>``, verses with ``<v Genesis 1:1>``
+(the label as the source writes it; the verse text follows without its reference). The citing
+contract in ``assets/prompts/system.txt`` tells the model how to cite them.
+
+Markup stability (the citation parser reads exactly these forms): ``<doc id="…" name="…"
+kind="…">`` … ``</doc>``, and one marker line per segment: ``<pN>``, ``<cN>``, ``<LN>``,
+``<v LABEL>``. Ids are ``D`` + base32 characters (``DK7Q2M``; see ``engine.corpus.ids``).
+Every block ends with a newline and the next begins with ``<``, so token counts add up
+exactly across documents (``engine.context.tokens``).
+
+Measured overhead of the markup with the default model's tokenizer (Gemma 3): about 4.5% of
+the tokens for prose (PDF pages and Markdown) and 6-8% for code, kept under 5% and 15% by
+``tests/engine/test_context_tokens.py``; one anchor per verse costs about 10% (``bench/``).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from importlib import resources
 
 from engine.context.plan import Budget, ContextPlan, DocumentSpan
+from engine.corpus.load import LoadProgress
 from engine.corpus.model import Anchor, AnchorKind, Corpus, Document
 
 TokenCounter = Callable[[str], int]
+_OPEN = "<corpus>\n"
+_CLOSE = "</corpus>\n"
 
 
 def default_instructions() -> str:
@@ -61,6 +76,7 @@ def pack(
     instructions: str | None = None,
     reserved_output: int = 512,
     reserved_thinking: int = 0,
+    progress: Callable[[LoadProgress], None] | None = None,
 ) -> ContextPlan:
     """Pack every document of ``corpus`` (none is dropped) and count the prefix exactly.
 
@@ -71,21 +87,57 @@ def pack(
         instructions: the citing contract; the default comes from assets.
         reserved_output: tokens kept free for the answer.
         reserved_thinking: tokens kept free for reasoning.
+        progress: ``LoadProgress`` events of stage ``count`` (documents and tokens counted).
 
     Returns:
         The plan; ``plan.budget.fits`` says whether it fits, and by how much it does not.
     """
     text_instructions = default_instructions() if instructions is None else instructions
-    blocks: list[str] = []
+    # Blocks are kept as UTF-8 in one buffer and decoded once at the end: a list of block
+    # strings next to the final string would hold the corpus twice over (or more, since one
+    # non-Latin-1 character makes CPython store a whole string at 2-4 bytes per character).
+    buffer = bytearray(_OPEN.encode())
+    counts: list[int] = []
     spans: list[DocumentSpan] = []
-    offset = len("<corpus>\n")
-    for doc in corpus.documents:
+    offset = len(_OPEN)
+    start = time.monotonic()
+    total_chars = sum(d.char_count for d in corpus.documents)
+    done_chars = 0
+    last = 0.0
+    for index, doc in enumerate(corpus.documents):
         block = document_block(doc)
-        spans.append(DocumentSpan(doc.doc_id, doc.name, offset, offset + len(block), count_tokens(block)))
-        blocks.append(block)
+        n = count_tokens(block)
+        spans.append(DocumentSpan(doc.doc_id, doc.name, offset, offset + len(block), n))
+        buffer += block.encode("utf-8", "surrogatepass")
+        counts.append(n)
         offset += len(block)
-    corpus_text = "<corpus>\n" + "".join(blocks) + "</corpus>\n"
-    prefix_tokens = count_tokens(text_instructions + "\n" + corpus_text)
+        done_chars += doc.char_count
+        del block
+        now = time.monotonic()
+        if progress is not None and (now - last > 0.1 or index + 1 == len(corpus.documents)):
+            last = now
+            progress(
+                LoadProgress(
+                    "count",
+                    index + 1,
+                    len(corpus.documents),
+                    0,
+                    done_chars,
+                    total_chars,
+                    sum(counts),
+                    now - start,
+                    doc.name,
+                )
+            )
+    buffer += _CLOSE.encode()
+    corpus_text = buffer.decode("utf-8", "surrogatepass")
+    del buffer
+    head = text_instructions + "\n" + _OPEN
+    if getattr(count_tokens, "newline_safe", False):
+        # Exact: the head ends with a newline, every block starts with "<" and ends with one.
+        prefix_tokens = count_tokens(head) + sum(counts) + count_tokens(_CLOSE)
+    else:
+        prefix_tokens = count_tokens(text_instructions + "\n" + corpus_text)
     budget = Budget(
         context_window=context_window,
         prefix=prefix_tokens,
@@ -93,3 +145,13 @@ def pack(
         reserved_output=reserved_output,
     )
     return ContextPlan(text_instructions, corpus_text, prefix_tokens, tuple(spans), budget)
+
+
+def markup_overhead(corpus: Corpus, count_tokens: TokenCounter) -> tuple[int, int]:
+    """``(plain, packed)``: tokens of the documents' bare texts and of their packed blocks.
+
+    ``packed / plain - 1`` is what the anchor markup costs.
+    """
+    plain = sum(count_tokens(doc.text) for doc in corpus.documents)
+    packed = sum(count_tokens(document_block(doc)) for doc in corpus.documents)
+    return plain, packed

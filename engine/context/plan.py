@@ -58,6 +58,16 @@ class Budget:
 
 
 @dataclass(frozen=True, slots=True)
+class Overflow:
+    """A document that does not (wholly) fit: ``over`` of its ``tokens`` lie past the window."""
+
+    doc_id: str
+    name: str
+    tokens: int
+    over: int
+
+
+@dataclass(frozen=True, slots=True)
 class ContextPlan:
     """The packed prefix text, its exact token count, and where each document sits in it.
 
@@ -86,3 +96,55 @@ class ContextPlan:
             if span.start <= offset < span.end:
                 return span
         return None
+
+    def overflow(self) -> tuple[Overflow, ...]:
+        """The documents that lie (partly) past the window, in reading order; empty when it fits.
+
+        The window left for the corpus is the context minus conversation, question, reserves
+        and the instructions; documents are read in order, so the last ones are those cut off.
+        """
+        b = self.budget
+        if b.fits:
+            return ()
+        room = (
+            b.context_window - (b.used - b.prefix) - (self.prefix_tokens - sum(s.tokens for s in self.spans))
+        )
+        out: list[Overflow] = []
+        end = 0
+        for span in self.spans:
+            end += span.tokens
+            if end > room:
+                out.append(
+                    Overflow(span.doc_id, span.name, span.tokens, min(span.tokens, end - max(room, 0)))
+                )
+        return tuple(out)
+
+    def describe_overflow(self, limit: int = 20) -> list[str]:
+        """Lines for a user: by how much it does not fit, which documents, and what to do."""
+        b = self.budget
+        if b.fits:
+            return []
+        over = self.overflow()
+        lines = [
+            f"does not fit: {b.over_by:,} tokens too many for a {b.context_window:,}-token context",
+            f"{len(over)} document(s) lie past the window (reading order):",
+        ]
+        for item in over[:limit]:
+            part = "all" if item.over == item.tokens else f"{item.over:,} of"
+            lines.append(f"  {item.doc_id} {item.name}: {part} {item.tokens:,} tokens past the window")
+        if len(over) > limit:
+            lines.append(f"  ... and {len(over) - limit} more")
+        biggest = sorted(self.spans, key=lambda s: -s.tokens)
+        freed, pick = 0, []
+        for span in biggest:
+            if freed >= b.over_by:
+                break
+            pick.append(span)
+            freed += span.tokens
+        names = ", ".join(f"{s.doc_id} ({s.tokens:,})" for s in pick[:5])
+        more = f" and {len(pick) - 5} more" if len(pick) > 5 else ""
+        lines.append(
+            f"leave out documents worth at least {b.over_by:,} tokens (the largest: {names}{more}), "
+            f"or choose a model with a context of at least {b.used:,} tokens"
+        )
+        return lines

@@ -1,16 +1,34 @@
-"""Read the sources a user names (files and folders) into a Corpus.
+"""Read the sources a user names (files, folders, archives) into a Corpus.
 
-This first reader covers plain text, Markdown and source code, in files and folder trees. Every
-file that is left out is listed with its reason; nothing is dropped silently.
+Every file that is left out is listed with its reason; nothing is dropped silently. Untrusted
+formats (PDF, EPUB, MOBI, FB2, XPS, CBZ) are parsed by pymupdf in an isolated child process
+(:mod:`engine.isolation`) whose results are kept in a content-hash cache on disk; text, code,
+Markdown, reStructuredText, HTML and notebooks are read in-process. Walking rules are in
+:mod:`engine.corpus.walk`, archives in :mod:`engine.corpus.archives`, ids and order in
+:mod:`engine.corpus.ids`.
+
+Progress comes as :class:`LoadProgress` events; ``cancelled`` is polled between files and
+every 50 ms inside a parse, and a cancelled load returns what was read (``Corpus.cancelled``),
+with the unread files listed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
+import stat
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
 
+from engine.corpus.archives import archive_kind, read_archive
+from engine.corpus.cache import ParseCache
+from engine.corpus.formats import NotebookError, classify, decode, looks_binary, minified, text_segments
+from engine.corpus.ids import assign_ids, keep_previous_order
 from engine.corpus.model import (
     Anchor,
     AnchorKind,
@@ -20,247 +38,428 @@ from engine.corpus.model import (
     FileIssue,
     Problem,
     Segment,
+    TocEntry,
 )
+from engine.corpus.options import LoadOptions
+from engine.corpus.paged import PAGED_SUFFIXES
+from engine.corpus.verses import maybe_verses
+from engine.corpus.walk import Candidate, Rules, WalkError, walk_sources
+from engine.isolation import Cancelled, IsolationError, Worker
 
-# Lines per anchor block: code is cited by line, so markers come more often there.
-CODE_LINES_PER_ANCHOR = 10
-TEXT_LINES_PER_ANCHOR = 20
-DEFAULT_MAX_FILE_BYTES = 20 * 1024 * 1024
+__all__ = ["LoadOptions", "LoadProgress", "SourceError", "classify", "load_sources"]
 
-_DEFAULT_EXCLUDED_DIRS = frozenset(
-    {
-        ".git",
-        ".hg",
-        ".svn",
-        ".venv",
-        "venv",
-        "env",
-        "node_modules",
-        "__pycache__",
-        ".mypy_cache",
-        ".pytest_cache",
-        ".ruff_cache",
-        ".tox",
-        "build",
-        "dist",
-        ".idea",
-        ".vscode",
-    }
-)
-
-_MARKDOWN = frozenset({".md", ".markdown", ".mdown"})
-_TEXT = frozenset({".txt", ".text", ".log", ".csv", ".tsv", ".rst", ".adoc", ""})
-_CODE_LANGUAGES = {
-    ".py": "python",
-    ".pyi": "python",
-    ".c": "c",
-    ".h": "c",
-    ".cc": "cpp",
-    ".cpp": "cpp",
-    ".hpp": "cpp",
-    ".cu": "cuda",
-    ".rs": "rust",
-    ".go": "go",
-    ".java": "java",
-    ".kt": "kotlin",
-    ".js": "javascript",
-    ".mjs": "javascript",
-    ".ts": "typescript",
-    ".tsx": "typescript",
-    ".jsx": "javascript",
-    ".rb": "ruby",
-    ".php": "php",
-    ".swift": "swift",
-    ".m": "objc",
-    ".cs": "csharp",
-    ".sh": "shell",
-    ".bash": "shell",
-    ".zsh": "shell",
-    ".ps1": "powershell",
-    ".sql": "sql",
-    ".r": "r",
-    ".jl": "julia",
-    ".lua": "lua",
-    ".pl": "perl",
-    ".scala": "scala",
-    ".hs": "haskell",
-    ".ml": "ocaml",
-    ".ex": "elixir",
-    ".erl": "erlang",
-    ".toml": "toml",
-    ".yaml": "yaml",
-    ".yml": "yaml",
-    ".json": "json",
-    ".xml": "xml",
-    ".ini": "ini",
-    ".cfg": "ini",
-    ".cmake": "cmake",
-    ".mk": "make",
-    ".gradle": "gradle",
-    ".css": "css",
-    ".scss": "scss",
-    ".vue": "vue",
-    ".svelte": "svelte",
-    ".dart": "dart",
-    ".zig": "zig",
-    ".nim": "nim",
+_KIND_OF_FILETYPE = {
+    "pdf": DocumentKind.PDF,
+    "xps": DocumentKind.XPS,
+    "cbz": DocumentKind.COMIC,
+    "epub": DocumentKind.EPUB,
+    "mobi": DocumentKind.EBOOK,
+    "fb2": DocumentKind.EBOOK,
 }
-_CODE_NAMES = {"Makefile": "make", "Dockerfile": "docker", "CMakeLists.txt": "cmake"}
-
-ProgressFn = Callable[[int, int, str], None]
+_PROGRESS_EVERY_S = 0.1
 
 
 class SourceError(Exception):
     """A source the user named cannot be used at all (missing path, nothing readable)."""
 
 
-def _looks_binary(head: bytes) -> bool:
-    if b"\x00" in head:
-        return True
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # A multi-byte character cut at the end of the sample is not binary.
-        return exc.start < len(head) - 4
-    return False
+@dataclass(frozen=True, slots=True)
+class LoadProgress:
+    """Where reading (or, with ``stage="count"``, token counting) stands."""
+
+    stage: str
+    files_done: int
+    files_total: int
+    pages_done: int
+    bytes_done: int
+    bytes_total: int
+    tokens_done: int
+    elapsed_s: float
+    current: str = ""
+
+    @property
+    def rate(self) -> float:
+        """Bytes per second so far."""
+        return self.bytes_done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        if self.bytes_done <= 0 or self.elapsed_s <= 0:
+            return None
+        return max(0.0, (self.bytes_total - self.bytes_done) / self.rate)
 
 
-def _decode(data: bytes) -> str:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+ProgressFn = Callable[[LoadProgress], None]
 
 
-def classify(path: Path) -> tuple[DocumentKind, str]:
-    """Kind and (for code) language of a text file, from its name."""
-    suffix = path.suffix.lower()
-    if path.name in _CODE_NAMES:
-        return DocumentKind.CODE, _CODE_NAMES[path.name]
-    if suffix in _MARKDOWN:
-        return DocumentKind.MARKDOWN, ""
-    if suffix == ".rst":
-        return DocumentKind.RST, ""
-    if suffix in _CODE_LANGUAGES:
-        return DocumentKind.CODE, _CODE_LANGUAGES[suffix]
-    return DocumentKind.TEXT, ""
+_HEAD = 8192
 
 
-def line_segments(text: str, per_anchor: int) -> tuple[Segment, ...]:
-    """Split text into blocks of ``per_anchor`` lines, each anchored by its line range."""
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    segments = []
-    for start in range(0, len(lines), per_anchor):
-        chunk = lines[start : start + per_anchor]
-        anchor = Anchor(AnchorKind.LINES, start + 1, start + len(chunk))
-        segments.append(Segment(anchor, "\n".join(chunk) + "\n"))
-    return tuple(segments)
+def _read_file(path: Path, limit: int, *, binary_ok: bool) -> bytes | None:
+    """The bytes of a regular file, without following a final link or blocking on a FIFO.
 
-
-def text_document(name: str, source: str, data: bytes, doc_id: str) -> Document:
-    """A Document from the bytes of a text or code file."""
-    kind, language = classify(Path(name))
-    per_anchor = CODE_LINES_PER_ANCHOR if kind is DocumentKind.CODE else TEXT_LINES_PER_ANCHOR
-    return Document(
-        doc_id=doc_id,
-        name=name,
-        source=source,
-        kind=kind,
-        sha256=hashlib.sha256(data).hexdigest(),
-        segments=line_segments(_decode(data), per_anchor),
-        language=language,
-    )
-
-
-def _walk(root: Path) -> Iterable[tuple[Path, str | None]]:
-    """Files under ``root`` in a stable order, with a skip reason for directories left out."""
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames.sort()
-        kept = []
-        for d in dirnames:
-            if d in _DEFAULT_EXCLUDED_DIRS:
-                yield Path(dirpath) / d, f"excluded by default ({d}/)"
-            else:
-                kept.append(d)
-        dirnames[:] = kept
-        for f in sorted(filenames):
-            yield Path(dirpath) / f, None
-
-
-def expand_sources(paths: Sequence[Path]) -> tuple[list[tuple[Path, str]], list[FileIssue]]:
-    """Files to read (path, display name) and the entries left out, from user-named paths.
-
-    Raises:
-        SourceError: a named path does not exist.
+    Returns None, having read only the first 8 KiB, for binary content when ``binary_ok`` is
+    False (a large binary file costs nothing).
     """
-    files: list[tuple[Path, str]] = []
-    issues: list[FileIssue] = []
-    for raw in paths:
-        path = Path(raw).expanduser()
-        if not path.exists():
-            raise SourceError(f"no such file or folder: {raw}")
-        if path.is_dir():
-            root = path.resolve()
-            for item, reason in _walk(root):
-                rel = item.relative_to(root).as_posix()
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(0, "not a regular file")
+        head = os.read(fd, _HEAD)
+        if not binary_ok and head[:5] != b"%PDF-" and looks_binary(head):
+            return None
+        chunks = [head]
+        size = len(head)
+        while size <= limit:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+class _Loader:
+    """One load: the state shared by the files of one ``load_sources`` call."""
+
+    def __init__(
+        self,
+        options: LoadOptions,
+        cache_dir: Path | None,
+        progress: ProgressFn | None,
+        cancelled: Callable[[], bool] | None,
+    ) -> None:
+        self.options = options
+        self.rules = Rules(options)
+        self.cache = ParseCache(cache_dir)
+        self.progress = progress
+        self.cancelled = cancelled
+        self.workers: list[Worker] = []
+        self.docs: list[Document] = []
+        self.issues: list[FileIssue] = []
+        self.start = time.monotonic()
+        self.last_report = 0.0
+        self.files_done = 0
+        self.files_total = 0
+        self.pages_done = 0
+        self.bytes_done = 0
+        self.bytes_total = 0
+        self.stopped = False
+
+    # ------------------------------------------------------------------ progress
+    def report(self, current: str = "", *, force: bool = False) -> None:
+        if self.progress is None:
+            return
+        now = time.monotonic()
+        if not force and now - self.last_report < _PROGRESS_EVERY_S:
+            return
+        self.last_report = now
+        self.progress(
+            LoadProgress(
+                "read",
+                self.files_done,
+                self.files_total,
+                self.pages_done,
+                self.bytes_done,
+                self.bytes_total,
+                0,
+                now - self.start,
+                current,
+            )
+        )
+
+    def is_cancelled(self) -> bool:
+        if not self.stopped and self.cancelled is not None and self.cancelled():
+            self.stopped = True
+        return self.stopped
+
+    # ------------------------------------------------------------------ files
+    def run(self, files: Sequence[Candidate]) -> None:
+        self.files_total = len(files)
+        self.bytes_total = sum(c.size for c in files)
+        for index, cand in enumerate(files):
+            if self.is_cancelled():
+                for rest in files[index:]:
+                    self.issues.append(FileIssue(rest.source, Problem.SKIPPED, "not read (cancelled)"))
+                return
+            if index >= self.options.max_files or self.bytes_done + cand.size > self.options.max_total_bytes:
+                cap = "file count" if index >= self.options.max_files else "total size"
+                for rest in files[index:]:
+                    self.issues.append(
+                        FileIssue(rest.source, Problem.SKIPPED, f"not read: the {cap} cap was reached")
+                    )
+                return
+            self.report(cand.name)
+            self.read_candidate(cand)
+            self.files_done += 1
+            self.bytes_done += cand.size
+        self.report(force=True)
+
+    def read_candidate(self, cand: Candidate) -> None:
+        if self.options.read_archives and archive_kind(cand.name) is not None:
+            self.read_archive(cand)  # streamed member by member, never read whole
+            return
+        paged = _paged_filetype(cand.name, b"") is not None
+        try:
+            data = _read_file(cand.path, self.options.max_file_bytes, binary_ok=paged)
+        except OSError as exc:
+            self.issues.append(FileIssue(cand.source, Problem.FAILED, f"cannot read: {exc.strerror or exc}"))
+            return
+        if data is None:
+            self.issues.append(FileIssue(cand.source, Problem.SKIPPED, "binary content"))
+            return
+        if len(data) > self.options.max_file_bytes:
+            self.issues.append(FileIssue(cand.source, Problem.SKIPPED, "larger than the per-file cap"))
+            return
+        self.read_bytes(cand.name, cand.source, data, str(cand.path), cand.secret)
+
+    def read_archive(self, cand: Candidate) -> None:
+        for member in read_archive(
+            cand.path, cand.source, self.options.archive_limits, self.issues, self.is_cancelled
+        ):
+            source = f"{cand.source}!{member.name}"
+            if not self.rules.forced_in(member.name):
+                reason = self.rules.default_reason(member.name)
                 if reason is not None:
-                    issues.append(FileIssue(str(item), Problem.SKIPPED, reason))
-                elif item.is_symlink() and not item.resolve().is_relative_to(root):
-                    issues.append(FileIssue(str(item), Problem.SKIPPED, "symbolic link out of the folder"))
-                elif not item.is_file():
-                    issues.append(FileIssue(str(item), Problem.SKIPPED, "not a regular file"))
-                else:
-                    files.append((item, f"{root.name}/{rel}"))
+                    self.issues.append(FileIssue(source, Problem.SKIPPED, reason))
+                    continue
+            secret = self.rules.is_secret(PurePosixPath(member.name).name)
+            if secret and self.options.skip_secrets:
+                self.issues.append(
+                    FileIssue(source, Problem.SKIPPED, "looks like a secrets file (left out by option)")
+                )
+                continue
+            self.read_bytes(f"{cand.name}!{member.name}", source, member.data, None, secret)
+            if self.stopped:
+                return
+
+    def read_bytes(self, name: str, source: str, data: bytes, path: str | None, secret: bool) -> None:
+        sha = hashlib.sha256(data).hexdigest()
+        flags = frozenset({"secret"}) if secret else frozenset()
+        filetype = _paged_filetype(name, data)
+        if filetype is not None:
+            self.read_paged(name, source, data, path, sha, filetype, flags)
+            return
+        if not data.strip():
+            self.issues.append(FileIssue(source, Problem.SKIPPED, "empty"))
+            return
+        if looks_binary(data[:8192]):
+            self.issues.append(FileIssue(source, Problem.SKIPPED, "binary content"))
+            return
+        kind, language = classify(name)
+        text = decode(data)
+        if kind in (DocumentKind.CODE, DocumentKind.TEXT) and minified(text):
+            self.issues.append(FileIssue(source, Problem.SKIPPED, "minified or generated (very long lines)"))
+            return
+        try:
+            segments = text_segments(kind, text)
+        except NotebookError as exc:
+            self.issues.append(FileIssue(source, Problem.FAILED, f"cannot read notebook: {exc}"))
+            return
+        if kind in (DocumentKind.TEXT, DocumentKind.MARKDOWN, DocumentKind.HTML):
+            segments = maybe_verses(segments, self.options.verses) or segments
+        if not segments:
+            self.issues.append(FileIssue(source, Problem.SKIPPED, "no text"))
+            return
+        self.docs.append(Document("", name, source, kind, sha, tuple(segments), language, flags))
+
+    def read_paged(
+        self,
+        name: str,
+        source: str,
+        data: bytes,
+        path: str | None,
+        sha: str,
+        filetype: str,
+        flags: frozenset[str],
+    ) -> None:
+        opts = self.options
+        key = ParseCache.key(sha, filetype, opts.max_chars_per_page, opts.tables)
+        result = self.cache.get(key)
+        if result is None:
+            result = self.parse_isolated(name, source, path if path is not None else data, filetype)
+            if result is None:
+                return
+            self.cache.put(key, result)
         else:
-            files.append((path.resolve(), path.name))
-    return files, issues
+            self.pages_done += int(result.get("pages", 0))
+        status = str(result.get("status", ""))
+        if status != "ok":
+            self.issues.append(FileIssue(source, Problem.FAILED, status or "cannot read"))
+            return
+        segments = [
+            Segment(Anchor(AnchorKind(kind), int(start), int(end), str(label)), str(text))
+            for kind, start, end, label, text in result["segments"]
+        ]
+        if not segments:
+            self.issues.append(FileIssue(source, Problem.SKIPPED, "no text"))
+            return
+        segments = maybe_verses(segments, opts.verses) or segments
+        toc = tuple(
+            TocEntry(int(level), str(title), Anchor(AnchorKind(kind), int(number), int(number)))
+            for level, title, kind, number in result.get("toc", [])
+        )
+        notes = tuple(str(n) for n in result.get("notes", []))
+        kind = _KIND_OF_FILETYPE[filetype]
+        self.docs.append(Document("", name, source, kind, sha, tuple(segments), "", flags, toc, notes))
+
+    def _worker(self, index: int) -> Worker:
+        while len(self.workers) <= index:
+            self.workers.append(Worker(self.options.parse_limits, preload=("pymupdf",)))
+        return self.workers[index]
+
+    def _call(
+        self,
+        index: int,
+        what: str | bytes,
+        filetype: str,
+        pages: tuple[int, int] | None,
+        on_pages: Callable[[int], None] | None,
+    ) -> dict[str, Any] | IsolationError:
+        from engine.corpus import paged
+
+        def on_progress(value: Any) -> None:
+            if on_pages is not None and isinstance(value, tuple) and len(value) == 3 and value[0] == "pages":
+                on_pages(int(value[1]))
+
+        try:
+            result: object = self._worker(index).call(
+                paged.extract,
+                what,
+                filetype,
+                self.options.max_chars_per_page,
+                self.options.tables,
+                pages,
+                self.options.split_pages_above if self.options.parsers > 1 else 0,
+                on_progress=on_progress if self.progress is not None else None,
+                cancelled=self.is_cancelled,
+            )
+        except IsolationError as exc:
+            return exc
+        if not isinstance(result, dict):
+            return IsolationError("the parser gave no result")
+        return result
+
+    def parse_isolated(
+        self, name: str, source: str, what: str | bytes, filetype: str
+    ) -> dict[str, Any] | None:
+        """The child's result for one document; big paged documents are read in parallel ranges."""
+        base_pages = self.pages_done
+        done = [0] * max(1, self.options.parsers)
+
+        def on_pages(part: int) -> Callable[[int], None]:
+            def update(n: int) -> None:
+                done[part] = n
+                if part == 0:  # only the calling thread reports
+                    self.pages_done = base_pages + sum(done)
+                    self.report(name)
+
+            return update
+
+        first = self._call(0, what, filetype, None, on_pages(0))
+        outcome: list[dict[str, Any] | IsolationError] = [first]
+        if isinstance(first, dict) and first.get("status") == "split":
+            total = int(first["pages"])
+            n = len(done)
+            ranges = [(i * total // n, (i + 1) * total // n) for i in range(n)]
+            outcome = [IsolationError("not run")] * n
+            for i in range(1, n):
+                self._worker(i)
+
+            def run(i: int) -> None:
+                outcome[i] = self._call(i, what, filetype, ranges[i], on_pages(i))
+
+            helpers = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(1, n)]
+            for t in helpers:
+                t.start()
+            run(0)
+            for t in helpers:
+                t.join()
+            self.pages_done = base_pages + total
+        for part in outcome:
+            if isinstance(part, Cancelled):
+                self.issues.append(FileIssue(source, Problem.SKIPPED, "not read (cancelled)"))
+                return None
+            if isinstance(part, IsolationError):
+                self.issues.append(FileIssue(source, Problem.FAILED, _describe_failure(filetype, part)))
+                return None
+        parts = [p for p in outcome if isinstance(p, dict)]
+        merged = dict(parts[0])
+        merged["segments"] = [seg for p in parts for seg in p["segments"]]
+        merged["notes"] = [note for p in parts for note in p.get("notes", [])]
+        if merged["segments"]:
+            merged["status"] = "ok"
+        return merged
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.close()
+        self.cache.close()
+
+
+def _paged_filetype(name: str, data: bytes) -> str | None:
+    suffix = PurePosixPath(name.rsplit("!", 1)[-1]).suffix.lower()
+    if suffix in PAGED_SUFFIXES:
+        return PAGED_SUFFIXES[suffix]
+    if data[:5] == b"%PDF-":
+        return "pdf"
+    return None
+
+
+def _describe_failure(filetype: str, exc: IsolationError) -> str:
+    label = filetype.upper()
+    text = exc.message.strip().splitlines()[0] if exc.message.strip() else type(exc).__name__
+    if type(exc).__name__ == "Failed":
+        return f"corrupt or unreadable {label}: {text}"
+    return f"{label} parser stopped: {text}"
 
 
 def load_sources(
     paths: Sequence[Path],
     *,
-    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    options: LoadOptions | None = None,
+    cache_dir: Path | None = None,
     progress: ProgressFn | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    previous_order: Sequence[str] = (),
 ) -> Corpus:
-    """Read files and folders into a Corpus; unreadable files become issues, not exceptions.
+    """Read files, folders and archives into a Corpus; unreadable files become issues.
+
+    Args:
+        paths: what the user dropped, in the order given.
+        options: caps, excludes and format switches (defaults: ``LoadOptions()``).
+        cache_dir: where the parse cache lives (e.g. ``Paths.default().cache``); None: no cache.
+        progress: called with :class:`LoadProgress` about ten times a second.
+        cancelled: polled often (also from a helper thread while a long document is read in
+            parallel ranges, so it must be thread-safe, e.g. ``threading.Event().is_set``);
+            when it returns True reading stops within a second and what was read is kept.
+        previous_order: the document ids of this workspace's previous corpus; those documents
+            keep their places and new ones are appended (see :mod:`engine.corpus.ids`).
 
     Raises:
         SourceError: a named path is missing, or nothing readable was found.
     """
-    files, issues = expand_sources(paths)
-    documents: list[Document] = []
-    for index, (path, name) in enumerate(files):
-        if progress is not None:
-            progress(index, len(files), name)
-        try:
-            size = path.stat().st_size
-            if size > max_file_bytes:
-                issues.append(
-                    FileIssue(
-                        str(path),
-                        Problem.SKIPPED,
-                        f"larger than the per-file cap ({size:,} > {max_file_bytes:,} bytes)",
-                    )
-                )
-                continue
-            data = path.read_bytes()
-        except OSError as exc:
-            issues.append(FileIssue(str(path), Problem.FAILED, f"cannot read: {exc.strerror or exc}"))
-            continue
-        if _looks_binary(data[:8192]):
-            issues.append(FileIssue(str(path), Problem.SKIPPED, "binary content"))
-            continue
-        if not data.strip():
-            issues.append(FileIssue(str(path), Problem.SKIPPED, "empty"))
-            continue
-        documents.append(text_document(name, str(path), data, f"D{len(documents) + 1}"))
-    if progress is not None:
-        progress(len(files), len(files), "")
-    if not documents:
+    opts = options or LoadOptions()
+    try:
+        files, walk_issues = walk_sources(paths, opts)
+    except WalkError as exc:
+        raise SourceError(str(exc)) from exc
+    loader = _Loader(opts, cache_dir, progress, cancelled)
+    loader.issues.extend(walk_issues)
+    try:
+        loader.run(files)
+    finally:
+        loader.close()
+    docs = loader.docs
+    ids = assign_ids([d.name for d in docs])
+    docs = [dataclasses.replace(d, doc_id=i) for d, i in zip(docs, ids, strict=True)]
+    docs = [docs[i] for i in keep_previous_order(ids, previous_order)]
+    if not docs and not loader.stopped:
         where = ", ".join(str(p) for p in paths)
-        detail = f" ({len(issues)} file(s) skipped)" if issues else ""
+        detail = f" ({len(loader.issues)} file(s) left out)" if loader.issues else ""
         raise SourceError(f"no readable documents in {where}{detail}")
-    return Corpus.of(documents, issues)
+    issues = sorted(loader.issues, key=lambda i: i.source)
+    return Corpus.of(docs, issues, cancelled=loader.stopped)

@@ -71,6 +71,15 @@ class DocumentKind(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class TocEntry:
+    """One entry of a book's table of contents, kept as structure (not packed as text)."""
+
+    level: int
+    title: str
+    anchor: Anchor
+
+
+@dataclass(frozen=True, slots=True)
 class Document:
     """One source file (or archive member) read into anchored text.
 
@@ -84,6 +93,8 @@ class Document:
         segments: the text, in reading order, each with its anchor.
         language: for code, the language name (``python``); empty otherwise.
         flags: extra markers such as ``secret`` (e.g. ``.env``, keys), for the hosted path.
+        toc: the table of contents (PDF outline, EPUB navigation), pointing at anchors.
+        notes: things a user should know about this document (e.g. a page cut at the cap).
     """
 
     doc_id: str
@@ -94,6 +105,8 @@ class Document:
     segments: tuple[Segment, ...]
     language: str = ""
     flags: frozenset[str] = field(default_factory=frozenset)
+    toc: tuple[TocEntry, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def text(self) -> str:
@@ -141,6 +154,7 @@ class Corpus:
 
     documents: tuple[Document, ...]
     issues: tuple[FileIssue, ...] = ()
+    cancelled: bool = False  # reading stopped early; what is here was read in full
 
     def by_id(self, doc_id: str) -> Document | None:
         for doc in self.documents:
@@ -149,5 +163,7 @@ class Corpus:
         return None
 
     @staticmethod
-    def of(documents: Sequence[Document], issues: Sequence[FileIssue] = ()) -> Corpus:
-        return Corpus(tuple(documents), tuple(issues))
+    def of(
+        documents: Sequence[Document], issues: Sequence[FileIssue] = (), *, cancelled: bool = False
+    ) -> Corpus:
+        return Corpus(tuple(documents), tuple(issues), cancelled)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from engine.context.pack import pack
-from engine.corpus.load import SourceError, load_sources
+from engine.corpus.load import LoadProgress, SourceError, load_sources
 from engine.corpus.model import AnchorKind, DocumentKind, Problem
+from engine.isolation import Worker
+from tests.engine.corpus_files import make_pdf
 
 
 def _tree(root: Path) -> Path:
@@ -44,7 +47,8 @@ def test_same_sources_pack_to_identical_bytes(tmp_path: Path) -> None:
     a = pack(load_sources([root]), len, 100_000)
     b = pack(load_sources([root]), len, 100_000)
     assert a.system_text == b.system_text
-    assert '<doc id="D3" name="proj/src/app.py" kind="code">\n<L1>\nx1 = 1\n' in a.corpus_text
+    code_id = a.spans[2].doc_id
+    assert f'<doc id="{code_id}" name="proj/src/app.py" kind="code">\n<L1>\nx1 = 1\n' in a.corpus_text
     assert "<L11>\nx11 = 11\n" in a.corpus_text
     for span in a.spans:
         assert a.corpus_text[span.start : span.end].startswith(f'<doc id="{span.doc_id}"')
@@ -64,3 +68,66 @@ def test_budget_says_by_how_much_it_does_not_fit(tmp_path: Path) -> None:
     assert not plan.budget.fits
     assert plan.budget.over_by == plan.budget.used - 2000
     assert "does NOT fit" in plan.budget.describe()
+
+
+def test_ids_are_stable_and_new_documents_are_appended(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "proj")
+    first = load_sources([root])
+    ids = {d.name: d.doc_id for d in first.documents}
+    assert all(i.startswith("D") and len(i) == 6 for i in ids.values())
+    (root / "src" / "aaa.py").write_text("new = 1\n")  # sorts before app.py
+    natural = load_sources([root])
+    assert {d.name: d.doc_id for d in natural.documents if d.name in ids} == ids  # ids did not shift
+    assert [d.name for d in natural.documents].index("proj/src/aaa.py") == 2
+    kept = load_sources([root], previous_order=[d.doc_id for d in first.documents])
+    assert [d.name for d in kept.documents][-1] == "proj/src/aaa.py"
+    old_text = pack(first, len, 10**6).corpus_text
+    new_text = pack(kept, len, 10**6).corpus_text
+    assert new_text.startswith(old_text.removesuffix("</corpus>\n"))  # the read prefix stays valid
+
+
+def _pdfs(root: Path, count: int, pages: int) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        make_pdf(root / f"book{i}.pdf", [f"Book {i} page {p}. " * 40 for p in range(1, pages + 1)])
+    return root
+
+
+def test_progress_and_cancel_keep_what_was_read(tmp_path: Path) -> None:
+    root = _pdfs(tmp_path / "lib", 4, 30)
+    events: list[LoadProgress] = []
+    full = load_sources([root], progress=events.append)
+    assert events[-1].files_done == events[-1].files_total == 4
+    assert events[-1].pages_done == 120
+    assert events[-1].bytes_done == events[-1].bytes_total > 0
+    assert events[-1].rate > 0
+    assert events[-1].eta_s == 0
+    stop_at: list[float] = []
+
+    def on_progress(p: LoadProgress) -> None:
+        if p.files_done >= 1 and not stop_at:
+            stop_at.append(time.monotonic())
+
+    corpus = load_sources([root], progress=on_progress, cancelled=lambda: bool(stop_at))
+    assert time.monotonic() - stop_at[0] < 1.0
+    assert corpus.cancelled
+    assert 1 <= len(corpus.documents) < 4
+    by_name = {d.name: d for d in full.documents}
+    for doc in corpus.documents:
+        assert doc.segments == by_name[doc.name].segments  # complete documents only
+    unread = [i for i in corpus.issues if i.reason == "not read (cancelled)"]
+    assert len(unread) + len(corpus.documents) == 4
+
+
+def test_unchanged_sources_are_not_parsed_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _pdfs(tmp_path / "lib", 2, 3)
+    cache = tmp_path / "cache"
+    first = load_sources([root], cache_dir=cache)
+
+    def no_parsing(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(Worker, "call", no_parsing)
+    again = load_sources([root], cache_dir=cache)
+    assert again.documents == first.documents
+    assert pack(again, len, 10**6).corpus_text == pack(first, len, 10**6).corpus_text

@@ -1,0 +1,218 @@
+"""Exact token counts with the model's own tokenizer, fast on long texts and cached on disk.
+
+Counts are never estimated (no characters ÷ 4). Two things make exact counting of a
+million-token corpus cheap:
+
+* **Splitting where it cannot matter.** llama.cpp's tokenizers slow down on very long inputs,
+  so long texts are counted in pieces of about 8,000 characters, cut right after a newline that
+  is followed by another character. That is exact only when no token of the vocabulary joins a
+  newline with anything else and the tokenizer adds nothing at the start of each call; both are
+  checked once per tokenizer (the vocabulary is scanned, and sums are compared on probes) and
+  the verdict is cached. A tokenizer that fails the check is only ever called on whole texts.
+  The same property makes the packed corpus's count the sum of its documents' counts.
+* **A cache keyed by content and tokenizer.** ``sha256(identity, text) -> count`` in SQLite
+  (``tokens-v1.sqlite`` in the app's cache folder); the identity names the tokenizer (for a
+  GGUF file: name, size and modification time).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+CHUNK_CHARS = 8192
+_MIN_CACHED_CHARS = 512
+_PROBES = ("a\nb", "x = 1\n\ndef f():\n    return 2\n", "Hello\nworld\n\n\nend", " lead\n trail ")
+
+
+def split_points(text: str, max_chars: int = CHUNK_CHARS) -> Iterator[str]:
+    """Pieces of ``text``, each cut right after a ``\\n`` that is followed by another character."""
+    start, n = 0, len(text)
+    while n - start > max_chars:
+        cut = text.rfind("\n", start + 1, start + max_chars)
+        if cut < 0:
+            cut = text.find("\n", start + max_chars)
+            if cut < 0:
+                break
+        while cut + 1 < n and text[cut + 1] == "\n":  # keep a run of newlines whole
+            cut += 1
+        if cut + 1 >= n:
+            break
+        yield text[start : cut + 1]
+        start = cut + 1
+    if start < n:
+        yield text[start:]
+
+
+def newline_safe(pieces: Iterable[bytes], count: Callable[[str], int]) -> bool:
+    """True when counting pieces cut after newlines gives the count of the whole text."""
+    for piece in pieces:
+        if b"\n" in piece and piece.strip(b"\n"):
+            return False
+    for probe in _PROBES:
+        parts = list(split_points(probe, 1))
+        if sum(count(p) for p in parts) != count(probe):
+            return False
+    return True
+
+
+class TokenCache:
+    """``key -> count`` in SQLite; storage errors make it a no-op, never a failure."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self._db: sqlite3.Connection | None = None
+        if folder is None:
+            return
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(folder / "tokens-v1.sqlite", timeout=5)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("CREATE TABLE IF NOT EXISTS counts (key TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+            db.commit()
+            self._db = db
+        except sqlite3.Error:
+            self._db = None
+
+    def get(self, key: str) -> int | None:
+        if self._db is None:
+            return None
+        try:
+            row = self._db.execute("SELECT n FROM counts WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error:
+            return None
+        return int(row[0]) if row else None
+
+    def put(self, key: str, n: int) -> None:
+        if self._db is None:
+            return
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("INSERT OR REPLACE INTO counts (key, n) VALUES (?, ?)", (key, n))
+
+    def flush(self) -> None:
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.commit()
+
+    def close(self) -> None:
+        if self._db is not None:
+            self.flush()
+            self._db.close()
+            self._db = None
+
+
+class ExactCounter:
+    """A tokenizer's exact count, chunked where that is provably exact, cached by content.
+
+    Callable like ``count(text) -> int`` so it fits wherever a plain counter does.
+    """
+
+    def __init__(
+        self,
+        count: Callable[[str], int],
+        identity: str,
+        *,
+        cache_dir: Path | None = None,
+        vocabulary: Callable[[], Iterable[bytes]] | None = None,
+    ) -> None:
+        """Args:
+        count: the tokenizer's own count of one text.
+        identity: names the tokenizer; part of every cache key.
+        cache_dir: where the count cache lives; None keeps nothing on disk.
+        vocabulary: the token pieces, to prove that newline cuts are exact; None: whole
+            texts only (always exact, slower on long texts).
+        """
+        self._count = count
+        self.identity = identity
+        self._cache = TokenCache(cache_dir)
+        self.calls = 0  # tokenizer calls made (for tests and benchmarks)
+        self.newline_safe = self._check_safe(vocabulary)
+
+    def _check_safe(self, vocabulary: Callable[[], Iterable[bytes]] | None) -> bool:
+        if vocabulary is None:
+            return False
+        key = f"safe:{self.identity}"
+        known = self._cache.get(key)
+        if known is not None:
+            return bool(known)
+        safe = newline_safe(vocabulary(), self._count)
+        self._cache.put(key, int(safe))
+        self._cache.flush()
+        return safe
+
+    def _raw(self, text: str) -> int:
+        if not self.newline_safe or len(text) <= CHUNK_CHARS:
+            self.calls += 1
+            return self._count(text)
+        total = 0
+        for piece in split_points(text):
+            self.calls += 1
+            total += self._count(piece)
+        return total
+
+    def __call__(self, text: str) -> int:
+        return self.count(text)
+
+    def count(self, text: str) -> int:
+        """The exact number of tokens of ``text``."""
+        if len(text) < _MIN_CACHED_CHARS:
+            return self._raw(text)
+        key = hashlib.sha256(f"{self.identity}\x00{text}".encode("utf-8", "surrogatepass")).hexdigest()
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        n = self._raw(text)
+        self._cache.put(key, n)
+        return n
+
+    def count_concat(self, parts: Sequence[str], counts: Sequence[int | None] = ()) -> int:
+        """Tokens of ``"".join(parts)``; the sum of the parts' counts where cuts are exact.
+
+        Args:
+            parts: the texts, in order.
+            counts: already known counts of some parts (None where unknown).
+        """
+        cuts_exact = self.newline_safe and all(
+            a.endswith("\n") and not b.startswith("\n") for a, b in itertools.pairwise(parts)
+        )
+        if not cuts_exact:
+            return self.count("".join(parts))
+        known = list(counts) + [None] * (len(parts) - len(counts))
+        return sum(k if k is not None else self.count(p) for p, k in zip(parts, known, strict=True))
+
+    def flush(self) -> None:
+        self._cache.flush()
+
+    def close(self) -> None:
+        self._cache.close()
+
+
+def gguf_identity(path: Path) -> str:
+    """A GGUF tokenizer's cache identity: file name, size and modification time."""
+    st = path.stat()
+    return f"gguf:{path.name}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def llama_vocabulary(llm: Any) -> Iterator[bytes]:
+    """Every token piece of a loaded ``llama_cpp.Llama`` (vocabulary-only loading is enough)."""
+    import ctypes
+
+    import llama_cpp
+
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    n = llama_cpp.llama_vocab_n_tokens(vocab)
+    buf = (ctypes.c_char * 512)()
+    for token in range(n):
+        size = llama_cpp.llama_token_to_piece(vocab, token, buf, len(buf), 0, True)
+        yield buf.raw[: max(0, size)]
+
+
+def counter_for_gguf(tokenizer: Any, model: Path, cache_dir: Path | None) -> ExactCounter:
+    """An ExactCounter around ``engine.backends.local.Tokenizer`` for the GGUF ``model``."""
+    llm = getattr(tokenizer, "_llm", None)
+    vocabulary = (lambda: llama_vocabulary(llm)) if llm is not None else None
+    return ExactCounter(tokenizer.count, gguf_identity(model), cache_dir=cache_dir, vocabulary=vocabulary)

@@ -1,0 +1,53 @@
+"""Verse-aware reading: texts made of ``Book C:V`` verses get one anchor per verse.
+
+Scripture and similar texts are cited by verse, not by page. When most of a document's text is
+a run of lines that open with a reference such as ``Genesis 1:1`` or ``1 Kings 2:3``, the
+document is re-cut into one segment per verse, labelled with the reference (the packed marker
+is ``<v Genesis 1:1>``) and with the reference taken out of the verse text, so that it is not
+paid for twice. Whitespace inside a verse is normalised (a verse may wrap over lines or pages).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from engine.corpus.model import Anchor, AnchorKind, Segment
+
+_REF = re.compile(
+    r"^[ \t]*(?P<ref>(?:[1-4] )?[A-Z][a-z]+(?: (?:of |the )?[A-Z][a-z]+)* \d{1,3}:\d{1,3})[ \t]+",
+    re.MULTILINE,
+)
+MIN_VERSES = 20
+MIN_COVERAGE = 0.9
+MAX_MEAN_VERSE_CHARS = 2000
+
+
+def verse_segments(text: str, *, force: bool = False) -> list[Segment] | None:
+    """One segment per verse, or None when ``text`` is not a verse text (unless forced)."""
+    matches = list(_REF.finditer(text))
+    if not matches:
+        return None
+    covered = len(text) - matches[0].start()
+    if not force and (
+        len(matches) < MIN_VERSES
+        or covered < MIN_COVERAGE * len(text.strip())
+        or covered / len(matches) > MAX_MEAN_VERSE_CHARS
+    ):
+        return None
+    segments: list[Segment] = []
+    front = " ".join(text[: matches[0].start()].split())
+    if front:
+        segments.append(Segment(Anchor(AnchorKind.VERSE, 0, 0, "front matter"), front + "\n"))
+    for number, match in enumerate(matches, start=1):
+        end = matches[number].start() if number < len(matches) else len(text)
+        body = " ".join(text[match.end() : end].split())
+        segments.append(Segment(Anchor(AnchorKind.VERSE, number, number, match["ref"]), body + "\n"))
+    return segments
+
+
+def maybe_verses(segments: Sequence[Segment], mode: bool | None) -> list[Segment] | None:
+    """Verse segments for a document's segments, per ``LoadOptions.verses``; None keeps them."""
+    if mode is False or not segments:
+        return None
+    return verse_segments("".join(s.text for s in segments), force=bool(mode))

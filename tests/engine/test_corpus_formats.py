@@ -1,0 +1,157 @@
+"""Formats: PDF pages and tables, EPUB chapters and TOC, HTML, notebooks, verses, hostile files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from engine.context.pack import pack
+from engine.corpus.load import load_sources
+from engine.corpus.model import AnchorKind, DocumentKind, Problem
+from tests.engine.corpus_files import (
+    make_encrypted_pdf,
+    make_epub,
+    make_pdf,
+    make_scanned_pdf,
+    make_table_pdf,
+)
+
+
+def test_pdf_pages_toc_and_tables(tmp_path: Path) -> None:
+    make_pdf(
+        tmp_path / "report.pdf",
+        ["Intro words.", "Middle words.", "Final words."],
+        [(1, "Start", 1), (1, "End", 3)],
+    )
+    make_table_pdf(
+        tmp_path / "prices.pdf",
+        [["Name", "Qty", "Price"], ["apple", "3", "1.20"], ["pear", "5", "0.90"]],
+        "Fruit",
+    )
+    corpus = load_sources([tmp_path])
+    report = next(d for d in corpus.documents if d.name.endswith("report.pdf"))
+    assert report.kind is DocumentKind.PDF
+    assert [(s.anchor.kind, s.anchor.start) for s in report.segments] == [
+        (AnchorKind.PAGE, n) for n in (1, 2, 3)
+    ]
+    assert "Final words." in report.segments[2].text
+    assert [(t.title, t.anchor.start) for t in report.toc] == [("Start", 1), ("End", 3)]
+    prices = next(d for d in corpus.documents if d.name.endswith("prices.pdf"))
+    assert "| apple | 3 | 1.20 |" in prices.text  # rows, not interleaved cells
+    assert "| Name | Qty | Price |" in prices.text
+    plan = pack(corpus, len, 1_000_000)
+    assert (
+        f'<doc id="{report.doc_id}" name="{report.name}" kind="pdf">\n<p1>\nIntro words.' in plan.corpus_text
+    )
+
+
+def test_epub_chapters_with_titles_from_the_toc(tmp_path: Path) -> None:
+    make_epub(
+        tmp_path / "tale.epub", "Tale", [("The Sea", "Waves roll.\n\nSalt air."), ("The Land", "Hills rise.")]
+    )
+    (doc,) = load_sources([tmp_path / "tale.epub"]).documents
+    assert doc.kind is DocumentKind.EPUB
+    assert [(s.anchor.kind, s.anchor.start, s.anchor.label) for s in doc.segments] == [
+        (AnchorKind.CHAPTER, 1, "The Sea"),
+        (AnchorKind.CHAPTER, 2, "The Land"),
+    ]
+    assert "Salt air." in doc.segments[0].text
+    assert [t.title for t in doc.toc] == ["The Sea", "The Land"]
+    assert "<c2>\nThe Land\nHills rise.\n" in pack(load_sources([tmp_path]), len, 10**6).corpus_text
+
+
+def test_hostile_and_textless_pdfs_are_issues_and_the_rest_is_read(tmp_path: Path) -> None:
+    make_encrypted_pdf(tmp_path / "locked.pdf")
+    make_scanned_pdf(tmp_path / "scan.pdf")
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\n" + b"\xff" * 300)
+    (tmp_path / "truncated.epub").write_bytes(b"PK\x03\x04" + b"\x00" * 40)
+    (tmp_path / "ok.txt").write_text("still here\n")
+    corpus = load_sources([tmp_path])
+    assert [d.name for d in corpus.documents] == [f"{tmp_path.name}/ok.txt"]
+    reasons = {Path(i.source).name: (i.problem, i.reason) for i in corpus.issues}
+    assert reasons["locked.pdf"] == (Problem.FAILED, "password required")
+    assert reasons["scan.pdf"] == (Problem.FAILED, "no text layer (scanned?)")
+    assert reasons["broken.pdf"][0] is Problem.FAILED
+    assert reasons["broken.pdf"][1].startswith("corrupt")
+    assert reasons["truncated.epub"][1].startswith("corrupt or unreadable EPUB")
+
+
+def test_html_text_without_scripts_anchored_by_source_lines(tmp_path: Path) -> None:
+    (tmp_path / "page.html").write_text(
+        "<html><head><title>T</title>\n<style>p { color: red }</style>\n"
+        "<script>var secret = 1;</script></head>\n<body>\n<p>First para.</p>\n\n<p>Second &amp; last.</p>\n"
+        "</body></html>\n"
+    )
+    (doc,) = load_sources([tmp_path / "page.html"]).documents
+    assert doc.kind is DocumentKind.HTML
+    assert doc.text == "T\nFirst para.\nSecond & last.\n"
+    assert "secret" not in doc.text
+    assert "color" not in doc.text
+    assert (doc.segments[0].anchor.start, doc.segments[0].anchor.end) == (1, 7)
+
+
+def test_notebook_cells_without_outputs(tmp_path: Path) -> None:
+    nb = {
+        "cells": [
+            {"cell_type": "markdown", "source": ["# Title\n", "Words."]},
+            {"cell_type": "code", "source": "x = 1\nprint(x)", "outputs": [{"text": "OUTPUT-TEXT"}]},
+        ],
+        "nbformat": 4,
+    }
+    (tmp_path / "nb.ipynb").write_text(json.dumps(nb))
+    (tmp_path / "bad.ipynb").write_text("{not json")
+    corpus = load_sources([tmp_path])
+    (doc,) = corpus.documents
+    assert doc.kind is DocumentKind.NOTEBOOK
+    assert doc.text == "# %% [markdown] cell 1\n# Title\nWords.\n# %% [code] cell 2\nx = 1\nprint(x)\n"
+    assert "OUTPUT-TEXT" not in doc.text
+    assert [(s.anchor.start, s.anchor.end) for s in doc.segments] == [(1, 3), (4, 6)]
+    (issue,) = corpus.issues
+    assert issue.problem is Problem.FAILED
+    assert "not valid JSON" in issue.reason
+
+
+def test_verse_texts_get_one_anchor_per_verse(tmp_path: Path) -> None:
+    verses = [f"Genesis 1:{v} And it was so, verse number {v}." for v in range(1, 31)]
+    verses[4] += " And a long verse wraps over the line" * 6
+    verses += ["Song of Solomon 2:1 I am the rose of Sharon.", "1 Kings 3:4 And the king went."]
+    (tmp_path / "gen.txt").write_text("\n".join(verses) + "\n")
+    # The same verses in a PDF, one verse a line, a long one wrapped, over two pages.
+    make_pdf(tmp_path / "gen.pdf", ["\n".join(verses[:16]), "\n".join(verses[16:])])
+    corpus = load_sources([tmp_path])
+    for doc in corpus.documents:
+        labels = [s.anchor.label for s in doc.segments]
+        assert labels[:2] == ["Genesis 1:1", "Genesis 1:2"], doc.name
+        assert labels[-2:] == ["Song of Solomon 2:1", "1 Kings 3:4"]
+        assert all(s.anchor.kind is AnchorKind.VERSE for s in doc.segments)
+        assert doc.segments[2].text == "And it was so, verse number 3.\n"
+        assert doc.segments[4].text.count("wraps over the line") == 6  # one verse, lines joined
+        assert len(doc.segments) == 32
+    text = pack(corpus, len, 10**6).corpus_text
+    assert "<v Genesis 1:3>\nAnd it was so, verse number 3.\n" in text
+
+
+def test_fb2_chapters_and_comic_without_text(tmp_path: Path) -> None:
+    import zipfile
+
+    import pymupdf
+
+    (tmp_path / "tale.fb2").write_text(
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<FictionBook xmlns="http://www.gribuser.ru/xml/fictionbook/2.0"><body>'
+        "<section><title><p>One</p></title><p>First chapter text.</p></section>"
+        "<section><title><p>Two</p></title><p>Second chapter text.</p></section>"
+        "</body></FictionBook>"
+    )
+    pix = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 20, 20), False)
+    pix.clear_with(90)
+    with zipfile.ZipFile(tmp_path / "comic.cbz", "w") as zf:
+        zf.writestr("001.png", pix.tobytes("png"))
+    corpus = load_sources([tmp_path])
+    (doc,) = corpus.documents
+    assert doc.kind is DocumentKind.EBOOK
+    assert "First chapter text." in doc.text
+    assert "Second chapter text." in doc.text
+    assert all(s.anchor.kind is AnchorKind.CHAPTER for s in doc.segments)
+    (issue,) = corpus.issues
+    assert (Path(issue.source).name, issue.reason) == ("comic.cbz", "no text layer (images only)")
