@@ -69,8 +69,10 @@ class V4Config:
         """YaRN correction range (low, high) of pair indices for the compressed layers' RoPE."""
 
         def corr_dim(n_rot: float) -> float:
-            return self.rope_dim * math.log(self.yarn_orig_ctx / (n_rot * 2 * math.pi)) / (
-                2 * math.log(self.compress_rope_base)
+            return (
+                self.rope_dim
+                * math.log(self.yarn_orig_ctx / (n_rot * 2 * math.pi))
+                / (2 * math.log(self.compress_rope_base))
             )
 
         low = max(0, math.floor(corr_dim(self.yarn_beta_fast)))

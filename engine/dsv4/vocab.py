@@ -63,7 +63,9 @@ class TinyVocab:
 
 
 def _learn_merges(n_merges: int, byte_map: dict[int, str]) -> list[tuple[str, str]]:
-    words = [[byte_map[b] for b in (" " + w if i else w).encode()] for i, w in enumerate(_MERGE_TEXT.split(" "))]
+    words = [
+        [byte_map[b] for b in (" " + w if i else w).encode()] for i, w in enumerate(_MERGE_TEXT.split(" "))
+    ]
     merges: list[tuple[str, str]] = []
     while len(merges) < n_merges:
         pairs = Counter((a, b) for w in words for a, b in zip(w, w[1:], strict=False))

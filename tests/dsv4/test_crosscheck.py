@@ -137,7 +137,9 @@ CONTROLS: dict[str, Callable[[pytest.MonkeyPatch, V4Reference], None]] = {
     "hash routing": lambda mp, ref: mp.setattr(
         ops, "route", lambda x, g, b, h, k, s, f=ops.route: f(x, g, b, None, k, s)
     ),
-    "Sinkhorn iterations": lambda mp, ref: mp.setattr(ops, "sinkhorn", lambda m, it, eps, f=ops.sinkhorn: f(m, 1, eps)),
+    "Sinkhorn iterations": lambda mp, ref: mp.setattr(
+        ops, "sinkhorn", lambda m, it, eps, f=ops.sinkhorn: f(m, 1, eps)
+    ),
 }
 
 
@@ -158,7 +160,9 @@ def test_a_wrong_mechanism_is_caught(patched: V4Reference, f32_run: Run) -> None
 
 
 @pytest.mark.parametrize(("wtype", "min_agree", "max_median"), [("f16", 0.97, 0.05), ("q8_0", 0.85, 0.3)])
-def test_low_precision_files_stay_close(tmp_path: Path, wtype: str, min_agree: float, max_median: float) -> None:
+def test_low_precision_files_stay_close(
+    tmp_path: Path, wtype: str, min_agree: float, max_median: float
+) -> None:
     """F16 / Q8_0 files with the default F16 KV: same model, float16/8-bit noise (see docs/dsv4.md)."""
     path = write_tiny_v4(tmp_path / f"tiny-v4-{wtype}.gguf", wtype=wtype)  # type: ignore[arg-type]
     ref = V4Reference.from_gguf(path)  # dequantised weights: the same numbers llama.cpp multiplies

@@ -204,7 +204,9 @@ class V4Reference:
         st = self.layers[il]
         ratio = cfg.ratio(il)
         freqs = self.freqs_comp if ratio else self.freqs_plain
-        cq = ops.rms_norm(w[p + "attn_q_a.weight"] @ h, w[p + "attn_q_a_norm.weight"], cfg.norm_eps)  # [q_rank]
+        cq = ops.rms_norm(
+            w[p + "attn_q_a.weight"] @ h, w[p + "attn_q_a_norm.weight"], cfg.norm_eps
+        )  # [q_rank]
         q = (w[p + "attn_q_b.weight"] @ cq).reshape(cfg.n_head, cfg.head_dim)  # [H, hd]
         q = ops.rope_tail(ops.rms_norm(q, None, cfg.norm_eps), t, freqs)
         kv = ops.rms_norm(w[p + "attn_kv.weight"] @ h, w[p + "attn_kv_a_norm.weight"], cfg.norm_eps)  # [hd]
@@ -246,9 +248,19 @@ class V4Reference:
         bias = w.get(p + "exp_probs_b.bias")
         ids, gw = ops.route(h, w[p + "ffn_gate_inp.weight"], bias, hashed, cfg.n_expert_used, cfg.route_scale)
         lim = cfg.swiglu_limit
-        y = ops.swiglu_clamped(h, w[p + "ffn_gate_shexp.weight"], w[p + "ffn_up_shexp.weight"], w[p + "ffn_down_shexp.weight"], lim)
+        y = ops.swiglu_clamped(
+            h,
+            w[p + "ffn_gate_shexp.weight"],
+            w[p + "ffn_up_shexp.weight"],
+            w[p + "ffn_down_shexp.weight"],
+            lim,
+        )
         for e, g in zip(ids, gw, strict=True):
             y = y + g * ops.swiglu_clamped(
-                h, w[p + "ffn_gate_exps.weight"][e], w[p + "ffn_up_exps.weight"][e], w[p + "ffn_down_exps.weight"][e], lim
+                h,
+                w[p + "ffn_gate_exps.weight"][e],
+                w[p + "ffn_up_exps.weight"][e],
+                w[p + "ffn_down_exps.weight"][e],
+                lim,
             )
         return y
