@@ -41,6 +41,24 @@ _EFFORT_BEYOND = (
 )
 
 
+def thinking_of(mode: str) -> Thinking:
+    """A thinking mode by name ('off', 'high', 'max'; e.g. a ``ThinkingMode`` value)."""
+    for known in ("off", "high", "max"):
+        if mode == known:
+            return known
+    raise ValueError(f"unknown thinking mode {mode!r}; DeepSeek-V4 has off, high and max")
+
+
+def think_max_note(n_ctx: int) -> str:
+    """A warning when the context is below what think-max is recommended to have ('' if fine)."""
+    if n_ctx >= THINK_MAX_MIN_CONTEXT:
+        return ""
+    return (
+        f"think-max: DeepSeek recommends at least {THINK_MAX_MIN_CONTEXT:,} tokens of context "
+        f"(loaded: {n_ctx:,})"
+    )
+
+
 def effort_preamble(thinking: Thinking, variant: Variant = "v4") -> str:
     """The text placed right after BOS for a thinking mode ('' when there is none).
 

@@ -32,7 +32,7 @@ def tiny_weights(cfg: V4Config, seed: int = 0) -> Weights:
     w: Weights = {}
 
     def lin(out: int, inp: int, gain: float = 1.0) -> np.ndarray:
-        return (rng.standard_normal((out, inp)) * gain / np.sqrt(inp)).astype(np.float32)
+        return np.asarray((rng.standard_normal((out, inp)) * gain / np.sqrt(inp)).astype(np.float32))
 
     def near_one(n: int) -> np.ndarray:
         return (1.0 + 0.1 * rng.standard_normal(n)).astype(np.float32)

@@ -94,7 +94,9 @@ def _hparam_problems(h: GGUFHeader, ratios: list[int]) -> list[str]:
         out.append(f"compress_ratios contains {bad}; only 0, 4 and 128 exist")
     gating = h.arch_int("expert_gating_func")
     if gating != SQRT_SOFTPLUS:
-        out.append(f"expert_gating_func is {gating}; DeepSeek-V4 scores experts with sqrt-softplus ({SQRT_SOFTPLUS})")
+        out.append(
+            f"expert_gating_func is {gating}; DeepSeek-V4 scores experts with sqrt-softplus ({SQRT_SOFTPLUS})"
+        )
     n_head, groups = h.arch_int("attention.head_count"), h.arch_int("attention.output_group_count")
     if not groups or n_head % groups:
         out.append(f"{n_head} heads do not split into {groups} output groups")
@@ -105,7 +107,9 @@ def _hparam_problems(h: GGUFHeader, ratios: list[int]) -> list[str]:
         out.append(f"a head is narrower than its {rope} RoPE dimensions")
     if h.arch_int("hash_layer_count") >= n_layer:
         out.append("every layer is hash-routed; hash_layer_count must be below block_count")
-    if h.arch_int("attention.key_length") != h.arch_int("attention.value_length", h.arch_int("attention.key_length")):
+    if h.arch_int("attention.key_length") != h.arch_int(
+        "attention.value_length", h.arch_int("attention.key_length")
+    ):
         out.append("key_length and value_length differ; DeepSeek-V4 keys are its values")
     return out
 

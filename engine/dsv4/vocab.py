@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from dataclasses import dataclass
 
@@ -68,7 +69,7 @@ def _learn_merges(n_merges: int, byte_map: dict[int, str]) -> list[tuple[str, st
     ]
     merges: list[tuple[str, str]] = []
     while len(merges) < n_merges:
-        pairs = Counter((a, b) for w in words for a, b in zip(w, w[1:], strict=False))
+        pairs = Counter((a, b) for w in words for a, b in itertools.pairwise(w))
         if not pairs:
             break
         best = max(pairs.items(), key=lambda kv: (kv[1], kv[0]))[0]

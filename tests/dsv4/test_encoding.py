@@ -1,4 +1,4 @@
-"""The V4 chat encoding follows the official rules and matches llama.cpp's shipped V4 templates byte for byte."""
+"""The V4 chat encoding follows the official rules and matches llama.cpp's V4 templates byte for byte."""
 
 from __future__ import annotations
 
@@ -120,5 +120,6 @@ def test_thinking_streams_apart_from_the_answer(cuts: list[int]) -> None:
 def test_unfinished_reasoning_stays_reasoning() -> None:
     splitter = ThinkingSplitter(thinking=True)
     out = splitter.feed("still thinking </thi") + splitter.flush()
-    assert "".join(t for _, t in out) == "still thinking </thi" and {k for k, _ in out} == {"thinking"}
+    assert "".join(t for _, t in out) == "still thinking </thi"
+    assert {k for k, _ in out} == {"thinking"}
     assert ThinkingSplitter(thinking=False).feed("</think>x") == [("answer", "</think>x")]

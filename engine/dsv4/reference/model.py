@@ -35,7 +35,8 @@ def config_from_gguf(path: Path) -> V4Config:
 
     ratios = val("attention.compress_ratios")
     limits = val("swiglu_clamp_exp")
-    assert isinstance(ratios, list) and isinstance(limits, list)
+    assert isinstance(ratios, list)
+    assert isinstance(limits, list)
     n_layer = int(num("block_count"))
     return V4Config(
         n_vocab=len(reader.fields["tokenizer.ggml.tokens"].data),
@@ -181,7 +182,7 @@ class V4Reference:
         )  # [D]
         y = ops.rms_norm(y, w["output_norm.weight"], cfg.norm_eps)
         self.pos += 1
-        return w["output.weight"] @ y  # [n_vocab]
+        return np.asarray(w["output.weight"] @ y)  # [n_vocab]
 
     def _block(self, il: int, x: Array, token: int) -> Array:
         cfg, p = self.cfg, f"blk.{il}."

@@ -17,15 +17,15 @@ Array = np.ndarray
 def rms_norm(x: Array, weight: Array | None, eps: float) -> Array:
     """x · rsqrt(mean(x²) + eps) · weight over the last axis."""
     y = x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps)
-    return y if weight is None else y * weight
+    return np.asarray(y if weight is None else y * weight)
 
 
 def sigmoid(x: Array) -> Array:
-    return 1.0 / (1.0 + np.exp(-x))
+    return np.asarray(1.0 / (1.0 + np.exp(-x)))
 
 
 def softplus(x: Array) -> Array:
-    return np.logaddexp(0.0, x)
+    return np.asarray(np.logaddexp(0.0, x))
 
 
 # --- RoPE ---------------------------------------------------------------------------------
@@ -75,7 +75,7 @@ def sinkhorn(m: Array, iters: int, eps: float) -> Array:
 def hc_mixes(x: Array, fn: Array, norm_eps: float) -> Array:
     """μ = (fn · flat(X)) · rsqrt(mean(flat²) + eps).  x [hc, D], fn [m, hc·D] → [m]."""
     flat = x.reshape(-1)  # [hc·D]
-    return (fn @ flat) / np.sqrt(np.mean(flat * flat) + norm_eps)
+    return np.asarray((fn @ flat) / np.sqrt(np.mean(flat * flat) + norm_eps))
 
 
 def hc_pre(
@@ -94,13 +94,13 @@ def hc_pre(
 
 def hc_post(f: Array, x: Array, post: Array, comb: Array) -> Array:
     """New streams: X'_b = post_b · f + Σ_a comb[a, b] · X_a.  f [D], x [hc, D] → [hc, D]."""
-    return post[:, None] * f[None, :] + comb.T @ x
+    return np.asarray(post[:, None] * f[None, :] + comb.T @ x)
 
 
 def hc_head(x: Array, fn: Array, base: Array, scale: Array, *, hc_eps: float, norm_eps: float) -> Array:
     """Final collapse of the streams (no Sinkhorn).  x [hc, D] → [D]."""
     w = sigmoid(hc_mixes(x, fn, norm_eps) * scale[0] + base) + hc_eps  # [hc]
-    return w @ x
+    return np.asarray(w @ x)
 
 
 # --- compressor, indexer, attention --------------------------------------------------------
@@ -110,12 +110,12 @@ def pool_block(values: Array, scores: Array) -> Array:
     """Per-channel softmax pooling: Σ_t softmax_t(s[t, c]) · a[t, c].  [n, d] × [n, d] → [d]."""
     s = scores - scores.max(axis=0, keepdims=True)
     p = np.exp(s)
-    return (p * values).sum(axis=0) / p.sum(axis=0)
+    return np.asarray((p * values).sum(axis=0) / p.sum(axis=0))
 
 
 def indexer_scores(q: Array, keys: Array, head_w: Array) -> Array:
     """Lightning indexer I(s) = Σ_h w_h · ReLU(q_h · K_s).  q [Hi, di], keys [n, di], w [Hi] → [n]."""
-    return head_w @ np.maximum(q @ keys.T, 0.0)
+    return np.asarray(head_w @ np.maximum(q @ keys.T, 0.0))
 
 
 def top_k(scores: Array, k: int) -> Array:
@@ -131,7 +131,7 @@ def attend_with_sink(q: Array, keys: Array, sinks: Array) -> Array:
     m = np.maximum(s.max(axis=1), sinks)  # [H]
     p = np.exp(s - m[:, None])  # [H, n]
     denom = p.sum(axis=1) + np.exp(sinks - m)  # [H]
-    return (p @ keys) / denom[:, None]
+    return np.asarray((p @ keys) / denom[:, None])
 
 
 def grouped_out(o: Array, wo_a: Array, wo_b: Array, groups: int) -> Array:
@@ -139,7 +139,7 @@ def grouped_out(o: Array, wo_a: Array, wo_b: Array, groups: int) -> Array:
     og = o.reshape(groups, -1)  # [G, H·hd/G]
     wa = wo_a.reshape(groups, -1, og.shape[1])  # [G, rank, H·hd/G]
     z = np.einsum("grc,gc->gr", wa, og).reshape(-1)  # [G·rank]
-    return wo_b @ z
+    return np.asarray(wo_b @ z)
 
 
 # --- MoE ----------------------------------------------------------------------------------
@@ -149,7 +149,7 @@ def swiglu_clamped(x: Array, w_gate: Array, w_up: Array, w_down: Array, limit: f
     """W2 · (silu(min(W1 x, limit)) · clamp(W3 x, ±limit)).  x [D] → [D]."""
     g = np.minimum(w_gate @ x, limit)
     u = np.clip(w_up @ x, -limit, limit)
-    return w_down @ (g * sigmoid(g) * u)
+    return np.asarray(w_down @ (g * sigmoid(g) * u))
 
 
 def route(
