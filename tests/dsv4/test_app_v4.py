@@ -1,4 +1,4 @@
-"""A tiny DeepSeek-V4 file runs through the ordinary local backend and `longdesk ask`, in every thinking mode."""
+"""A tiny DeepSeek-V4 file runs through the local backend and `longdesk ask`, in every thinking mode."""
 
 from __future__ import annotations
 
@@ -62,9 +62,11 @@ def test_backend_offers_modes_and_streams_thinking_apart(tiny_v4: Path) -> None:
             else:
                 assert reading.prefix_tokens == plain_prefix
         off = [e for e in by_mode[ThinkingMode.OFF] if isinstance(e, AnswerDelta | ThinkingDelta)]
-        assert off and all(isinstance(e, AnswerDelta) for e in off)
+        assert off
+        assert all(isinstance(e, AnswerDelta) for e in off)
         high = [e for e in by_mode[ThinkingMode.HIGH] if isinstance(e, AnswerDelta | ThinkingDelta)]
-        assert high and isinstance(high[0], ThinkingDelta)  # the model starts inside <think>
+        assert high
+        assert isinstance(high[0], ThinkingDelta)
         first_answer = next((i for i, e in enumerate(high) if isinstance(e, AnswerDelta)), len(high))
         assert all(isinstance(e, AnswerDelta) for e in high[first_answer:])
     finally:

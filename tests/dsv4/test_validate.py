@@ -75,17 +75,30 @@ def test_unknown_compression_ratio_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.model
 @pytest.mark.parametrize(("n_ctx", "swa_full"), [(4096, False), (8192, False), (4096, True)])
-def test_kv_formula_matches_what_llama_cpp_allocates(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str], n_ctx: int, swa_full: bool
-) -> None:
+def test_kv_formula_matches_what_llama_cpp_allocates(tmp_path: Path, n_ctx: int, swa_full: bool) -> None:
+    import ctypes
+
     import llama_cpp
 
+    from engine.backends import llama_log
+
+    lines: list[str] = []
+
+    @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+    def collect(_level: int, text: bytes, _user: ctypes.c_void_p) -> None:
+        lines.append(text.decode("utf-8", errors="replace"))
+
     path = write_tiny_v4(tmp_path / "kv.gguf")
-    llm = llama_cpp.Llama(
-        str(path), n_ctx=n_ctx, n_ubatch=512, swa_full=swa_full, flash_attn=True, verbose=True
-    )
-    llm.close()
-    log = capfd.readouterr().err
+    llama_cpp.llama_log_set(collect, ctypes.c_void_p(0))
+    try:
+        llm = llama_cpp.Llama(
+            str(path), n_ctx=n_ctx, n_ubatch=512, swa_full=swa_full, flash_attn=True, verbose=False
+        )
+        llm.close()
+    finally:
+        llama_log._installed = None
+        llama_log.install()  # give the log back to Longdesk's logger
+    log = "".join(lines)
     sizes = [float(m) for m in re.findall(r"(?:KV|state) buffer size =\s+([\d.]+) MiB", log)]
     assert len(sizes) == 7  # raw window, CSA, HCA, indexer caches + 3 compressor states
     expected = dsv4_kv_bytes(read_header(path), n_ctx, n_ubatch=512, swa_full=swa_full) / 2**20
