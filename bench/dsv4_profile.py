@@ -56,7 +56,7 @@ _CATEGORIES = (
 
 
 def _category(name: str, previous: str) -> str:
-    base = name.split(" (")[0]
+    base = name.split(" (", maxsplit=1)[0]
     if not base or base.startswith("node_") or base.startswith("leaf_"):
         return previous  # unnamed intermediate: belongs to the mechanism being built
     for prefix, cat in _CATEGORIES:
@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rank", type=int, default=256, help="q/o LoRA rank (Flash: 1024)")
     args = ap.parse_args(argv)
 
-    cfg = replace(flash_like_mid(n_layer=2, n_expert=8, dim=1024), q_lora_rank=args.rank, o_lora_rank=args.rank)
+    mid = flash_like_mid(n_layer=2, n_expert=8, dim=1024)
+    cfg = replace(mid, q_lora_rank=args.rank, o_lora_rank=args.rank)
     print(
         f"config: D={cfg.dim}, layers ratios {cfg.compress_ratios}, heads {cfg.n_head}x{cfg.head_dim}, "
         f"indexer {cfg.index_n_heads}x{cfg.index_head_dim} top-{cfg.index_topk}, window {cfg.window}, "
