@@ -49,11 +49,19 @@ def test_backend_offers_modes_and_streams_thinking_apart(tiny_v4: Path) -> None:
         reading = backend.read(_plan(), events.append, lambda: False)
         plain_prefix = reading.prefix_tokens
         by_mode: dict[ThinkingMode, list[Event]] = {}
-        for mode in (ThinkingMode.OFF, ThinkingMode.HIGH, ThinkingMode.MAX, ThinkingMode.OFF):
+        off_answers: list[str] = []
+        # OFF first runs on the live state, then on restored snapshots (V4 state cannot be
+        # truncated, so restore is the only reuse); MAX re-reads, the last OFF reads back.
+        for mode in (
+            ThinkingMode.OFF,
+            ThinkingMode.OFF,
+            ThinkingMode.HIGH,
+            ThinkingMode.MAX,
+            ThinkingMode.OFF,
+        ):
             got: list[Event] = []
-            result = backend.ask(
-                reading, (), "What colour is the gate?", AskOptions(mode, 12), got.append, lambda: False
-            )
+            options = AskOptions(mode, 12)
+            result = backend.ask(reading, (), "What colour is the gate?", options, got.append, lambda: False)
             assert isinstance(result, Finished), result
             by_mode[mode] = got
             if mode is ThinkingMode.MAX:  # its preamble sits before the corpus: the prefix was read again
@@ -61,6 +69,10 @@ def test_backend_offers_modes_and_streams_thinking_apart(tiny_v4: Path) -> None:
                 assert any(isinstance(e, Progress) for e in got)
             else:
                 assert reading.prefix_tokens == plain_prefix
+            if mode is ThinkingMode.OFF:
+                off_answers.append("".join(e.text for e in got if isinstance(e, AnswerDelta)))
+        assert off_answers[0]
+        assert off_answers == [off_answers[0]] * 3  # live, restored and re-read states agree
         off = [e for e in by_mode[ThinkingMode.OFF] if isinstance(e, AnswerDelta | ThinkingDelta)]
         assert off
         assert all(isinstance(e, AnswerDelta) for e in off)
