@@ -146,7 +146,9 @@ def _shares(times: dict[str, float]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--contexts", type=int, nargs="+", default=[4096, 8192, 16384])
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--threads", type=int, default=1, help="1 on a shared machine: spinning thread barriers stall"
+    )
     ap.add_argument("--decode", type=int, default=8, help="tokens decoded at each context length")
     ap.add_argument("--shares", action="store_true", help="also measure per-mechanism time shares")
     ap.add_argument("--no-flash-attn", action="store_true")
