@@ -34,6 +34,7 @@ from engine.backends.base import (
     FailureKind,
     Progress,
     ThinkingDelta,
+    ThinkingMode,
     Usage,
 )
 from engine.context.pack import pack
@@ -294,13 +295,28 @@ def _run_ask(
         elif isinstance(ev, Failed):
             failures.append(ev)
 
+    thinking = ThinkingMode(getattr(ns, "thinking", ThinkingMode.OFF.value))
+    offered = backend.describe().thinking_modes
+    if thinking not in offered:
+        raise CliError(
+            EXIT_BAD_INPUT,
+            f"{backend.path.name} has no thinking mode {thinking.value!r} (it offers: "
+            + ", ".join(m.value for m in offered)
+            + ")",
+        )
+    backend.prefix_thinking = thinking  # think-max puts its preamble before the corpus
     try:
         reading = backend.read(plan, on_event, cancel.is_set)
     except BackendError as exc:
         raise _fail(exc) from exc
     print(f"longdesk: read {reading.prefix_tokens:,} tokens in {reading.seconds:.1f} s", file=sys.stderr)
     result = backend.ask(
-        reading, (), ns.question, AskOptions(max_output_tokens=ns.max_tokens), on_event, cancel.is_set
+        reading,
+        (),
+        ns.question,
+        AskOptions(thinking=thinking, max_output_tokens=ns.max_tokens),
+        on_event,
+        cancel.is_set,
     )
     out.write("\n")
     out.flush()
@@ -330,6 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--model", help="a GGUF model file (default: the embedded Gemma 3 270M)")
     ask.add_argument("--max-tokens", type=int, default=512, help="longest answer, in tokens")
     ask.add_argument("--threads", type=int, default=0, help="CPU threads (default: physical cores)")
+    ask.add_argument(
+        "--thinking",
+        choices=[m.value for m in ThinkingMode],
+        default=ThinkingMode.OFF.value,
+        help="reasoning before the answer, where the model has it (DeepSeek-V4: off, high, max)",
+    )
     ask.set_defaults(func=cmd_ask)
 
     insp = sub.add_parser("inspect", help="list documents and exact token counts, and whether they fit")

@@ -38,6 +38,7 @@ from engine.backends.base import (
     Finished,
     Progress,
     Reading,
+    ThinkingDelta,
     ThinkingMode,
     Turn,
     Usage,
@@ -189,6 +190,10 @@ class LocalBackend:
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
         self._template = chat_template_for(self.header)
         self._parts: PromptParts | None = None
+        # DeepSeek-V4: its own encoding (engine.dsv4.encoding); think-max changes the prefix.
+        self._v4 = self.header.architecture == "deepseek4"
+        self.prefix_thinking = ThinkingMode.OFF  # the mode whose prefix read() prepares
+        self._read_plan: ContextPlan | None = None
         self._prefix_state: bytes | None = None
         self._prefix_len = 0
 
@@ -203,9 +208,9 @@ class LocalBackend:
             name=self.header.name,
             where="local",
             context_window=self.settings.n_ctx,
-            thinking_modes=(ThinkingMode.OFF,),
+            thinking_modes=tuple(ThinkingMode) if self._v4 else (ThinkingMode.OFF,),
             architecture=self.header.architecture,
-            notes=notes,
+            notes=notes + _v4_notes(self._v4, self.settings.n_ctx),
         )
 
     def tokenize(self, text: str, *, special: bool = False) -> list[int]:
@@ -215,6 +220,12 @@ class LocalBackend:
         return len(self.tokenize(text))
 
     def prompt_parts(self, system_text: str) -> PromptParts:
+        if self._v4:
+            from engine.dsv4 import encoding
+
+            variant = encoding.variant_of(self.header.chat_template)
+            prefix = encoding.prefix_text(system_text, encoding.thinking_of(self.prefix_thinking), variant)
+            return PromptParts(prefix=prefix, suffix="")
         bos = self._piece(self._llm.token_bos()) if self._llm.token_bos() >= 0 else ""
         eos = self._piece(self._llm.token_eos()) if self._llm.token_eos() >= 0 else ""
         try:
@@ -246,6 +257,7 @@ class LocalBackend:
         self._parts = parts
         self._prefix_len = len(tokens)
         self._prefix_state = self._save_seq()
+        self._read_plan = plan
         return Reading(prefix_tokens=len(tokens), restored=False, seconds=time.perf_counter() - t0)
 
     def ask(
@@ -261,8 +273,23 @@ class LocalBackend:
             return Failed(FailureKind.INTERNAL, "ask() before read(): the corpus has not been read")
         if reading.prefix_tokens != self._prefix_len:
             return Failed(FailureKind.INTERNAL, "this reading belongs to another corpus; read it again")
+        if self._v4 and self._read_plan is not None and self._v4_needs_reread(options.thinking):
+            try:  # think-max's preamble sits before the corpus: read it again with it
+                self.prefix_thinking = options.thinking
+                fresh = self.read(self._read_plan, on_event, cancelled)
+                reading.prefix_tokens, reading.seconds = fresh.prefix_tokens, reading.seconds + fresh.seconds
+            except BackendError as exc:
+                return Failed(exc.kind, exc.message)
+        splitter = None
         try:
-            suffix = self._conversation_suffix(history, question)
+            if self._v4:
+                from engine.dsv4 import encoding
+
+                past = [encoding.PastTurn(t.question, t.answer) for t in history]
+                suffix = encoding.suffix_text(past, question, encoding.thinking_of(options.thinking))
+                splitter = encoding.ThinkingSplitter(thinking=options.thinking != ThinkingMode.OFF)
+            else:
+                suffix = self._conversation_suffix(history, question)
         except TemplateError as exc:
             return Failed(FailureKind.MODEL, str(exc))
         suffix_tokens = self.tokenize(suffix, special=True)
@@ -294,11 +321,14 @@ class LocalBackend:
             produced += 1
             text = decoder.decode(self._llm.detokenize([token]))
             if text:
-                on_event(AnswerDelta(text))
+                _emit(text, splitter, on_event)
             self._llm.eval([token])
         tail = decoder.decode(b"", final=True)
         if tail:
-            on_event(AnswerDelta(tail))
+            _emit(tail, splitter, on_event)
+        if splitter is not None:
+            for kind, piece in splitter.flush():
+                on_event(ThinkingDelta(piece) if kind == "thinking" else AnswerDelta(piece))
         on_event(
             Usage(
                 prompt_tokens=self._prefix_len + len(suffix_tokens),
@@ -313,6 +343,13 @@ class LocalBackend:
         self._llm.close()
 
     # ------------------------------------------------------------------ internals
+    def _v4_needs_reread(self, mode: ThinkingMode) -> bool:
+        from engine.dsv4 import encoding
+
+        variant = encoding.variant_of(self.header.chat_template)
+        wanted = encoding.effort_preamble(encoding.thinking_of(mode), variant)
+        return wanted != encoding.effort_preamble(encoding.thinking_of(self.prefix_thinking), variant)
+
     def _piece(self, token: int) -> str:
         return self._llm.detokenize([token], special=True).decode("utf-8", errors="replace")
 
@@ -396,6 +433,22 @@ class LocalBackend:
         if lib.llama_state_seq_set_data(self._llm.ctx, buf, len(data), 0) == 0:
             raise BackendError(FailureKind.MODEL, "could not restore the corpus state")
         self._llm.n_tokens = self._prefix_len
+
+
+def _emit(text: str, splitter: Any, on_event: EventSink) -> None:
+    """Stream ``text`` as answer, or as reasoning then answer when a V4 splitter is given."""
+    if splitter is None:
+        on_event(AnswerDelta(text))
+        return
+    for kind, piece in splitter.feed(text):
+        on_event(ThinkingDelta(piece) if kind == "thinking" else AnswerDelta(piece))
+
+
+def _v4_notes(is_v4: bool, n_ctx: int) -> tuple[str, ...]:
+    from engine.dsv4.encoding import think_max_note
+
+    note = think_max_note(n_ctx) if is_v4 else ""
+    return (note,) if note else ()
 
 
 def _asdict(settings: LocalSettings) -> dict[str, Any]:

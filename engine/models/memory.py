@@ -61,7 +61,9 @@ def kv_bytes(
     if arch == "deepseek4":
         from engine.dsv4.kv import dsv4_kv_bytes
 
-        return dsv4_kv_bytes(header, n_ctx, bytes_per_value=bytes_per_value)
+        return dsv4_kv_bytes(
+            header, n_ctx, n_ubatch=n_ubatch, swa_full=swa_full, bytes_per_value=bytes_per_value
+        )
     n_layer = header.arch_int("block_count")
     n_head = header.arch_int("attention.head_count", 1)
     n_head_kv = header.arch_int("attention.head_count_kv", n_head) or n_head

@@ -45,4 +45,8 @@ def check_supported(header: GGUFHeader) -> str:
         return f"{header.path}: unknown model architecture {arch!r}; the bundled llama.cpp cannot run it"
     if arch in _NOT_CHAT:
         return f"{header.path}: {arch!r} is not a text-generation model"
+    if arch == "deepseek4":  # llama.cpp aborts on some malformed V4 files: check them first
+        from engine.dsv4.validate import check_dsv4
+
+        return check_dsv4(header)
     return ""
