@@ -36,7 +36,7 @@ from bench.eval.haystack import Haystack, Question, bible_haystack, code_haystac
 from bench.eval.plot import line_plot
 from engine.backends.base import AnswerDelta, AskOptions, Backend, BackendError, Event, Failed
 from engine.corpus.model import AnchorKind
-from engine.grounding import CitationTracker, Verdict
+from engine.grounding import CitationTracker, CorpusIndex, Verdict
 
 _SLACK = {AnchorKind.VERSE: 1, AnchorKind.LINES: 5, AnchorKind.PAGE: 0, AnchorKind.CHAPTER: 0}
 TASKS = ("needle", "multi_needle", "locate")
@@ -163,8 +163,10 @@ def score(q: Question, answer: str, verdicts: list[Verdict]) -> tuple[float, flo
     return answer_score, place_score
 
 
-def ask(backend: Backend, reading: Any, hay: Haystack, q: Question, max_tokens: int) -> Result:
-    tracker = CitationTracker(hay.corpus)
+def ask(
+    backend: Backend, reading: Any, hay: Haystack, index: CorpusIndex, q: Question, max_tokens: int
+) -> Result:
+    tracker = CitationTracker(index)
     parts: list[str] = []
     failure: list[str] = []
 
@@ -235,8 +237,9 @@ def run(
                     f"read in {read_s:.1f} s; "
                     f"{len(questions)} questions"
                 )
+                index = CorpusIndex(hay.corpus)
                 for q in questions:
-                    r = ask(backend, reading, hay, q, ns.max_tokens)
+                    r = ask(backend, reading, hay, index, q, ns.max_tokens)
                     r.length = length
                     results.append(r)
                     log(

@@ -140,11 +140,16 @@ def build_doc_index(doc: Document) -> DocIndex:
 
 
 class CorpusIndex:
-    """Look-ups over a Corpus by id, name and file name, with per-document unit indexes."""
+    """Look-ups over a Corpus by id, name and file name, with per-document unit indexes.
+
+    Indexes are built lazily and kept, so keep one CorpusIndex per corpus (a session) and pass
+    it to every ``CitationTracker``; use it from one thread at a time.
+    """
 
     def __init__(self, corpus: Corpus) -> None:
         self.corpus = corpus
         self._docs: dict[str, DocIndex] = {}
+        self.word_cache: dict[str, object] = {}  # doc id → verify.DocWords
         self._by_key: dict[str, list[Document]] = {}
         for doc in corpus.documents:
             for key in _name_keys(doc):
@@ -211,7 +216,6 @@ def resolve(raw: RawCitation, corpus: CorpusIndex, previous_doc: str = "") -> Ci
         e.g. ``page 7 does not exist in D2 (5 pages)`` or ``no document D9``.
     """
     place = raw.place
-    base = Citation(index=0, raw=raw)
 
     def fail(why: str, doc: Document | None = None) -> Citation:
         if doc is None:
@@ -261,7 +265,7 @@ def resolve(raw: RawCitation, corpus: CorpusIndex, previous_doc: str = "") -> Ci
     if problem:
         return fail(problem, doc)
     first, last = sorted((place.start, place.end))
-    return Citation(base.index, raw, doc_id=doc.doc_id, doc_name=doc.name, anchor=Anchor(kind, first, last))
+    return Citation(0, raw, doc_id=doc.doc_id, doc_name=doc.name, anchor=Anchor(kind, first, last))
 
 
 def _resolve_verse(raw: RawCitation, index: DocIndex) -> Citation:

@@ -149,12 +149,14 @@ class Verifier:
     def __init__(self, corpus: CorpusIndex, config: VerifyConfig | None = None) -> None:
         self.corpus = corpus
         self.config = config or VerifyConfig()
-        self._words: dict[str, DocWords] = {}
 
     def doc_words(self, doc_id: str) -> DocWords:
-        if doc_id not in self._words:
-            self._words[doc_id] = DocWords.of(self.corpus.doc(doc_id))
-        return self._words[doc_id]
+        """The document's words, built once per CorpusIndex."""
+        cached = self.corpus.word_cache.get(doc_id)
+        if not isinstance(cached, DocWords):
+            cached = DocWords.of(self.corpus.doc(doc_id))
+            self.corpus.word_cache[doc_id] = cached
+        return cached
 
     def _place(self, doc_id: str, first: int, last: int) -> Anchor:
         index = self.corpus.doc(doc_id)
