@@ -32,6 +32,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+if __package__ in (None, ""):  # run as ``python bench/eval/run.py``
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 from bench.eval.haystack import Haystack, Question, bible_haystack, code_haystack
 from bench.eval.plot import line_plot
 from engine.backends.base import AnswerDelta, AskOptions, Backend, BackendError, Event, Failed

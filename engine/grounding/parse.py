@@ -39,7 +39,7 @@ _VERSE = (
 )
 _BARE = rf"(?P<na>{_NUM})(?:\s*-\s*(?P<nb>{_NUM}))?"
 _PLACE_AT_END = re.compile(
-    rf"(?:^|(?<=[\s,:;&]))(?:{_PAGE}|{_LINE}|{_CHAP}|{_VERSE}|{_BARE})\s*\.?$", re.IGNORECASE
+    rf"(?:^|(?<=[\s,:;&#]))(?:{_PAGE}|{_LINE}|{_CHAP}|{_VERSE}|{_BARE})\s*\.?$", re.IGNORECASE
 )
 _ID = re.compile(r"^D\d{1,6}$", re.IGNORECASE)
 _DOC_WORD = re.compile(r"\bdoc(?:ument)?\.?\s*#?\s*(\d{1,6})\b", re.IGNORECASE)
@@ -49,8 +49,9 @@ _LEAD_WORDS = re.compile(
     re.IGNORECASE,
 )
 _TRAIL_WORDS = re.compile(r"(?:\s+(?:on|at|in|of|and|&))+$", re.IGNORECASE)
-_SEPARATORS = " \t\n,:;&-\u00b7"
-_NAME_STRIP = " \t\n,:;-\"'`*\u201c\u201d\u2018\u2019\u00ab\u00bb()"
+_SEPARATORS = " \t\n,:;&#-\u00b7"
+_NAME_STRIP = " \t\n,:;#-\"'`*\u201c\u201d\u2018\u2019\u00ab\u00bb()"
+_PARTS = re.compile(r";|,\s*(?=D\d{1,6}\b)|\s+and\s+(?=D\d{1,6}\b)", re.IGNORECASE)
 _OPENERS = {"[": "]", "(": ")"}
 _QUOTE_PAIRS = {
     '"': '"',
@@ -153,7 +154,8 @@ def parse_bracket(content: str, known_name: NameCheck | None = None) -> list[tup
     text = normalise_citation_text(content)
     found: list[tuple[str, Place]] = []
     last_ref = ""
-    for part in text.split(";"):
+    # ``;`` separates citations, and so does a comma or "and" before another document id.
+    for part in _PARTS.split(text):
         if not part.strip():
             continue
         ref, places = _split_places(part, known_name)

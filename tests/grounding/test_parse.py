@@ -68,6 +68,20 @@ def test_several_citations_in_one_bracket() -> None:
     assert found[0].text == "[D2, p. 3; D5, lines 4-6]"
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("(D2 p. 3, D4 p. 5)", [("D2", "p. 3"), ("D4", "p. 5")]),
+        ("[D2, p. 3 and D4, p. 1]", [("D2", "p. 3"), ("D4", "p. 1")]),
+        ("[D1, lines 12 and 15]", [("D1", "line 12"), ("D1", "line 15")]),
+        ("[D2, p. 3; p. 5]", [("D2", "p. 3"), ("D2", "p. 5")]),
+        ("[app.py#L40-L44]", [("app.py", "lines 40-44")]),
+    ],
+)
+def test_lists_of_citations(text: str, expected: list[tuple[str, str]]) -> None:
+    assert [(c.doc_ref, c.place.describe()) for c in parse_citations(text)] == expected
+
+
 def test_offsets_point_at_the_citation() -> None:
     text = 'It rose "to 4,210 megalitres" (D2, p. 2) in March.'
     (c,) = parse_citations(text)
