@@ -3,7 +3,8 @@
 Which quotes belong to a citation: the quotations between the previous citation (or the last
 quotation already taken) and this one, at most ``QUOTE_WINDOW`` characters back and in the
 same paragraph: ``"the words" [D2, p. 3]``. When there are none, a quotation that follows the
-citation directly, after nothing but spaces and ``:,-``: ``[D2, p. 3]: "the words"``. A
+citation directly, after nothing but spaces and ``:,-``: ``[D2, p. 3]: "the words"`` (unless
+another bracket follows that quotation: then it is that citation's). A
 citation is reported once this is decided, i.e. a few characters after its closing bracket,
 or when the answer ends.
 """
@@ -112,7 +113,15 @@ class CitationTracker:
             return ()
         if not self._final and self._quotes.decided_up_to <= at:
             return None
-        return tuple(q for q in self._quotes.quotes if q.start == at)
+        after = [q for q in self._quotes.quotes if q.start == at]
+        if not after:
+            return ()
+        # ``[D1, p. 2] "words" [D1, p. 3]``: a quote followed by a bracket belongs to that one.
+        tail = _GAP.match(text, after[0].end)
+        assert tail is not None
+        if tail.end() >= len(text):
+            return () if self._final else None
+        return () if text[tail.end()] in "[(" else tuple(after)
 
     def _settle(self) -> list[Citation]:
         out: list[Citation] = []

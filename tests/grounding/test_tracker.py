@@ -93,6 +93,14 @@ def test_same_result_however_the_answer_is_cut(cuts: list[int]) -> None:
     assert streamed.citations == whole.citations
 
 
+def test_a_quote_between_two_citations_goes_to_the_one_it_precedes(corpus: Corpus) -> None:
+    tracker = CitationTracker(corpus)
+    tracker.feed('Two facts [D1, p. 1] "cost 312,000 pounds" [D1, p. 3].')
+    tracker.finish()
+    assert [[q.text for q in c.quotes] for c in tracker.citations] == [[], ["cost 312,000 pounds"]]
+    assert [v.status for v in tracker.verdicts()] == [Status.ANCHORED, Status.VERIFIED]
+
+
 def test_a_citation_naming_no_document_uses_the_previous_one(corpus: Corpus) -> None:
     tracker = CitationTracker(corpus)
     tracker.feed('The pumps [D1, p. 3] and later "fell by a third" (p. 4).')
