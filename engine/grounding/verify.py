@@ -29,6 +29,7 @@ from engine.grounding.resolve import CorpusIndex, DocIndex
 _WORD = re.compile(r"\w+")
 _ELLIPSIS = re.compile(r"\.\s*\.\s*\.|\u2026")
 _MAX_CANDIDATES = 4000
+_WIDE_REGION = 20_000  # words; wider regions (whole documents) search from rare words only
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +198,8 @@ class Verifier:
         worst: tuple[float, int, int] | None = None
         worst_piece: list[str] = []
         for piece in pieces:
-            result = best_match(piece, dw, lo, hi, prefer=prefer) if piece else (1.0, lo, lo)
+            wide = hi - lo > _WIDE_REGION
+            result = best_match(piece, dw, lo, hi, prefer=prefer, rare_only=wide) if piece else (1.0, lo, lo)
             if worst is None or result[0] < worst[0]:
                 worst, worst_piece = result, piece
         assert worst is not None

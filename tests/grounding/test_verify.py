@@ -208,6 +208,12 @@ def test_bible_index_is_fast_enough(bible: Corpus) -> None:
     assert time.perf_counter() - t0 < 15.0  # the whole 1M-token book indexed and searched
 
 
+def test_whole_bible_citation_finds_the_quote(bible: Corpus) -> None:
+    verdicts, _ = check_answer('"and the LORD shut him in" [kjv.jsonl]', bible)
+    assert verdicts[0].status is Status.VERIFIED
+    assert verdicts[0].reason == "quote found on Genesis 7:16 (100%)"
+
+
 def test_pdf_citations_on_pdf_read_from_disk(tmp_path: Path) -> None:
     pdf = make_pdf(tmp_path / "two.pdf", ("alpha beta gamma delta", "epsilon zeta eta theta"))
     corpus = Corpus.of([read_pdf(pdf, "D1")])
