@@ -37,7 +37,15 @@ if __package__ in (None, ""):  # run as ``python bench/eval/run.py``
 
 from bench.eval.haystack import Haystack, Question, bible_haystack, code_haystack
 from bench.eval.plot import line_plot
-from engine.backends.base import AnswerDelta, AskOptions, Backend, BackendError, Event, Failed
+from engine.backends.base import (
+    AnswerDelta,
+    AskOptions,
+    Backend,
+    BackendError,
+    Event,
+    Failed,
+    ThinkingMode,
+)
 from engine.corpus.model import AnchorKind
 from engine.grounding import CitationTracker, CorpusIndex, Verdict
 
@@ -167,7 +175,13 @@ def score(q: Question, answer: str, verdicts: list[Verdict]) -> tuple[float, flo
 
 
 def ask(
-    backend: Backend, reading: Any, hay: Haystack, index: CorpusIndex, q: Question, max_tokens: int
+    backend: Backend,
+    reading: Any,
+    hay: Haystack,
+    index: CorpusIndex,
+    q: Question,
+    max_tokens: int,
+    thinking: ThinkingMode = ThinkingMode.OFF,
 ) -> Result:
     tracker = CitationTracker(index)
     parts: list[str] = []
@@ -181,9 +195,8 @@ def ask(
             failure.append(ev.message)
 
     t0 = time.perf_counter()
-    result = backend.ask(
-        reading, (), q.text, AskOptions(max_output_tokens=max_tokens), on_event, lambda: False
-    )
+    options = AskOptions(thinking=thinking, max_output_tokens=max_tokens)
+    result = backend.ask(reading, (), q.text, options, on_event, lambda: False)
     if isinstance(result, Failed):
         failure.append(result.message)
     tracker.finish()
@@ -242,7 +255,7 @@ def run(
                 )
                 index = CorpusIndex(hay.corpus)
                 for q in questions:
-                    r = ask(backend, reading, hay, index, q, ns.max_tokens)
+                    r = ask(backend, reading, hay, index, q, ns.max_tokens, ThinkingMode(ns.thinking))
                     r.length = length
                     results.append(r)
                     log(
@@ -321,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpora", default="bible,code", type=lambda s: s.split(","))
     p.add_argument("--tasks", default=",".join(TASKS), type=lambda s: s.split(","))
     p.add_argument("--max-tokens", type=int, default=96, help="longest answer, in tokens")
+    p.add_argument("--thinking", choices=[m.value for m in ThinkingMode], default="off")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("bench/out/eval"))
