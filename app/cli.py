@@ -41,6 +41,7 @@ from engine.context.pack import pack
 from engine.context.plan import ContextPlan
 from engine.corpus.load import LoadProgress, SourceError, load_sources
 from engine.corpus.model import Corpus
+from engine.grounding import CitationTracker, Verdict
 from engine.models.default_model import DefaultModelError
 
 EXIT_OK = 0
@@ -264,15 +265,38 @@ def cmd_ask(ns: argparse.Namespace, out: TextIO) -> int:
         except BackendError as exc:
             raise _fail(exc) from exc
         try:
-            return _run_ask(backend, plan, ns, out, cancel)
+            return _run_ask(backend, plan, ns, out, cancel, corpus)
         finally:
             backend.close()
     finally:
         signal.signal(signal.SIGINT, previous)
 
 
+def format_verdict(verdict: Verdict) -> str:
+    """One line per citation: ``✓ [D2, p. 3]  D2 report.pdf p. 3: quote found on p. 3 (100%)``."""
+    c = verdict.citation
+    mark = "\u2713" if verdict.ok else "\u2717"
+    word = "verified" if verdict.ok else "UNVERIFIED"
+    where = f"{c.describe()}: " if c.resolved else ""
+    return f"  {mark} {word:<10} {c.text}  {where}{verdict.reason}"
+
+
+def print_citations(tracker: CitationTracker, stream: TextIO) -> None:
+    """The answer's citations, verified and unverified marked apart, and the summary."""
+    verdicts = tracker.verdicts()
+    print(f"longdesk: citations: {tracker.summary().describe()}", file=stream)
+    for verdict in verdicts:
+        print(format_verdict(verdict), file=stream)
+    stream.flush()
+
+
 def _run_ask(
-    backend: object, plan: ContextPlan, ns: argparse.Namespace, out: TextIO, cancel: threading.Event
+    backend: object,
+    plan: ContextPlan,
+    ns: argparse.Namespace,
+    out: TextIO,
+    cancel: threading.Event,
+    corpus: Corpus | None = None,
 ) -> int:
     from engine.backends.local import LocalBackend
 
@@ -280,6 +304,7 @@ def _run_ask(
     progress = ProgressPrinter(sys.stderr)
     failures: list[Failed] = []
     usage: list[Usage] = []
+    tracker = CitationTracker(corpus) if corpus is not None else None
 
     def on_event(ev: Event) -> None:
         if isinstance(ev, Progress):
@@ -288,6 +313,8 @@ def _run_ask(
         elif isinstance(ev, AnswerDelta):
             out.write(ev.text)
             out.flush()
+            if tracker is not None:
+                tracker.feed(ev.text)
         elif isinstance(ev, ThinkingDelta):
             sys.stderr.write(ev.text)
         elif isinstance(ev, Usage):
@@ -320,6 +347,9 @@ def _run_ask(
     )
     out.write("\n")
     out.flush()
+    if tracker is not None:
+        tracker.finish()
+        print_citations(tracker, sys.stderr)
     if isinstance(result, Failed):
         raise CliError(_EXIT_FOR_KIND.get(result.kind, EXIT_MODEL), result.message)
     for u in usage:

@@ -1,0 +1,1 @@
+"""Long-context evaluation harness: needles and citations over the Bible and a codebase."""

@@ -1,0 +1,248 @@
+"""Check a resolved citation against the source: the place exists and the quotes are there.
+
+Matching rules (stated, so that a user can reason about a verdict):
+
+* Text is compared as words: Unicode NFKC, case folded, split on anything that is not a
+  letter or digit. Whitespace, punctuation, quote styles and line breaks never matter.
+* A quote's score is the share of its words found, in order, in the best window of the source
+  of the quote's length plus 10 % (at least one word) on either side (difflib matching blocks).
+  A quote with an ellipsis (``...``, ``…``) is split there; each piece must match.
+* A quote matches when its score is at least ``threshold`` (0.85 by default).
+* It must match *near* the citation: the cited pages ± 1 page, lines ± 5 lines, verses ± 2
+  verses, the cited chapter itself (``VerifyConfig``). A quote found farther away leaves the
+  citation unverified, and the verdict says where the words actually are.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+from engine.corpus.model import Anchor, AnchorKind
+from engine.grounding.citation import Citation, QuoteCheck, Status, Verdict
+from engine.grounding.resolve import CorpusIndex, DocIndex
+
+_WORD = re.compile(r"\w+")
+_ELLIPSIS = re.compile(r"\.\s*\.\s*\.|\u2026")
+_MAX_CANDIDATES = 4000
+_WIDE_REGION = 20_000  # words; wider regions (whole documents) search from rare words only
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyConfig:
+    """Thresholds and the meaning of "near" (in units of the cited place)."""
+
+    threshold: float = 0.85
+    page_slack: int = 1
+    line_slack: int = 5
+    chapter_slack: int = 0
+    verse_slack: int = 2
+    search_elsewhere: bool = True  # say where a quote that is not near the citation really is
+
+    def slack(self, kind: AnchorKind) -> int:
+        return {
+            AnchorKind.PAGE: self.page_slack,
+            AnchorKind.LINES: self.line_slack,
+            AnchorKind.CHAPTER: self.chapter_slack,
+            AnchorKind.VERSE: self.verse_slack,
+        }[kind]
+
+
+def words(text: str) -> list[str]:
+    """The normalised words of a text (what matching compares)."""
+    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+@dataclass(slots=True)
+class DocWords:
+    """A document's words in order, with the unit (page, line, verse...) each belongs to."""
+
+    words: list[str]
+    unit_of: list[int]
+    unit_nums: list[int]  # sorted unit numbers
+    unit_first: list[int]  # index of each unit's first word (parallel to unit_nums)
+    positions: dict[str, list[int]]
+
+    @staticmethod
+    def of(index: DocIndex) -> DocWords:
+        all_words: list[str] = []
+        unit_of: list[int] = []
+        nums = sorted(index.units)
+        firsts: list[int] = []
+        for n in nums:
+            firsts.append(len(all_words))
+            w = words(index.units[n])
+            all_words.extend(w)
+            unit_of.extend([n] * len(w))
+        positions: dict[str, list[int]] = {}
+        for i, word in enumerate(all_words):
+            positions.setdefault(word, []).append(i)
+        return DocWords(all_words, unit_of, nums, firsts, positions)
+
+    def span(self, first_unit: int, last_unit: int) -> tuple[int, int]:
+        """Word index range covering units ``first_unit..last_unit``."""
+        lo = bisect.bisect_left(self.unit_nums, first_unit)
+        hi = bisect.bisect_right(self.unit_nums, last_unit)
+        start = self.unit_first[lo] if lo < len(self.unit_first) else len(self.words)
+        end = self.unit_first[hi] if hi < len(self.unit_first) else len(self.words)
+        return start, end
+
+
+def _score_at(q: list[str], src: list[str], start: int, lo: int, hi: int) -> tuple[float, int, int]:
+    """Share of ``q`` matched in order in ``src`` near ``start``, within ``[lo, hi)``."""
+    slack = max(1, len(q) // 10)
+    a = max(lo, start - slack)
+    b = min(hi, start + len(q) + slack)
+    if a >= b:
+        return 0.0, a, a
+    blocks = [m for m in SequenceMatcher(None, q, src[a:b], autojunk=False).get_matching_blocks() if m.size]
+    matched = sum(m.size for m in blocks)
+    if not blocks:
+        return 0.0, a, a
+    return matched / len(q), a + blocks[0].b, a + blocks[-1].b + blocks[-1].size
+
+
+def best_match(
+    q: list[str], doc: DocWords, lo: int, hi: int, *, rare_only: bool = False, prefer: int = -1
+) -> tuple[float, int, int]:
+    """The best window for ``q`` in ``doc.words[lo:hi]``: (score, first word, end word).
+
+    Candidate windows start where a quote word occurs (for the whole-document search, only
+    where its rarest words occur), so the cost follows the matches, not the document size.
+    Among equal scores the window nearest ``prefer`` (a word index) wins.
+    """
+    if not q or lo >= hi:
+        return 0.0, lo, lo
+    offsets: dict[str, list[int]] = {}
+    for k, word in enumerate(q):
+        offsets.setdefault(word, []).append(k)
+    wanted = list(offsets)
+    if rare_only:
+        wanted.sort(key=lambda w: len(doc.positions.get(w, ())))
+        wanted = [w for w in wanted if w in doc.positions][:3]
+    starts: set[int] = set()
+    for w in wanted:
+        pos = doc.positions.get(w, [])
+        i = bisect.bisect_left(pos, lo)
+        j = bisect.bisect_left(pos, hi)
+        for p in pos[i:j]:
+            starts.update(p - k for k in offsets[w])
+        if len(starts) > _MAX_CANDIDATES:
+            break
+    best = (0.0, lo, lo)
+    centre = prefer if prefer >= 0 else lo
+    for s in sorted(starts, key=lambda x: (abs(x - centre), x))[: _MAX_CANDIDATES * 2]:
+        result = _score_at(q, doc.words, s, lo, hi)
+        if result[0] > best[0]:
+            best = result
+            if best[0] >= 1.0:
+                break
+    return best
+
+
+class Verifier:
+    """Checks citations against one corpus; per-document word indexes are built once."""
+
+    def __init__(self, corpus: CorpusIndex, config: VerifyConfig | None = None) -> None:
+        self.corpus = corpus
+        self.config = config or VerifyConfig()
+
+    def doc_words(self, doc_id: str) -> DocWords:
+        """The document's words, built once per CorpusIndex."""
+        cached = self.corpus.word_cache.get(doc_id)
+        if not isinstance(cached, DocWords):
+            cached = DocWords.of(self.corpus.doc(doc_id))
+            self.corpus.word_cache[doc_id] = cached
+        return cached
+
+    def _place(self, doc_id: str, first: int, last: int) -> Anchor:
+        index = self.corpus.doc(doc_id)
+        dw = self.doc_words(doc_id)
+        kind = index.kind or AnchorKind.LINES
+        u1 = dw.unit_of[first] if first < len(dw.unit_of) else index.count
+        u2 = dw.unit_of[max(first, last - 1)] if last - 1 < len(dw.unit_of) else u1
+        label = ""
+        if kind is AnchorKind.VERSE:
+            label = index.labels.get(u1, "")
+            if u2 != u1:
+                label += " - " + index.labels.get(u2, "")
+        return Anchor(kind, u1, u2, label)
+
+    def _elsewhere(self, q: list[str], cited_doc: str) -> str:
+        order = [cited_doc] + [d.doc_id for d in self.corpus.corpus.documents if d.doc_id != cited_doc]
+        for doc_id in order:
+            dw = self.doc_words(doc_id)
+            score, a, b = best_match(q, dw, 0, len(dw.words), rare_only=True)
+            if score >= self.config.threshold:
+                return f"{doc_id} {self._place(doc_id, a, b).describe()}"
+        return ""
+
+    def check_quote(self, citation: Citation, quote: str) -> QuoteCheck:
+        """Score one quote at the cited place (with slack); the lowest piece counts."""
+        doc_id = citation.doc_id
+        dw = self.doc_words(doc_id)
+        anchor = citation.anchor
+        if anchor is None:
+            lo, hi = 0, len(dw.words)
+            prefer = 0
+        else:
+            slack = self.config.slack(anchor.kind)
+            lo, hi = dw.span(anchor.start - slack, anchor.end + slack)
+            prefer = dw.span(anchor.start, anchor.end)[0]
+        pieces = [words(p) for p in _ELLIPSIS.split(quote)]
+        pieces = [p for p in pieces if p] or [[]]
+        worst: tuple[float, int, int] | None = None
+        worst_piece: list[str] = []
+        for piece in pieces:
+            wide = hi - lo > _WIDE_REGION
+            result = best_match(piece, dw, lo, hi, prefer=prefer, rare_only=wide) if piece else (1.0, lo, lo)
+            if worst is None or result[0] < worst[0]:
+                worst, worst_piece = result, piece
+        assert worst is not None
+        score, a, b = worst
+        found = self._place(doc_id, a, b) if score > 0 else None
+        elsewhere = ""
+        if score < self.config.threshold and self.config.search_elsewhere and worst_piece:
+            elsewhere = self._elsewhere(worst_piece, doc_id)
+        return QuoteCheck(quote, score, found, elsewhere)
+
+    def verify(self, citation: Citation) -> Verdict:
+        """The verdict on one citation, with the reason in words."""
+        if not citation.resolved:
+            return Verdict(citation, Status.UNRESOLVED, citation.problem)
+        where = citation.anchor.describe() if citation.anchor is not None else "the document"
+        if not citation.quotes:
+            return Verdict(
+                citation, Status.ANCHORED, f"{where} exists in {citation.doc_id}; no quote to check"
+            )
+        checks = tuple(self.check_quote(citation, q.text) for q in citation.quotes)
+        threshold = self.config.threshold
+        bad = [c for c in checks if c.score < threshold]
+        if not bad:
+            low = min(checks, key=lambda c: c.score)
+            at = low.found.describe() if low.found is not None else where
+            moved = "" if _same_place(low.found, citation.anchor) else f", next to the cited {where}"
+            noun = "quote" if len(checks) == 1 else f"{len(checks)} quotes"
+            return Verdict(
+                citation, Status.VERIFIED, f"{noun} found on {at}{moved} ({low.score:.0%})", checks
+            )
+        c = bad[0]
+        best = f"best match {c.score:.0%}" + (f" on {c.found.describe()}" if c.found is not None else "")
+        reason = f"quote not found on {where} in {citation.doc_id}; {best}"
+        if c.elsewhere:
+            reason += f"; the words are in {c.elsewhere}"
+        return Verdict(citation, Status.QUOTE_NOT_FOUND, reason, checks)
+
+
+def _same_place(found: Anchor | None, cited: Anchor | None) -> bool:
+    if found is None or cited is None:
+        return True
+    return cited.start <= found.start and found.end <= cited.end
+
+
+def verify_all(verifier: Verifier, citations: Iterable[Citation]) -> list[Verdict]:
+    return [verifier.verify(c) for c in citations]
