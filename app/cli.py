@@ -199,7 +199,7 @@ def cmd_ask(ns: argparse.Namespace, out: TextIO) -> int:
     from app import hosted_ask
 
     corpus = _load_corpus(ns.paths)
-    if ns.backend == "hosted":
+    if ns.backend == "hosted" or (ns.backend is None and (ns.preset or ns.base_url)):
         return _ask_hosted(ns, out, corpus)
     try:
         return _ask_local(ns, out, corpus)
