@@ -151,6 +151,7 @@ class HostedBackend:
         self.last_cost: TurnCost | None = None
         self.last_usage_reported = False  # False: the server sent no usage, the figures were counted here
         self._prompt_tokens = 0
+        self._memo: tuple[ContextPlan, str, int, int] | None = None
 
     # ------------------------------------------------------------------ Backend
     def describe(self) -> BackendInfo:
@@ -199,7 +200,21 @@ class HostedBackend:
 
     # ------------------------------------------------------------------ consent
     def fingerprint(self, plan: ContextPlan) -> str:
-        return request_fingerprint(self.config.endpoint, self.config.model, plan.system_text)
+        return self._plan_facts(plan)[0]
+
+    def _plan_facts(self, plan: ContextPlan) -> tuple[str, int, int]:
+        """(fingerprint, instruction tokens, corpus tokens), computed once per plan object.
+
+        Hashing and counting a million-token corpus takes a while; a session asks many
+        questions about the same plan, so the time to first token must not pay it each time.
+        """
+        memo = self._memo
+        if memo is None or memo[0] is not plan:
+            fingerprint = request_fingerprint(self.config.endpoint, self.config.model, plan.system_text)
+            counter = self.counter()
+            memo = (plan, fingerprint, counter.count(plan.instructions), counter.count(plan.corpus_text))
+            self._memo = memo
+        return memo[1], memo[2], memo[3]
 
     def permit(self, fingerprint: str) -> None:
         """Allow sending the prefix with this fingerprint (called after the user consented)."""
@@ -217,8 +232,13 @@ class HostedBackend:
         """Exact prompt tokens of a request (text plus the chat template's tokens)."""
         counter = self.counter()
         messages = build_messages(plan, history, question)
-        text_tokens = plan.prefix_tokens - counter.count(plan.instructions + "\n" + plan.corpus_text)
-        text_tokens += sum(counter.count(m["content"]) for m in messages)
+        _fp, instructions, corpus = self._plan_facts(plan)
+        # The corpus's tokens are a prefix of the first user message's tokens (it ends with a
+        # newline and the question lead starts a new pre-token), so its count adds up exactly.
+        text_tokens = instructions + corpus
+        for i, m in enumerate(messages[1:]):
+            text = m["content"][len(plan.corpus_text) :] if i == 0 else m["content"]
+            text_tokens += counter.count(text)
         return text_tokens + counter.template_overhead(len(messages), answers=len(history))
 
     def output_reserve(self, options: AskOptions) -> int:
@@ -499,7 +519,8 @@ class HostedBackend:
         failure: Failed | None = None
         try:
             for chunk in _chunks(stream):
-                if cancel_seen.is_set():
+                if cancel_seen.is_set() or cancelled():
+                    cancel_seen.set()
                     break
                 self._take(chunk, got, t0, on_event, quiet)
         except openai.APIError as exc:

@@ -150,7 +150,10 @@ class _Handler(BaseHTTPRequestHandler):
         if effort is not None and effort not in ("low", "high", "max"):
             self._error(422)
             return
-        self._stream(body, fault)
+        try:
+            self._stream(body, fault)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client went away (a cancel): nothing to do
 
     def _stream(self, body: dict[str, Any], fault: str) -> None:
         emu = self.server.emu

@@ -155,9 +155,7 @@ def test_faults_give_clear_messages_and_the_key_never_lands_in_any_file(
     outputs = []
     for faults, message in (
         (["402"], "the account balance is exhausted"),
-        (["503"] * 4, "overloaded (503) after 4 tries"),
         (["cut"], "dropped in the middle of the answer"),
-        (["401"], "refused the API key (401)"),
     ):
         emu.faults += faults
         r = longdesk(*deepseek(url, notes, "--thinking", "max", "--yes"), env=env)
