@@ -214,6 +214,11 @@ def _consent_and_ask(
     on_event = _printer(out, backend, paths.logs, session_id)
     reading = backend.read(request.plan, on_event, cancel.is_set)
     result = backend.ask(reading, (), ns.question, options, on_event, cancel.is_set)
+    partial = ""
+    while isinstance(result, Failed) and result.partial and _want_continue(result.message):
+        # The part received stays on screen; the continuation streams right after it.
+        partial += "".join(backend.last_stream.answer) if backend.last_stream else ""
+        result = backend.resume(reading, (), ns.question, partial, options, on_event, cancel.is_set)
     out.write("\n")
     out.flush()
     if isinstance(result, Failed):
@@ -223,6 +228,15 @@ def _consent_and_ask(
     assert isinstance(result, Finished)
     _say(f"longdesk: stop: {result.stop_reason}")
     return 130 if result.stop_reason == "cancelled" else 0
+
+
+def _want_continue(message: str) -> bool:
+    """On a terminal, offer to continue a cut answer; elsewhere the partial answer stands."""
+    if not sys.stdin.isatty():
+        return False
+    sys.stderr.write(f"\nlongdesk: {message}\nlongdesk: continue the answer? [y/N] ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 def _printer(out: TextIO, backend: HostedBackend, logs: Path, session_id: str) -> Callable[[Event], None]:

@@ -52,6 +52,7 @@ from engine.backends.hosted_errors import (
     cut_failure,
     retry_after_seconds,
     scrub,
+    stall_failure,
     status_failure,
 )
 from engine.backends.hosted_presets import HostedConfig, request_fingerprint
@@ -525,7 +526,9 @@ class HostedBackend:
                 self._take(chunk, got, t0, on_event, quiet)
         except openai.APIError as exc:
             if not cancel_seen.is_set():
-                if isinstance(exc, openai.APIConnectionError):
+                if isinstance(exc, openai.APITimeoutError):
+                    failure = stall_failure(self.config.host, self.config.read_timeout_s, got.received)
+                elif isinstance(exc, openai.APIConnectionError):
                     failure = cut_failure(self.config.host, got.received)
                 else:
                     detail = self._safe(exc.message)

@@ -105,7 +105,7 @@ def connection_failure(kind: str, reason: str, *, host: str, tries: int, timeout
     """The Failed event for a connection problem (``kind``: ``timeout`` or ``connect``)."""
     after = f" after {tries} tries" if tries > 1 else ""
     if kind == "timeout":
-        return Failed(FailureKind.NETWORK, f"no answer from {host} within {timeout_s:.0f} s{after}")
+        return Failed(FailureKind.NETWORK, f"no answer from {host} within {timeout_s:g} s{after}")
     why = f": {reason}" if reason else ""
     return Failed(FailureKind.NETWORK, f"could not reach {host}{after}{why}")
 
@@ -120,6 +120,16 @@ def cut_failure(host: str, received: bool) -> Failed:
             partial=True,
         )
     return Failed(FailureKind.NETWORK, f"the connection to {host} dropped before an answer came")
+
+
+def stall_failure(host: str, timeout_s: float, received: bool) -> Failed:
+    """The server went silent (not even keep-alives) for longer than the read timeout."""
+    kept = "; the part received is kept, marked incomplete, and can be continued" if received else ""
+    return Failed(
+        FailureKind.NETWORK,
+        f"{host} sent nothing for {timeout_s:g} s and the answer was given up{kept}",
+        partial=received,
+    )
 
 
 def retry_after_seconds(headers: Any) -> float | None:

@@ -14,7 +14,8 @@ request's user input, and a request hits only a unit that its own prompt fully s
 
 Faults are scripted per request: ``server.faults.append("402")`` makes the next chat request
 fail with 402; ``"cut"`` streams half the answer and then drops the connection without the
-closing chunk; ``"keepalive"`` sends keep-alive comments before the answer.
+closing chunk; ``"keepalive"`` sends keep-alive comments before the answer; ``"stall"``
+streams half the answer and then goes silent for ``stall_s`` seconds.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class Emulator:
     thinking_text: str = "Let me look at the documents. The kettle is mentioned in D1."
     answer_text: str = "The kettle is blue [D1, line 1]."
     chunk_delay_s: float = 0.0
+    stall_s: float = 3.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def next_fault(self) -> str:
@@ -195,9 +197,11 @@ class _Handler(BaseHTTPRequestHandler):
                 ],
             }
         )
-        cut_at = len(pieces) // 2 if fault == "cut" else -1
+        cut_at = len(pieces) // 2 if fault in ("cut", "stall") else -1
         for i, (kind, text) in enumerate(pieces):
-            if i == cut_at:
+            if i == cut_at and fault == "stall":
+                time.sleep(emu.stall_s)
+            elif i == cut_at:
                 self.wfile.flush()
                 self.close_connection = True
                 self.connection.shutdown(2)

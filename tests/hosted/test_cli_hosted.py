@@ -179,3 +179,46 @@ def test_faults_give_clear_messages_and_the_key_never_lands_in_any_file(
         assert secret not in data, f"the API key was written to {path}"
         assert secret[-8:] not in data, f"part of the API key was written to {path}"
     assert all(emu.api_key not in text for text in outputs)
+
+
+def on_terminal(args: list[str], env: dict[str, str], typed: str) -> subprocess.CompletedProcess[str]:
+    """Run ``longdesk`` with a terminal as stdin on which the user types ``typed``."""
+    import pty
+
+    exe = Path(sys.executable).with_name("longdesk")
+    cmd = [str(exe), *args] if exe.exists() else [sys.executable, "-m", "ui.main", *args]
+    master, slave = pty.openpty()
+    try:
+        os.write(master, typed.encode())
+        full_env = {**os.environ, **env}
+        full_env.pop("LONGDESK_API_KEY", None)
+        return subprocess.run(
+            cmd, stdin=slave, capture_output=True, text=True, timeout=120, env=full_env, cwd=ROOT, check=False
+        )
+    finally:
+        os.close(slave)
+        os.close(master)
+
+
+def test_terminal_prompts_for_consent_and_offers_to_continue_a_cut_answer(
+    emulator: tuple[str, Emulator], longdesk_home: Path, notes: Path
+) -> None:
+    url, emu = emulator
+    emu.thinking_text = ""
+    env = {"DEEPSEEK_API_KEY": emu.api_key}
+    declined = on_terminal(deepseek(url, notes), env, "n\n")
+    assert declined.returncode == 5
+    assert "send these documents to 127.0.0.1" in declined.stderr
+    assert "nothing was sent" in declined.stderr
+    assert emu.requests == []
+
+    emu.faults.append("cut")
+    r = on_terminal(deepseek(url, notes), env, "y\ny\n")
+    assert r.returncode == 0, r.stderr
+    assert "dropped in the middle of the answer" in r.stderr
+    assert "continue the answer? [y/N]" in r.stderr
+    assert len(emu.requests) == 2
+    cut_part = emu.requests[1]["messages"][-2]["content"]
+    assert cut_part
+    assert emu.answer_text.startswith(cut_part)
+    assert r.stdout.strip() == cut_part + emu.answer_text  # the kept part, then its continuation

@@ -238,6 +238,26 @@ def test_a_stream_cut_halfway_keeps_the_partial_answer_and_can_be_continued(
     backend.close()
 
 
+def test_a_silent_server_times_out_and_keeps_the_partial_answer(emulator: tuple[str, Emulator]) -> None:
+    url, emu = emulator
+    emu.thinking_text = ""
+    emu.stall_s = 2.0
+    backend = backend_for(url, emu, read_timeout_s=0.5)
+    reading = started(backend)
+    emu.faults += ["keepalive", "stall"]
+    result, _events = ask(backend, reading)  # keep-alive comments alone do not time out
+    assert result == Finished("stop")
+    t0 = time.monotonic()
+    result, events = ask(backend, reading)
+    assert time.monotonic() - t0 < 1.9
+    assert isinstance(result, Failed)
+    assert result.kind is FailureKind.NETWORK
+    assert result.partial
+    assert "sent nothing for 0.5 s" in result.message
+    assert emu.answer_text.startswith(text_of(events, AnswerDelta))
+    backend.close()
+
+
 def test_unreachable_endpoint_is_retried_with_a_clear_message() -> None:
     config = make_config("deepseek", base_url="http://127.0.0.1:9/v1", api_key="sk-test-unreachable")
     pauses: list[float] = []
