@@ -320,6 +320,15 @@ def _run_ask(
     return EXIT_INTERRUPTED if result.stop_reason == "cancelled" else EXIT_OK
 
 
+def cmd_key(ns: argparse.Namespace, _out: TextIO) -> int:
+    from app import hosted_ask
+
+    try:
+        return hosted_ask.cmd_key(ns, sys.stdin)
+    except hosted_ask.HostedCliError as exc:
+        raise CliError(EXIT_HOSTED, exc.message) from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="longdesk",
@@ -361,6 +370,12 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list known GGUF models and whether they fit this machine")
     models.add_argument("--model", action="append", help="also describe this GGUF file (repeatable)")
     models.set_defaults(func=cmd_models)
+
+    key = sub.add_parser("key", help="keep a hosted endpoint's API key in the OS keyring (read from stdin)")
+    key.add_argument("action", choices=("set", "forget"))
+    key.add_argument("--preset", choices=("deepseek", "openai-compatible"), help="kind of endpoint")
+    key.add_argument("--base-url", help="endpoint base URL (default: the preset's)")
+    key.set_defaults(func=cmd_key)
     return parser
 
 

@@ -280,3 +280,32 @@ def _printer(out: TextIO, backend: HostedBackend, logs: Path, session_id: str) -
             pass
 
     return on_event
+
+
+def cmd_key(ns: argparse.Namespace, stdin: TextIO) -> int:
+    """``longdesk key set|forget``: keep an endpoint's key in the OS keyring (read from stdin).
+
+    On a terminal the key is typed without echo; otherwise the first line of stdin is used,
+    so that ``pass show deepseek | longdesk key set`` works. The key is never printed.
+    """
+    from app.secrets import forget_key, store_key
+
+    preset = PRESETS[preset_key(ns)]
+    base_url = ns.base_url or preset.base_url
+    if ns.action == "forget":
+        problem = forget_key(base_url)
+        if problem:
+            raise HostedCliError(FailureKind.AUTH, problem)
+        _say(f"longdesk: the key for {base_url} is no longer in the keyring")
+        return 0
+    if stdin.isatty():
+        import getpass
+
+        key = getpass.getpass(f"API key for {base_url}: ")
+    else:
+        key = stdin.readline()
+    problem = store_key(base_url, key)
+    if problem:
+        raise HostedCliError(FailureKind.AUTH, problem)
+    _say(f"longdesk: the key for {base_url} is in the OS keyring")
+    return 0

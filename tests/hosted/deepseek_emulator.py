@@ -137,7 +137,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         with emu.lock:
             emu.requests.append(body)
-            emu.headers.append(dict(self.headers.items()))
+            emu.headers.append({k.lower(): v for k, v in self.headers.items()})
         if not self._authorized():
             self._error(401)
             return

@@ -222,3 +222,36 @@ def test_terminal_prompts_for_consent_and_offers_to_continue_a_cut_answer(
     assert cut_part
     assert emu.answer_text.startswith(cut_part)
     assert r.stdout.strip() == cut_part + emu.answer_text  # the kept part, then its continuation
+
+
+def test_a_key_kept_in_the_keyring_is_used_and_never_written_by_longdesk(
+    emulator: tuple[str, Emulator], longdesk_home: Path, notes: Path, tmp_path: Path
+) -> None:
+    url, emu = emulator
+    store = tmp_path / "os-keyring.json"
+    env = {
+        "PYTHON_KEYRING_BACKEND": "tests.hosted.file_keyring.FileKeyring",
+        "LONGDESK_TEST_KEYRING": str(store),
+        "PYTHONPATH": str(ROOT),
+    }
+    exe = Path(sys.executable).with_name("longdesk")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "ui.main"]
+    saved = subprocess.run(
+        [*cmd, "key", "set", "--preset", "deepseek", "--base-url", url],
+        input=emu.api_key + "\n",
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
+        check=False,
+    )
+    assert saved.returncode == 0, saved.stderr
+    assert emu.api_key not in saved.stdout + saved.stderr
+    assert json.loads(store.read_text()) == {f"longdesk|{url}": emu.api_key}
+    r = longdesk(*deepseek(url, notes, "--yes"), env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == emu.answer_text
+    assert emu.headers[-1]["authorization"] == f"Bearer {emu.api_key}"
+    for path in longdesk_home.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            assert emu.api_key.encode() not in path.read_bytes(), f"the API key was written to {path}"
