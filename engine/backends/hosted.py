@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from engine.backends.base import (
-    AnswerDelta,
     AskOptions,
     BackendError,
     BackendInfo,
@@ -40,7 +38,6 @@ from engine.backends.base import (
     FailureKind,
     Finished,
     Reading,
-    ThinkingDelta,
     ThinkingMode,
     Turn,
     Usage,
@@ -49,14 +46,13 @@ from engine.backends.hosted_errors import (
     RETRY_STATUSES,
     RetryPolicy,
     connection_failure,
-    cut_failure,
     retry_after_seconds,
     scrub,
-    stall_failure,
     status_failure,
 )
 from engine.backends.hosted_presets import HostedConfig, request_fingerprint
 from engine.backends.hosted_prices import PriceTable, TurnCost
+from engine.backends.hosted_stream import StreamResult, read_stream
 from engine.backends.hosted_tokens import TokenCounter, deepseek_counter, gguf_counter
 from engine.context.plan import ContextPlan
 
@@ -88,21 +84,6 @@ def build_messages(
         if i < len(history):
             messages.append({"role": "assistant", "content": history[i].answer})
     return messages
-
-
-@dataclass(slots=True)
-class _Stream:
-    """What one streamed response delivered."""
-
-    answer: list[str] = field(default_factory=list)
-    thinking: list[str] = field(default_factory=list)
-    finish: str | None = None
-    usage: Any = None
-    first_token_s: float | None = None
-
-    @property
-    def received(self) -> bool:
-        return bool(self.answer or self.thinking)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +129,7 @@ class HostedBackend:
         self._plan: ContextPlan | None = None
         self._window = config.context_window or config.preset.window_for(config.model)
         self.totals = SessionTotals()
-        self.last_stream: _Stream | None = None
+        self.last_stream: StreamResult | None = None
         self.last_cost: TurnCost | None = None
         self.last_usage_reported = False  # False: the server sent no usage, the figures were counted here
         self._prompt_tokens = 0
@@ -501,89 +482,23 @@ class HostedBackend:
         *,
         quiet: bool,
     ) -> Finished | Failed:
-        import openai
-
-        got = _Stream()
+        got = StreamResult()
         self.last_stream = got
-        stop_watch = threading.Event()
-        cancel_seen = threading.Event()
-
-        def watch() -> None:
-            while not stop_watch.wait(_CANCEL_POLL_S):
-                if cancelled():
-                    cancel_seen.set()
-                    stream.response.close()
-                    return
-
-        watcher = threading.Thread(target=watch, name="longdesk-hosted-cancel", daemon=True)
-        watcher.start()
-        failure: Failed | None = None
-        try:
-            for chunk in _chunks(stream):
-                if cancel_seen.is_set() or cancelled():
-                    cancel_seen.set()
-                    break
-                self._take(chunk, got, t0, on_event, quiet)
-        except openai.APIError as exc:
-            if not cancel_seen.is_set():
-                if isinstance(exc, openai.APITimeoutError):
-                    failure = stall_failure(self.config.host, self.config.read_timeout_s, got.received)
-                elif isinstance(exc, openai.APIConnectionError):
-                    failure = cut_failure(self.config.host, got.received)
-                else:
-                    detail = self._safe(exc.message)
-                    failure = Failed(
-                        FailureKind.SERVER,
-                        f"{self.config.host} reported an error in the middle of the answer: {detail}",
-                        partial=got.received,
-                    )
-        except (OSError, ValueError) as exc:  # a socket closed by the cancel watcher, or bad JSON
-            if not cancel_seen.is_set():
-                failure = cut_failure(self.config.host, got.received)
-                if isinstance(exc, ValueError):
-                    failure = Failed(
-                        FailureKind.SERVER,
-                        f"{self.config.host} sent a malformed piece of the answer",
-                        partial=got.received,
-                    )
-        finally:
-            stop_watch.set()
-            watcher.join()
-            stream.response.close()
-        if cancelled():
-            cancel_seen.set()
+        result = read_stream(
+            stream,
+            got,
+            on_event,
+            cancelled,
+            t0=t0,
+            quiet=quiet,
+            host=self.config.host,
+            read_timeout_s=self.config.read_timeout_s,
+            scrub=self._safe,
+        )
         self._report_usage(got, sent_at, t0, on_event)
-        if cancel_seen.is_set():
-            return Finished("cancelled")
-        if failure is not None:
-            return failure
-        if got.finish is None:
-            return cut_failure(self.config.host, got.received)
-        return Finished(got.finish)
+        return result
 
-    def _take(self, chunk: Any, got: _Stream, t0: float, on_event: EventSink, quiet: bool) -> None:
-        usage = getattr(chunk, "usage", None)
-        if usage is not None:
-            got.usage = usage
-        for choice in getattr(chunk, "choices", None) or ():
-            delta = choice.delta
-            thinking = getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
-            if thinking:
-                got.thinking.append(thinking)
-                if got.first_token_s is None:
-                    got.first_token_s = time.perf_counter() - t0
-                if not quiet:
-                    on_event(ThinkingDelta(thinking))
-            if delta.content:
-                got.answer.append(delta.content)
-                if got.first_token_s is None:
-                    got.first_token_s = time.perf_counter() - t0
-                if not quiet:
-                    on_event(AnswerDelta(delta.content))
-            if choice.finish_reason:
-                got.finish = str(choice.finish_reason)
-
-    def _report_usage(self, got: _Stream, sent_at: dt.datetime, t0: float, on_event: EventSink) -> None:
+    def _report_usage(self, got: StreamResult, sent_at: dt.datetime, t0: float, on_event: EventSink) -> None:
         """Usage of the request: the server's figures, else counted here (no cache figures)."""
         usage = got.usage
         self.last_usage_reported = usage is not None
@@ -620,7 +535,3 @@ class HostedBackend:
                 currency=cost.currency if cost else "",
             )
         )
-
-
-def _chunks(stream: Any) -> Iterator[Any]:
-    yield from stream
