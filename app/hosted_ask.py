@@ -196,7 +196,14 @@ def _consent_and_ask(
     paths: Paths,
     cancel: threading.Event,
 ) -> int:
-    options = AskOptions(thinking=backend.config.thinking, max_output_tokens=ns.max_tokens)
+    thinking = backend.config.thinking
+    if thinking not in backend.describe().thinking_modes:
+        _say(
+            f"longdesk: the {backend.config.preset.label} preset sends no thinking controls; "
+            "asking without them (the server's own default applies)"
+        )
+        thinking = ThinkingMode.OFF
+    options = AskOptions(thinking=thinking, max_output_tokens=ns.max_tokens)
     session_id = uuid.uuid4().hex
     request = prepare_consent(session_id, corpus, backend, options)
     if not request.included:
