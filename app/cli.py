@@ -62,6 +62,7 @@ _EXIT_FOR_KIND = {
     FailureKind.QUOTA: EXIT_HOSTED,
     FailureKind.SERVER: EXIT_HOSTED,
     FailureKind.CANCELLED: EXIT_INTERRUPTED,
+    FailureKind.CONSENT: EXIT_HOSTED,
 }
 
 
@@ -230,10 +231,47 @@ def cmd_models(ns: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_ask(ns: argparse.Namespace, out: TextIO) -> int:
+    from app import hosted_ask
+
+    corpus = _load_corpus(ns.paths)
+    if ns.backend == "hosted" or (ns.backend is None and (ns.preset or ns.base_url)):
+        return _ask_hosted(ns, out, corpus)
+    try:
+        return _ask_local(ns, out, corpus)
+    except CliError as exc:
+        # The local backend cannot serve (no model, does not fit, load failed): offer the
+        # hosted one, through the same consent, when the user has set one up.
+        if exc.code not in (EXIT_MODEL, EXIT_FIT) or not hosted_ask.hosted_wanted(ns):
+            raise
+        print(f"longdesk: the local model cannot serve this: {exc.message}", file=sys.stderr)
+        print(f"longdesk: offering {hosted_ask.endpoint_label(ns)} instead", file=sys.stderr)
+        return _ask_hosted(ns, out, corpus)
+
+
+def _ask_hosted(ns: argparse.Namespace, out: TextIO, corpus: Corpus) -> int:
+    from app import hosted_ask
+
+    cancel = threading.Event()
+
+    def on_sigint(_sig: int, _frame: FrameType | None) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        print("\nlongdesk: stopping (Ctrl-C again to quit at once)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        return hosted_ask.run_hosted(ns, out, corpus, cancel)
+    except hosted_ask.HostedCliError as exc:
+        raise CliError(_EXIT_FOR_KIND.get(exc.kind, EXIT_HOSTED), exc.message) from exc
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _ask_local(ns: argparse.Namespace, out: TextIO, corpus: Corpus) -> int:
     from engine.backends.local import LocalBackend, LocalSettings
 
     app_paths = Paths.default()
-    corpus = _load_corpus(ns.paths)
     model = _model_path(ns, app_paths)
     plan, window = _plan(corpus, model, ns.max_tokens)
     if not plan.budget.fits:
@@ -361,6 +399,15 @@ def _run_ask(
     return EXIT_INTERRUPTED if result.stop_reason == "cancelled" else EXIT_OK
 
 
+def cmd_key(ns: argparse.Namespace, _out: TextIO) -> int:
+    from app import hosted_ask
+
+    try:
+        return hosted_ask.cmd_key(ns, sys.stdin)
+    except hosted_ask.HostedCliError as exc:
+        raise CliError(EXIT_HOSTED, exc.message) from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="longdesk",
@@ -382,6 +429,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=ThinkingMode.OFF.value,
         help="reasoning before the answer, where the model has it (DeepSeek-V4: off, high, max)",
     )
+    hosted = ask.add_argument_group("hosted endpoint (documents leave this machine only after consent)")
+    hosted.add_argument(
+        "--backend", choices=("local", "hosted"), default="local", help="where the model runs"
+    )
+    hosted.add_argument("--preset", choices=("deepseek", "openai-compatible"), help="kind of endpoint")
+    hosted.add_argument("--base-url", help="endpoint base URL, e.g. http://127.0.0.1:8000/v1")
+    hosted.add_argument(
+        "--api-model", help="model name at the endpoint (default: the preset's, or the first listed)"
+    )
+    hosted.add_argument("--api-context", type=int, default=0, help="the endpoint's context size in tokens")
+    hosted.add_argument("--api-tokenizer", help="the GGUF the server runs, for exact token counts")
+    hosted.add_argument("--yes", action="store_true", help="agree to sending the documents without asking")
     ask.set_defaults(func=cmd_ask)
 
     insp = sub.add_parser("inspect", help="list documents and exact token counts, and whether they fit")
@@ -395,6 +454,12 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list known GGUF models and whether they fit this machine")
     models.add_argument("--model", action="append", help="also describe this GGUF file (repeatable)")
     models.set_defaults(func=cmd_models)
+
+    key = sub.add_parser("key", help="keep a hosted endpoint's API key in the OS keyring (read from stdin)")
+    key.add_argument("action", choices=("set", "forget"))
+    key.add_argument("--preset", choices=("deepseek", "openai-compatible"), help="kind of endpoint")
+    key.add_argument("--base-url", help="endpoint base URL (default: the preset's)")
+    key.set_defaults(func=cmd_key)
     return parser
 
 

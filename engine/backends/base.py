@@ -36,6 +36,7 @@ class FailureKind(enum.StrEnum):
     QUOTA = "quota"  # hosted: balance exhausted, rate limited for too long
     SERVER = "server"  # hosted: the server failed
     CANCELLED = "cancelled"
+    CONSENT = "consent"  # hosted: the user has not agreed to send this corpus to this endpoint
     INTERNAL = "internal"
 
 
