@@ -1,25 +1,38 @@
 """The local backend: a GGUF model run in-process by llama.cpp through llama-cpp-python.
 
-One thread owns an instance (llama.cpp contexts are not thread-safe). The prefix (system
-instructions + packed corpus, wrapped by the model's chat template) is prefilled in chunks with
-progress and cancel between chunks. Its sequence state is then kept, so every question starts
-from exactly the state after the prefix: a new question restores it instead of re-reading.
-(Truncating the KV cache to an earlier position does not work for sliding-window and
-DeepSeek-V4 caches, so restore is the only reuse.)
+One thread owns an instance (llama.cpp contexts are not thread-safe); cancel is a flag
+checked between prefill chunks and between tokens.
 
-Load settings follow the measurements in the reference notes: flash attention on (1.5x prefill
-at 8K), full-size SWA cache off (3.7x smaller state, and restored state matches live state
-bit for bit), batch = ubatch = 512, threads = physical cores.
+Read once, ask forever:
+- ``read`` renders the prefix (system instructions + packed corpus) with the model's prompt
+  format, and restores its saved state from the snapshot folder when one exists. Otherwise it
+  prefills in chunks with progress (tokens/s, ETA), checkpoints the state every few minutes
+  (a cancel, crash or power loss resumes from the last checkpoint), and saves the finished
+  state as a snapshot (``engine.snapshots``).
+- ``ask`` with no history starts a new thread: it restores the prefix state, evaluates the
+  question and streams the answer. A follow-up (history = the turns this backend just
+  answered) continues from the live state: only the new question is evaluated, never the
+  conversation again. Memory is never truncated to an earlier position (DeepSeek-V4's cannot
+  be), so going back means restoring the snapshot.
+
+Load settings follow the measurements in the reference notes: flash attention on (1.5x
+prefill at 8K); full-size SWA cache off (3.7x smaller state, and a restored state matches the
+live one bit for bit, which it does not with the full-size cache); equal K and V cache types
+(DeepSeek-V4 requires it); threads = physical cores; every layer on the accelerator where
+llama.cpp was built with one, with a large batch and ubatch there (on a CPU the batch stays at
+512 tokens so that cancel lands within a couple of seconds).
 """
 
 from __future__ import annotations
 
 import codecs
 import ctypes
+import hashlib
 import os
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +40,6 @@ import numpy as np
 import psutil
 
 from engine.backends.base import (
-    AnswerDelta,
     AskOptions,
     BackendError,
     BackendInfo,
@@ -43,9 +55,13 @@ from engine.backends.base import (
     Usage,
 )
 from engine.context.plan import ContextPlan
-from engine.models.chat_template import PromptParts, TemplateError, question_suffix, render, split_prompt
-from engine.models.gguf_header import GGUFError, GGUFHeader, check_shards, read_header
+from engine.models.chat_template import TemplateError
+from engine.models.gguf_header import GGUFError, GGUFHeader, check_shards, read_header, shard_paths
+from engine.models.memory import Placement, plan_placement
+from engine.models.prompt_encoder import JinjaPromptEncoder, PromptEncoder, ThinkingSplitter
 from engine.models.registry import check_supported
+from engine.snapshots.identity import build_identity, model_identity
+from engine.snapshots.store import SnapshotError, SnapshotKey, SnapshotStore
 
 # Used when a GGUF carries no chat template: a plain, role-labelled layout.
 FALLBACK_TEMPLATE = (
@@ -56,9 +72,11 @@ FALLBACK_TEMPLATE = (
     "{% if add_generation_prompt %}Answer:{% endif %}"
 )
 
-
 # Turn formats for architectures whose GGUFs often ship without a template.
 _BUILTIN_TEMPLATES = {"gemma": "gemma", "gemma2": "gemma", "gemma3": "gemma", "gemma3n": "gemma"}
+
+# ggml type ids of the KV cache types users may choose.
+KV_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "bf16": 30}
 
 
 def chat_template_for(header: GGUFHeader) -> str:
@@ -77,20 +95,79 @@ def physical_cores() -> int:
     return psutil.cpu_count(logical=False) or os.cpu_count() or 1
 
 
+def accelerator_built() -> bool:
+    """True when the loaded llama.cpp can offload layers to a GPU."""
+    import llama_cpp
+
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
 @dataclass(frozen=True, slots=True)
 class LocalSettings:
-    """Load settings that change speed, memory and (some of them) the saved state."""
+    """Load settings. Those that change the saved state's layout are part of snapshot keys.
+
+    Attributes:
+        n_ctx: context size in tokens (clamped to the model's trained context).
+        n_batch, n_ubatch: 0 picks 512 on a CPU and 2048 with an accelerator. The batch is
+            also the prefill chunk: progress and cancel happen between chunks.
+        n_gpu_layers: -1 all layers where llama.cpp has an accelerator, 0 none; None decides.
+        type_k, type_v: KV cache types (must be equal; see ``KV_TYPES``).
+        checkpoint_interval_s: seconds of prefill between checkpoints (0 disables them).
+        checkpoint_on_cancel: save a checkpoint when a prefill is cancelled.
+        snapshot_dir, snapshot_budget_bytes: where snapshots go (None: no snapshots) and
+            the folder's byte budget.
+        check_memory: refuse a load the memory planner says will not fit.
+    """
 
     n_ctx: int = 4096
-    n_batch: int = 512
-    n_ubatch: int = 512
+    n_batch: int = 0
+    n_ubatch: int = 0
     n_threads: int = 0  # 0: physical cores
-    n_gpu_layers: int = 0  # -1: all layers, where built with an accelerator
+    n_gpu_layers: int | None = None
     flash_attn: bool = True
     swa_full: bool = False
+    type_k: str = "f16"
+    type_v: str = "f16"
+    checkpoint_interval_s: float = 180.0
+    checkpoint_on_cancel: bool = True
+    snapshot_dir: Path | None = None
+    snapshot_budget_bytes: int = 20 << 30
+    check_memory: bool = True
 
     def threads(self) -> int:
         return self.n_threads or physical_cores()
+
+    def state_layout(self) -> str:
+        """The settings that change a saved state's layout, for snapshot keys."""
+        return (
+            f"type_k={self.type_k} type_v={self.type_v} flash_attn={int(self.flash_attn)} "
+            f"swa_full={int(self.swa_full)} n_ubatch={self.n_ubatch}"
+        )
+
+
+def resolve_settings(settings: LocalSettings, header: GGUFHeader) -> LocalSettings:
+    """Fill in automatic values and check the combination.
+
+    Raises:
+        BackendError: unequal or unknown K/V cache types.
+    """
+    s = settings
+    if s.type_k not in KV_TYPES or s.type_v not in KV_TYPES:
+        raise BackendError(
+            FailureKind.BAD_INPUT, f"unknown KV cache type; choose one of {', '.join(KV_TYPES)}"
+        )
+    if s.type_k != s.type_v:
+        raise BackendError(
+            FailureKind.BAD_INPUT,
+            f"K and V cache types must be equal (got {s.type_k} and {s.type_v}); DeepSeek-V4 requires it",
+        )
+    gpu = accelerator_built()
+    layers = s.n_gpu_layers if s.n_gpu_layers is not None else (-1 if gpu else 0)
+    big = 2048 if gpu and layers != 0 else 512
+    n_ctx = min(s.n_ctx, header.context_length or s.n_ctx)
+    n_batch = min(s.n_batch or big, n_ctx)
+    n_ubatch = min(s.n_ubatch or n_batch, n_batch)
+    return replace(s, n_ctx=n_ctx, n_gpu_layers=layers, n_batch=n_batch, n_ubatch=n_ubatch)
 
 
 def inspect_model(path: Path) -> GGUFHeader:
@@ -146,10 +223,81 @@ class Tokenizer:
         self._llm.close()
 
 
+class _BuftOverride(ctypes.Structure):
+    """``struct llama_model_tensor_buft_override``: a tensor-name regex and a buffer type."""
+
+    _fields_ = (("pattern", ctypes.c_char_p), ("buft", ctypes.c_void_p))
+
+
+@contextmanager
+def _tensor_overrides(patterns: Sequence[str]) -> Iterator[None]:
+    """Place tensors whose names match ``patterns`` in system RAM while a model loads.
+
+    llama-cpp-python 0.3.36 binds ``llama_model_params.tensor_buft_overrides`` (the mechanism
+    behind llama.cpp's ``-ot exps=CPU``) but its ``Llama`` class never sets it, so the
+    default-params factory it calls is wrapped for the duration of the load only.
+    """
+    if not patterns:
+        yield
+        return
+    import llama_cpp
+    import llama_cpp.llama_cpp as bindings
+
+    lib_dir = Path(llama_cpp.__file__).parent / "lib"
+    names = ("libggml.so", "libggml.dylib", "ggml.dll")
+    ggml = ctypes.CDLL(str(next((lib_dir / n for n in names if (lib_dir / n).exists()), lib_dir / names[0])))
+    ggml.ggml_backend_dev_by_type.restype = ctypes.c_void_p
+    ggml.ggml_backend_dev_by_type.argtypes = [ctypes.c_int]
+    ggml.ggml_backend_dev_buffer_type.restype = ctypes.c_void_p
+    ggml.ggml_backend_dev_buffer_type.argtypes = [ctypes.c_void_p]
+    cpu_buft = ggml.ggml_backend_dev_buffer_type(ggml.ggml_backend_dev_by_type(0))
+    encoded = [p.encode("utf-8") for p in patterns]
+    table = (_BuftOverride * (len(encoded) + 1))()
+    for i, pattern in enumerate(encoded):
+        table[i].pattern = pattern
+        table[i].buft = cpu_buft
+    original = bindings.llama_model_default_params
+
+    def with_overrides() -> Any:
+        params = original()
+        params.tensor_buft_overrides = ctypes.cast(table, ctypes.c_void_p)
+        return params
+
+    bindings.llama_model_default_params = with_overrides
+    try:
+        yield
+    finally:
+        bindings.llama_model_default_params = original
+
+
+@dataclass
+class _Live:
+    """What the context holds beyond the prefix: the turns answered in place."""
+
+    questions: list[str]
+    clean: bool = True  # False after a failed or cancelled evaluation
+
+
 class LocalBackend:
     """A loaded GGUF model that holds one prefix and answers questions about it."""
 
-    def __init__(self, path: Path, settings: LocalSettings | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        settings: LocalSettings | None = None,
+        *,
+        encoder: PromptEncoder | None = None,
+    ) -> None:
+        """Check, plan and load a model.
+
+        Args:
+            encoder: the prompt format; by default the GGUF's chat template (or a built-in
+                one for its architecture). Architectures with their own encoding pass theirs.
+
+        Raises:
+            BackendError: bad file (BAD_INPUT), would not fit in memory (MEMORY), or
+                llama.cpp failed to load it (MODEL).
+        """
         from llama_cpp import Llama
 
         from engine.backends import llama_log
@@ -157,13 +305,15 @@ class LocalBackend:
         self.path = path
         self.header = inspect_model(path)
         llama_log.install()
-        wanted = settings or LocalSettings()
-        trained = self.header.context_length or wanted.n_ctx
-        self.settings = LocalSettings(**{**_asdict(wanted), "n_ctx": min(wanted.n_ctx, trained)})
-        s = self.settings
+        self.settings = s = resolve_settings(settings or LocalSettings(), self.header)
+        self.placement: Placement = plan_placement(
+            self.header, s.n_ctx, s.n_gpu_layers or 0, swa_full=s.swa_full
+        )
+        if s.check_memory and not self.placement.memory.fits:
+            raise BackendError(FailureKind.MEMORY, self.placement.refusal())
         capture = llama_log.captured_stderr()
         try:
-            with capture:
+            with capture, _tensor_overrides(self.placement.cpu_tensor_patterns):
                 self._llm = Llama(
                     model_path=str(path),
                     n_ctx=s.n_ctx,
@@ -171,9 +321,11 @@ class LocalBackend:
                     n_ubatch=s.n_ubatch,
                     n_threads=s.threads(),
                     n_threads_batch=s.threads(),
-                    n_gpu_layers=s.n_gpu_layers,
+                    n_gpu_layers=self.placement.n_gpu_layers,
                     flash_attn=s.flash_attn,
                     swa_full=s.swa_full,
+                    type_k=KV_TYPES[s.type_k],
+                    type_v=KV_TYPES[s.type_v],
                     logits_all=False,
                     verbose=False,
                 )
@@ -187,10 +339,17 @@ class LocalBackend:
 
         self._lib: Any = llama_cpp
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
-        self._template = chat_template_for(self.header)
-        self._parts: PromptParts | None = None
-        self._prefix_state: bytes | None = None
-        self._prefix_len = 0
+        bos = self._piece(self._llm.token_bos()) if self._llm.token_bos() >= 0 else ""
+        eos = self._piece(self._llm.token_eos()) if self._llm.token_eos() >= 0 else ""
+        self.template = chat_template_for(self.header)
+        self.encoder: PromptEncoder = encoder or JinjaPromptEncoder(self.template, bos, eos)
+        self.store = SnapshotStore(s.snapshot_dir, s.snapshot_budget_bytes) if s.snapshot_dir else None
+        self._model_id = model_identity(shard_paths(path))
+        self._key: SnapshotKey | None = None
+        self._thinking = ThinkingMode.OFF
+        self._prefix_tokens: list[int] = []
+        self._prefix_state: bytes | None = None  # in memory only when there is no snapshot on disk
+        self._live: _Live | None = None
 
     # ------------------------------------------------------------------ Backend
     def describe(self) -> BackendInfo:
@@ -199,11 +358,13 @@ class LocalBackend:
             from engine.models.default_model import DEFAULT_MODEL_LIMITS
 
             notes = (DEFAULT_MODEL_LIMITS,)
+        if self.placement.note:
+            notes = (*notes, self.placement.note)
         return BackendInfo(
             name=self.header.name,
             where="local",
             context_window=self.settings.n_ctx,
-            thinking_modes=(ThinkingMode.OFF,),
+            thinking_modes=self.encoder.thinking_modes,
             architecture=self.header.architecture,
             notes=notes,
         )
@@ -214,39 +375,68 @@ class LocalBackend:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
 
-    def prompt_parts(self, system_text: str) -> PromptParts:
-        bos = self._piece(self._llm.token_bos()) if self._llm.token_bos() >= 0 else ""
-        eos = self._piece(self._llm.token_eos()) if self._llm.token_eos() >= 0 else ""
-        try:
-            return split_prompt(self._template, system_text, bos_token=bos, eos_token=eos)
-        except TemplateError:
-            if self._template == FALLBACK_TEMPLATE:
-                raise
-            return split_prompt(FALLBACK_TEMPLATE, system_text, bos_token=bos, eos_token=eos)
+    def snapshot_key(self, tokens: Sequence[int]) -> SnapshotKey:
+        """The content address of the state after ``tokens`` under this model and settings."""
+        digest = hashlib.sha256(np.asarray(tokens, dtype="<i4").tobytes()).hexdigest()
+        return SnapshotKey(
+            model=self._model_id,
+            model_name=f"{self.path.name}, {self.header.file_size:,} bytes",
+            build=build_identity(),
+            settings=self.settings.state_layout(),
+            template=self.encoder.identity(),
+            tokens=digest,
+            n_tokens=len(tokens),
+        )
 
-    def read(self, plan: ContextPlan, on_event: EventSink, cancelled: CancelCheck) -> Reading:
-        """Prefill the prefix in chunks; keep its state for every later question.
+    def read(
+        self,
+        plan: ContextPlan,
+        on_event: EventSink,
+        cancelled: CancelCheck,
+        *,
+        thinking: ThinkingMode = ThinkingMode.OFF,
+    ) -> Reading:
+        """Make the model hold the prefix: restore its snapshot, or prefill (and save one).
 
         Raises:
-            BackendError: the prefix does not fit the context, or was cancelled.
+            BackendError: the prefix does not fit the context (CONTEXT), the prompt format
+                failed (MODEL), llama.cpp failed (MODEL), or cancelled (CANCELLED; a
+                checkpoint is kept and the next read resumes from it).
         """
         t0 = time.perf_counter()
         try:
-            parts = self.prompt_parts(plan.system_text)
+            text = self.encoder.prefix(plan.system_text, thinking)
         except TemplateError as exc:
             raise BackendError(FailureKind.MODEL, str(exc)) from exc
-        tokens = self.tokenize(parts.prefix, special=True)
+        tokens = self.tokenize(text, special=True)
         if len(tokens) >= self.settings.n_ctx:
             raise BackendError(
                 FailureKind.CONTEXT,
                 f"the corpus needs {len(tokens):,} tokens; the loaded context holds {self.settings.n_ctx:,}",
             )
-        self._llm.reset()  # type: ignore[no-untyped-call]
-        self._prefill(tokens, on_event, cancelled, stage="prefill")
-        self._parts = parts
-        self._prefix_len = len(tokens)
-        self._prefix_state = self._save_seq()
-        return Reading(prefix_tokens=len(tokens), restored=False, seconds=time.perf_counter() - t0)
+        key = self.snapshot_key(tokens)
+        self._key, self._live, self._prefix_state = None, None, None
+        self._thinking = thinking
+        detail: dict[str, object] = {"snapshot": "none", "key": key.digest}
+        if self.store is not None:
+            note = self._restore_snapshot(key, tokens, on_event)
+            if note == "":
+                self._prefix_tokens, self._key = tokens, key
+                self._live = _Live([])
+                detail["snapshot"] = "restored"
+                return Reading(len(tokens), restored=True, seconds=time.perf_counter() - t0, detail=detail)
+            detail["snapshot_note"] = note
+        start = self._resume_checkpoint(key, tokens, on_event) if self.store is not None else 0
+        if start:
+            detail["resumed_from"] = start
+        else:
+            self._clear()
+        self._prefill(tokens, start, on_event, cancelled, stage="prefill", key=key)
+        seconds = time.perf_counter() - t0
+        self._prefix_tokens, self._key = tokens, key
+        self._live = _Live([])
+        detail["snapshot"] = self._save_snapshot(key, tokens, seconds, on_event)
+        return Reading(len(tokens), restored=False, seconds=time.perf_counter() - t0, detail=detail)
 
     def ask(
         self,
@@ -257,32 +447,106 @@ class LocalBackend:
         on_event: EventSink,
         cancelled: CancelCheck,
     ) -> Finished | Failed:
-        if self._parts is None or self._prefix_state is None:
+        """Answer ``question``; a follow-up of the live conversation continues in place."""
+        if self._key is None:
             return Failed(FailureKind.INTERNAL, "ask() before read(): the corpus has not been read")
-        if reading.prefix_tokens != self._prefix_len:
+        if reading.detail.get("key", self._key.digest) != self._key.digest:
             return Failed(FailureKind.INTERNAL, "this reading belongs to another corpus; read it again")
+        if options.thinking not in self.encoder.thinking_modes:
+            return Failed(
+                FailureKind.BAD_INPUT, f"{self.header.name} has no thinking mode {options.thinking}"
+            )
         try:
-            suffix = self._conversation_suffix(history, question)
+            if self.encoder.prefix("", options.thinking) != self.encoder.prefix("", self._thinking):
+                return Failed(
+                    FailureKind.BAD_INPUT,
+                    f"the corpus was read for thinking mode {self._thinking}; this model's prompt "
+                    f"places the mode before the corpus, so read it again for {options.thinking}",
+                )
+            text = self._turn_text(history, question, options.thinking)
         except TemplateError as exc:
             return Failed(FailureKind.MODEL, str(exc))
-        suffix_tokens = self.tokenize(suffix, special=True)
-        room = self.settings.n_ctx - self._prefix_len - len(suffix_tokens)
+        except BackendError as exc:
+            return Failed(exc.kind, exc.message)
+        turn_tokens = self.tokenize(text, special=True)
+        room = self.settings.n_ctx - self._llm.n_tokens - len(turn_tokens)
         if room < 1:
             return Failed(
                 FailureKind.CONTEXT,
                 f"the conversation no longer fits the context ({-room + 1:,} tokens over)",
             )
-        self._restore_prefix()
+        assert self._live is not None
+        self._live.clean = False
         try:
-            self._prefill(suffix_tokens, on_event, cancelled, stage="question")
+            self._prefill(turn_tokens, 0, on_event, cancelled, stage="question", key=None)
         except BackendError as exc:
             return Failed(exc.kind, exc.message)
-        produced = 0
+        prompt_tokens = self._llm.n_tokens
+        result, produced, seconds = self._generate(
+            options, min(options.max_output_tokens, room), on_event, cancelled
+        )
+        self._live.questions.append(question)
+        self._live.clean = True
+        on_event(
+            Usage(
+                prompt_tokens=prompt_tokens,
+                cached_tokens=prompt_tokens - len(turn_tokens),
+                output_tokens=produced,
+                seconds=seconds,
+            )
+        )
+        return result
+
+    def close(self) -> None:
+        self._llm.close()
+
+    # ------------------------------------------------------------------ checks
+    def probe_logits(self, text: str) -> np.ndarray[Any, np.dtype[np.float32]]:
+        """Next-token logits after the prefix followed by ``text`` (restore checks, tests).
+
+        The live conversation is dropped: the next ``ask`` starts from the prefix state.
+        """
+        if self._key is None:
+            raise BackendError(FailureKind.INTERNAL, "probe before read()")
+        self._restore_prefix()
+        self._live = _Live([], clean=False)
+        self._llm.eval(self.tokenize(text, special=True))
+        return self.last_logits()
+
+    def last_logits(self) -> np.ndarray[Any, np.dtype[np.float32]]:
+        """A copy of the logits after the last evaluated token."""
+        ptr = self._lib.llama_get_logits_ith(self._llm.ctx, -1)
+        return np.ctypeslib.as_array(ptr, shape=(self._llm.n_vocab(),)).copy()
+
+    # ------------------------------------------------------------------ conversation
+    def _turn_text(self, history: Sequence[Turn], question: str, thinking: ThinkingMode) -> str:
+        """Text to evaluate for ``question``; restores the prefix unless this is a follow-up."""
+        live = self._live
+        asked = [t.question for t in history]
+        if live is not None and live.clean and asked and asked == live.questions:
+            return self.encoder.next_turn(question, thinking)
+        self._restore_prefix()
+        if not history:
+            return self.encoder.first_turn(question, thinking)
+        # Another thread of the same corpus: its turns after the prefix, then the question.
+        parts = [self.encoder.first_turn(history[0].question, thinking), history[0].answer]
+        for turn in history[1:]:
+            parts += [self.encoder.next_turn(turn.question, thinking), turn.answer]
+        parts.append(self.encoder.next_turn(question, thinking))
+        self._live = _Live(asked)
+        return "".join(parts)
+
+    def _generate(
+        self, options: AskOptions, limit: int, on_event: EventSink, cancelled: CancelCheck
+    ) -> tuple[Finished, int, float]:
+        splitter = ThinkingSplitter(
+            self.encoder.think_markers, thinking=self.encoder.starts_thinking(options.thinking)
+        )
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         rng = np.random.default_rng(options.seed)
-        limit = min(options.max_output_tokens, room)
+        produced = 0
         stop = "length"
-        t_first = time.perf_counter()
+        t0 = time.perf_counter()
         while produced < limit:
             if cancelled():
                 stop = "cancelled"
@@ -292,64 +556,34 @@ class LocalBackend:
                 stop = "stop"
                 break
             produced += 1
-            text = decoder.decode(self._llm.detokenize([token]))
-            if text:
-                on_event(AnswerDelta(text))
+            for event in splitter.feed(decoder.decode(self._piece_bytes(token))):
+                on_event(event)
             self._llm.eval([token])
-        tail = decoder.decode(b"", final=True)
-        if tail:
-            on_event(AnswerDelta(tail))
-        on_event(
-            Usage(
-                prompt_tokens=self._prefix_len + len(suffix_tokens),
-                cached_tokens=self._prefix_len,
-                output_tokens=produced,
-                seconds=max(time.perf_counter() - t_first, 1e-9),
-            )
-        )
-        return Finished(stop)
+        for event in splitter.feed(decoder.decode(b"", final=True)) + splitter.flush():
+            on_event(event)
+        return Finished(stop), produced, max(time.perf_counter() - t0, 1e-9)
 
-    def close(self) -> None:
-        self._llm.close()
-
-    # ------------------------------------------------------------------ internals
-    def _piece(self, token: int) -> str:
-        return self._llm.detokenize([token], special=True).decode("utf-8", errors="replace")
-
-    def _conversation_suffix(self, history: Sequence[Turn], question: str) -> str:
-        """Text after the prefix for ``question`` with ``history`` before it.
-
-        The whole conversation is rendered with a stand-in system text; what follows the
-        stand-in, less the glue that the prefix already ends with, is the suffix.
-        """
-        assert self._parts is not None
-        if not history:
-            return question_suffix(self._parts, question)
-        marker = "\u2063LONGDESK-SYSTEM\u2063"
-        bos = self._piece(self._llm.token_bos()) if self._llm.token_bos() >= 0 else ""
-        glue_parts = split_prompt(self._template, marker, bos_token=bos)
-        glue = glue_parts.prefix[glue_parts.prefix.index(marker) + len(marker) :]
-        messages = [{"role": "system", "content": marker}]
-        for turn in history:
-            messages += [
-                {"role": "user", "content": turn.question},
-                {"role": "assistant", "content": turn.answer},
-            ]
-        messages.append({"role": "user", "content": question})
-        full = render(self._template, messages, bos_token=bos)
-        after = full[full.index(marker) + len(marker) :] if marker in full else ""
-        if not after.startswith(glue):
-            raise TemplateError("chat template renders the system text differently once there is history")
-        return after[len(glue) :]
-
+    # ------------------------------------------------------------------ prefill
     def _prefill(
-        self, tokens: Sequence[int], on_event: EventSink, cancelled: CancelCheck, *, stage: str
+        self,
+        tokens: Sequence[int],
+        start: int,
+        on_event: EventSink,
+        cancelled: CancelCheck,
+        *,
+        stage: str,
+        key: SnapshotKey | None,
     ) -> None:
+        """Evaluate ``tokens[start:]`` in chunks; checkpoint the prefix every interval."""
         total = len(tokens)
         step = self.settings.n_batch
-        t0 = time.perf_counter()
-        for done in range(0, total, step):
+        interval = self.settings.checkpoint_interval_s
+        t0 = last_checkpoint = time.perf_counter()
+        checkpointed = start
+        for done in range(start, total, step):
             if cancelled():
+                if key is not None and self.settings.checkpoint_on_cancel and done > checkpointed:
+                    self._checkpoint(key, tokens, done, on_event)
                 raise BackendError(FailureKind.CANCELLED, f"cancelled after {done:,} of {total:,} tokens")
             chunk = list(tokens[done : done + step])
             try:
@@ -357,10 +591,13 @@ class LocalBackend:
             except RuntimeError as exc:
                 raise BackendError(FailureKind.MODEL, f"llama.cpp failed while reading: {exc}") from exc
             finished = done + len(chunk)
-            elapsed = time.perf_counter() - t0
-            rate = finished / elapsed if elapsed > 0 else 0.0
+            now = time.perf_counter()
+            rate = (finished - start) / (now - t0) if now > t0 else 0.0
             eta = (total - finished) / rate if rate > 0 else None
             on_event(Progress(stage, finished, total, rate, eta))
+            if key is not None and interval > 0 and now - last_checkpoint >= interval and finished < total:
+                self._checkpoint(key, tokens, finished, on_event)
+                checkpointed, last_checkpoint = finished, time.perf_counter()
 
     def _next_token(self, temperature: float, rng: np.random.Generator) -> int:
         ptr = self._lib.llama_get_logits_ith(self._llm.ctx, -1)
@@ -372,31 +609,163 @@ class LocalBackend:
         probs /= probs.sum()
         return int(rng.choice(len(probs), p=probs))
 
-    def last_logits(self) -> np.ndarray[Any, np.dtype[np.float32]]:
-        """A copy of the logits after the last evaluated token (for tests and checks)."""
-        ptr = self._lib.llama_get_logits_ith(self._llm.ctx, -1)
-        return np.ctypeslib.as_array(ptr, shape=(self._llm.n_vocab(),)).copy()
+    # ------------------------------------------------------------------ state
+    def _clear(self) -> None:
+        mem = self._lib.llama_get_memory(self._llm.ctx)
+        self._lib.llama_memory_clear(mem, True)
+        self._llm.n_tokens = 0
 
-    def _save_seq(self) -> bytes:
+    def _write_state(self, tokens: Sequence[int], n: int) -> Any:
+        """A writer for ``SnapshotStore.save``: llama.cpp writes the context state to the file.
+
+        Which llama.cpp API restores bit for bit depends on the sliding-window cache
+        (measured on the default model at 1.3K tokens, 512-token chunks): with the reduced
+        cache (``swa_full`` off, the default) the whole-context file API is exact and the
+        per-sequence one is not once the window cache has wrapped (max |dlogit| 1.2); with
+        the full-size cache it is the other way round (0.9 for the whole-context API). The
+        context holds only sequence 0, so both save the same conversation.
+        """
+        lib, ctx = self._lib, self._llm.ctx
+        arr = (lib.llama_token * n)(*tokens[:n])
+        per_sequence = self.settings.swa_full
+
+        def write(path: Path) -> None:
+            if per_sequence:
+                ok = lib.llama_state_seq_save_file(ctx, str(path).encode(), 0, arr, n) != 0
+            else:
+                ok = bool(lib.llama_state_save_file(ctx, str(path).encode(), arr, n))
+            if not ok:
+                raise OSError(f"llama.cpp could not write the state to {path}")
+
+        return write
+
+    def _load_state(self, path: Path, expected: Sequence[int]) -> None:
+        """Load a verified state file into sequence 0 and check the tokens it holds.
+
+        Raises:
+            SnapshotError: llama.cpp refused the file, or it holds other tokens.
+        """
         lib = self._lib
-        size = lib.llama_state_seq_get_size(self._llm.ctx, 0)
-        buf = (ctypes.c_uint8 * size)()
-        written = lib.llama_state_seq_get_data(self._llm.ctx, buf, size, 0)
+        self._clear()
+        n = len(expected)
+        out = (lib.llama_token * max(n, 1))()
+        count = ctypes.c_size_t(0)
+        name = str(path).encode()
+        if self.settings.swa_full:
+            ok = lib.llama_state_seq_load_file(self._llm.ctx, name, 0, out, n, ctypes.byref(count)) != 0
+        else:
+            ok = bool(lib.llama_state_load_file(self._llm.ctx, name, out, n, ctypes.byref(count)))
+        if not ok or count.value != n or list(out[:n]) != list(expected):
+            self._clear()
+            raise SnapshotError(f"llama.cpp could not restore {path.name} into this context")
+        self._llm.n_tokens = n
+        self._llm.input_ids[:n] = expected
+
+    def _restore_snapshot(self, key: SnapshotKey, tokens: Sequence[int], on_event: EventSink) -> str:
+        """Restore the complete snapshot of ``key``: '' when done, else why not."""
+        assert self.store is not None
+        try:
+            record = self.store.find(key)
+            if record is None:
+                return self.store.explain_miss(key) or "no saved state yet"
+            t0 = time.perf_counter()
+            on_event(Progress("restore", 0, len(tokens), 0.0, None))
+            self._load_state(self.store.verified_state(record), tokens)
+        except SnapshotError as exc:
+            return str(exc)
+        rate = len(tokens) / max(time.perf_counter() - t0, 1e-9)
+        on_event(Progress("restore", len(tokens), len(tokens), rate, 0.0))
+        return ""
+
+    def _resume_checkpoint(self, key: SnapshotKey, tokens: Sequence[int], on_event: EventSink) -> int:
+        """Restore the last checkpoint of ``key``; the number of prefix tokens it holds (or 0)."""
+        assert self.store is not None
+        try:
+            record = self.store.find(key, checkpoint=True)
+            if record is None or not 0 < record.n_done < len(tokens):
+                return 0
+            self._load_state(self.store.verified_state(record), tokens[: record.n_done])
+        except SnapshotError:
+            self.store.discard_checkpoint(key)
+            return 0
+        on_event(Progress("resume", record.n_done, len(tokens), 0.0, None))
+        return record.n_done
+
+    def _checkpoint(self, key: SnapshotKey, tokens: Sequence[int], n: int, on_event: EventSink) -> None:
+        assert self.store is not None
+        on_event(Progress("checkpoint", n, len(tokens), 0.0, None))
+        try:
+            self.store.save(key, self._write_state(tokens, n), n_done=n)
+        except OSError:
+            return  # a failed checkpoint costs only the resume point; the prefill goes on
+
+    def _save_snapshot(
+        self, key: SnapshotKey, tokens: Sequence[int], seconds: float, on_event: EventSink
+    ) -> str:
+        if self.store is None:
+            self._prefix_state = self._state_bytes()
+            return "kept in memory"
+        on_event(Progress("snapshot", 0, len(tokens), 0.0, None))
+        try:
+            self.store.save(
+                key, self._write_state(tokens, len(tokens)), n_done=len(tokens), seconds_to_make=seconds
+            )
+        except OSError as exc:
+            self._prefix_state = self._state_bytes()
+            return f"not saved ({exc}); kept in memory"
+        on_event(Progress("snapshot", len(tokens), len(tokens), 0.0, 0.0))
+        return "saved"
+
+    def _state_bytes(self) -> bytes:
+        lib = self._lib
+        ctx = self._llm.ctx
+        if self.settings.swa_full:
+            size = lib.llama_state_seq_get_size(ctx, 0)
+            buf = (ctypes.c_uint8 * size)()
+            written = lib.llama_state_seq_get_data(ctx, buf, size, 0)
+        else:
+            size = lib.llama_state_get_size(ctx)
+            buf = (ctypes.c_uint8 * size)()
+            written = lib.llama_state_get_data(ctx, buf, size)
         return bytes(buf[:written])
 
     def _restore_prefix(self) -> None:
-        assert self._prefix_state is not None
-        if self._llm.n_tokens == self._prefix_len:
+        """Bring the context back to exactly the prefix state.
+
+        Raises:
+            BackendError: neither the in-memory copy nor the snapshot could be restored.
+        """
+        tokens = self._prefix_tokens
+        live = self._live
+        if live is not None and live.clean and not live.questions and self._llm.n_tokens == len(tokens):
             return
-        lib = self._lib
-        mem = lib.llama_get_memory(self._llm.ctx)
-        lib.llama_memory_clear(mem, True)
-        data = self._prefix_state
-        buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
-        if lib.llama_state_seq_set_data(self._llm.ctx, buf, len(data), 0) == 0:
-            raise BackendError(FailureKind.MODEL, "could not restore the corpus state")
-        self._llm.n_tokens = self._prefix_len
+        self._live = None
+        if self._prefix_state is not None:
+            self._clear()
+            data = self._prefix_state
+            buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+            ctx, lib = self._llm.ctx, self._lib
+            if self.settings.swa_full:
+                ok = lib.llama_state_seq_set_data(ctx, buf, len(data), 0) != 0
+            else:
+                ok = lib.llama_state_set_data(ctx, buf, len(data)) != 0
+            if not ok:
+                raise BackendError(FailureKind.MODEL, "could not restore the corpus state")
+            self._llm.n_tokens = len(tokens)
+        else:
+            assert self.store is not None
+            assert self._key is not None
+            try:
+                record = self.store.find(self._key)
+                if record is None:
+                    raise SnapshotError("the corpus snapshot was removed")
+                self._load_state(self.store.verified_state(record), tokens)
+            except SnapshotError as exc:
+                raise BackendError(FailureKind.MODEL, f"{exc}; read the corpus again") from exc
+        self._live = _Live([])
 
+    def _piece(self, token: int) -> str:
+        return self._llm.detokenize([token], special=True).decode("utf-8", errors="replace")
 
-def _asdict(settings: LocalSettings) -> dict[str, Any]:
-    return {name: getattr(settings, name) for name in settings.__slots__}
+    def _piece_bytes(self, token: int) -> bytes:
+        return bytes(self._llm.detokenize([token], special=True))
