@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from app import __version__
 from app.models import known_models, resolve_model
@@ -41,6 +41,9 @@ from engine.context.plan import ContextPlan
 from engine.corpus.load import SourceError, load_sources
 from engine.corpus.model import Corpus
 from engine.models.default_model import DefaultModelError
+
+if TYPE_CHECKING:
+    from engine.backends.local import LocalSettings
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -194,12 +197,41 @@ def cmd_models(ns: argparse.Namespace, out: TextIO) -> int:
     return EXIT_BAD_INPUT if bad and ns.model else EXIT_OK
 
 
+def _local_settings(ns: argparse.Namespace, app_paths: Paths, n_ctx: int) -> LocalSettings:
+    from engine.backends.local import LocalSettings
+
+    settings, _warning = load_settings(app_paths.config)
+    return LocalSettings(
+        n_ctx=n_ctx,
+        n_threads=max(0, ns.threads),
+        snapshot_dir=None if ns.no_snapshot else app_paths.snapshots,
+        snapshot_budget_bytes=int(settings.snapshot_budget_gb * (1 << 30)),
+    )
+
+
+def _check_memory(model: Path, settings: LocalSettings) -> None:
+    """Refuse, before anything is loaded, a context the memory planner says will not fit."""
+    from engine.backends.local import inspect_model, resolve_settings
+    from engine.models.memory import plan_placement
+
+    try:
+        header = inspect_model(model)
+        s = resolve_settings(settings, header)
+    except BackendError as exc:
+        raise _fail(exc) from exc
+    placement = plan_placement(header, s.n_ctx, s.n_gpu_layers or 0, swa_full=s.swa_full)
+    if not placement.memory.fits:
+        raise CliError(EXIT_FIT, f"{model.name} does not fit in memory: {placement.refusal()}")
+
+
 def cmd_ask(ns: argparse.Namespace, out: TextIO) -> int:
-    from engine.backends.local import LocalBackend, LocalSettings
+    from engine.backends.local import LocalBackend
 
     app_paths = Paths.default()
     corpus = _load_corpus(ns.paths)
     model = _model_path(ns, app_paths)
+    if ns.ctx:
+        _check_memory(model, _local_settings(ns, app_paths, ns.ctx))
     plan, window = _plan(corpus, model, ns.max_tokens)
     if not plan.budget.fits:
         raise CliError(
@@ -208,8 +240,9 @@ def cmd_ask(ns: argparse.Namespace, out: TextIO) -> int:
             "leave documents out or choose a model with a larger context",
         )
     # Context: prefix + template + question + answer, rounded up; never above the trained size.
-    wanted = plan.prefix_tokens + len(ns.question) + ns.max_tokens + 256
-    n_ctx = min(window, (wanted + 1023) // 1024 * 1024)
+    wanted = plan.prefix_tokens + ns.max_tokens + 1024
+    n_ctx = ns.ctx or min(window, (wanted + 1023) // 1024 * 1024)
+    settings = _local_settings(ns, app_paths, n_ctx)
     cancel = threading.Event()
 
     def on_sigint(_sig: int, _frame: FrameType | None) -> None:
@@ -225,8 +258,9 @@ def cmd_ask(ns: argparse.Namespace, out: TextIO) -> int:
             f"loading {model.name} (context {n_ctx:,})",
             file=sys.stderr,
         )
+        _check_memory(model, settings)
         try:
-            backend = LocalBackend(model, LocalSettings(n_ctx=n_ctx, n_threads=max(0, ns.threads)))
+            backend = LocalBackend(model, settings)
         except BackendError as exc:
             raise _fail(exc) from exc
         try:
@@ -251,6 +285,8 @@ def _run_ask(
         if isinstance(ev, Progress):
             if ev.stage == "prefill":
                 progress(ev)
+            elif ev.stage == "resume":
+                print(f"longdesk: resuming from a checkpoint at {ev.done:,} tokens", file=sys.stderr)
         elif isinstance(ev, AnswerDelta):
             out.write(ev.text)
             out.flush()
@@ -265,7 +301,19 @@ def _run_ask(
         reading = backend.read(plan, on_event, cancel.is_set)
     except BackendError as exc:
         raise _fail(exc) from exc
-    print(f"longdesk: read {reading.prefix_tokens:,} tokens in {reading.seconds:.1f} s", file=sys.stderr)
+    if reading.restored:
+        print(
+            f"longdesk: restored the reading of {reading.prefix_tokens:,} tokens from a snapshot "
+            f"in {reading.seconds:.1f} s",
+            file=sys.stderr,
+        )
+    else:
+        note = reading.detail.get("snapshot_note", "")
+        print(
+            f"longdesk: read {reading.prefix_tokens:,} tokens in {reading.seconds:.1f} s; "
+            f"snapshot {reading.detail.get('snapshot', 'none')}" + (f" ({note})" if note else ""),
+            file=sys.stderr,
+        )
     result = backend.ask(
         reading, (), ns.question, AskOptions(max_output_tokens=ns.max_tokens), on_event, cancel.is_set
     )
@@ -297,6 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--model", help="a GGUF model file (default: the embedded Gemma 3 270M)")
     ask.add_argument("--max-tokens", type=int, default=512, help="longest answer, in tokens")
     ask.add_argument("--threads", type=int, default=0, help="CPU threads (default: physical cores)")
+    ask.add_argument("--ctx", type=int, default=0, help="context size in tokens (default: corpus + answer)")
+    ask.add_argument("--no-snapshot", action="store_true", help="neither restore nor save a snapshot")
     ask.set_defaults(func=cmd_ask)
 
     insp = sub.add_parser("inspect", help="list documents and exact token counts, and whether they fit")

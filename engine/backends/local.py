@@ -15,12 +15,20 @@ Read once, ask forever:
   conversation again. Memory is never truncated to an earlier position (DeepSeek-V4's cannot
   be), so going back means restoring the snapshot.
 
-Load settings follow the measurements in the reference notes: flash attention on (1.5x
-prefill at 8K); full-size SWA cache off (3.7x smaller state, and a restored state matches the
-live one bit for bit, which it does not with the full-size cache); equal K and V cache types
+Load settings: flash attention on (1.5x prefill at 8K); equal K and V cache types
 (DeepSeek-V4 requires it); threads = physical cores; every layer on the accelerator where
 llama.cpp was built with one, with a large batch and ubatch there (on a CPU the batch stays at
 512 tokens so that cancel lands within a couple of seconds).
+
+The full-size sliding-window cache is ON by default, against the first plan. Measured on the
+default model (Gemma 3, window 512) with the sequence-state file API and 512-token chunks:
+with the full-size cache a chunked prefill gives exactly the logits of a single-pass one, and
+a state restored from disk gives exactly the live state's logits, at every length tried. With
+the reduced cache (``swa_full`` off) the chunked prefill itself already differs from the
+single pass once the window cache wraps (max |dlogit| 1.1 at 1.3K tokens), and a restored
+state differs from the live one (1.2-1.4 at 1.3K-1.7K tokens, with either state API). The
+reduced cache is 3.7x smaller on Gemma-style models and stays available as a setting;
+DeepSeek-V4's compressed cache is a separate kind of memory that this flag does not govern.
 """
 
 from __future__ import annotations
@@ -28,16 +36,13 @@ from __future__ import annotations
 import codecs
 import ctypes
 import hashlib
-import os
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psutil
 
 from engine.backends.base import (
     AskOptions,
@@ -54,220 +59,24 @@ from engine.backends.base import (
     Turn,
     Usage,
 )
+from engine.backends.local_load import (
+    FALLBACK_TEMPLATE,
+    KV_TYPES,
+    LocalSettings,
+    Tokenizer,
+    chat_template_for,
+    inspect_model,
+    physical_cores,
+    resolve_settings,
+    tensor_overrides,
+)
 from engine.context.plan import ContextPlan
 from engine.models.chat_template import TemplateError
-from engine.models.gguf_header import GGUFError, GGUFHeader, check_shards, read_header, shard_paths
+from engine.models.gguf_header import shard_paths
 from engine.models.memory import Placement, plan_placement
 from engine.models.prompt_encoder import JinjaPromptEncoder, PromptEncoder, ThinkingSplitter
-from engine.models.registry import check_supported
 from engine.snapshots.identity import build_identity, model_identity
 from engine.snapshots.store import SnapshotError, SnapshotKey, SnapshotStore
-
-# Used when a GGUF carries no chat template: a plain, role-labelled layout.
-FALLBACK_TEMPLATE = (
-    "{{ bos_token }}{% for m in messages %}"
-    "{% if m['role'] == 'system' %}{{ m['content'] }}\n\n"
-    "{% elif m['role'] == 'user' %}Question: {{ m['content'] }}\n"
-    "{% else %}Answer: {{ m['content'] }}\n{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}Answer:{% endif %}"
-)
-
-# Turn formats for architectures whose GGUFs often ship without a template.
-_BUILTIN_TEMPLATES = {"gemma": "gemma", "gemma2": "gemma", "gemma3": "gemma", "gemma3n": "gemma"}
-
-# ggml type ids of the KV cache types users may choose.
-KV_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "bf16": 30}
-
-
-def chat_template_for(header: GGUFHeader) -> str:
-    """The GGUF's own template, else a built-in one for its architecture, else the fallback."""
-    if header.chat_template:
-        return header.chat_template
-    name = _BUILTIN_TEMPLATES.get(header.architecture)
-    if name:
-        from importlib import resources
-
-        return resources.files("assets").joinpath(f"chat_templates/{name}.jinja").read_text(encoding="utf-8")
-    return FALLBACK_TEMPLATE
-
-
-def physical_cores() -> int:
-    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
-
-
-def accelerator_built() -> bool:
-    """True when the loaded llama.cpp can offload layers to a GPU."""
-    import llama_cpp
-
-    return bool(llama_cpp.llama_supports_gpu_offload())
-
-
-@dataclass(frozen=True, slots=True)
-class LocalSettings:
-    """Load settings. Those that change the saved state's layout are part of snapshot keys.
-
-    Attributes:
-        n_ctx: context size in tokens (clamped to the model's trained context).
-        n_batch, n_ubatch: 0 picks 512 on a CPU and 2048 with an accelerator. The batch is
-            also the prefill chunk: progress and cancel happen between chunks.
-        n_gpu_layers: -1 all layers where llama.cpp has an accelerator, 0 none; None decides.
-        type_k, type_v: KV cache types (must be equal; see ``KV_TYPES``).
-        checkpoint_interval_s: seconds of prefill between checkpoints (0 disables them).
-        checkpoint_on_cancel: save a checkpoint when a prefill is cancelled.
-        snapshot_dir, snapshot_budget_bytes: where snapshots go (None: no snapshots) and
-            the folder's byte budget.
-        check_memory: refuse a load the memory planner says will not fit.
-    """
-
-    n_ctx: int = 4096
-    n_batch: int = 0
-    n_ubatch: int = 0
-    n_threads: int = 0  # 0: physical cores
-    n_gpu_layers: int | None = None
-    flash_attn: bool = True
-    swa_full: bool = False
-    type_k: str = "f16"
-    type_v: str = "f16"
-    checkpoint_interval_s: float = 180.0
-    checkpoint_on_cancel: bool = True
-    snapshot_dir: Path | None = None
-    snapshot_budget_bytes: int = 20 << 30
-    check_memory: bool = True
-
-    def threads(self) -> int:
-        return self.n_threads or physical_cores()
-
-    def state_layout(self) -> str:
-        """The settings that change a saved state's layout, for snapshot keys."""
-        return (
-            f"type_k={self.type_k} type_v={self.type_v} flash_attn={int(self.flash_attn)} "
-            f"swa_full={int(self.swa_full)} n_ubatch={self.n_ubatch}"
-        )
-
-
-def resolve_settings(settings: LocalSettings, header: GGUFHeader) -> LocalSettings:
-    """Fill in automatic values and check the combination.
-
-    Raises:
-        BackendError: unequal or unknown K/V cache types.
-    """
-    s = settings
-    if s.type_k not in KV_TYPES or s.type_v not in KV_TYPES:
-        raise BackendError(
-            FailureKind.BAD_INPUT, f"unknown KV cache type; choose one of {', '.join(KV_TYPES)}"
-        )
-    if s.type_k != s.type_v:
-        raise BackendError(
-            FailureKind.BAD_INPUT,
-            f"K and V cache types must be equal (got {s.type_k} and {s.type_v}); DeepSeek-V4 requires it",
-        )
-    gpu = accelerator_built()
-    layers = s.n_gpu_layers if s.n_gpu_layers is not None else (-1 if gpu else 0)
-    big = 2048 if gpu and layers != 0 else 512
-    n_ctx = min(s.n_ctx, header.context_length or s.n_ctx)
-    n_batch = min(s.n_batch or big, n_ctx)
-    n_ubatch = min(s.n_ubatch or n_batch, n_batch)
-    return replace(s, n_ctx=n_ctx, n_gpu_layers=layers, n_batch=n_batch, n_ubatch=n_ubatch)
-
-
-def inspect_model(path: Path) -> GGUFHeader:
-    """Read and check a model file before anything is loaded.
-
-    Raises:
-        BackendError: missing file, not a GGUF, truncated, missing shard, unknown architecture.
-    """
-    if not path.exists():
-        raise BackendError(FailureKind.BAD_INPUT, f"no such model file: {path}")
-    if not path.is_file():
-        raise BackendError(FailureKind.BAD_INPUT, f"not a model file: {path}")
-    try:
-        header = read_header(path)
-    except GGUFError as exc:
-        raise BackendError(FailureKind.BAD_INPUT, str(exc)) from exc
-    except OSError as exc:
-        raise BackendError(FailureKind.BAD_INPUT, f"cannot read {path}: {exc.strerror or exc}") from exc
-    problems = list(check_shards(path))
-    if problems:
-        raise BackendError(FailureKind.BAD_INPUT, f"{path.name}: " + "; ".join(problems))
-    reason = check_supported(header)
-    if reason:
-        raise BackendError(FailureKind.BAD_INPUT, reason)
-    return header
-
-
-class Tokenizer:
-    """A model's own tokenizer, loaded without its weights (vocab only)."""
-
-    def __init__(self, path: Path) -> None:
-        from llama_cpp import Llama
-
-        from engine.backends import llama_log
-
-        self.header = inspect_model(path)
-        llama_log.install()
-        try:
-            with llama_log.captured_stderr():
-                self._llm = Llama(model_path=str(path), vocab_only=True, verbose=False)
-        except (ValueError, RuntimeError) as exc:
-            raise BackendError(
-                FailureKind.MODEL, f"llama.cpp could not read the vocabulary of {path.name}: {exc}"
-            ) from exc
-
-    def tokenize(self, text: str) -> list[int]:
-        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
-
-    def count(self, text: str) -> int:
-        return len(self.tokenize(text))
-
-    def close(self) -> None:
-        self._llm.close()
-
-
-class _BuftOverride(ctypes.Structure):
-    """``struct llama_model_tensor_buft_override``: a tensor-name regex and a buffer type."""
-
-    _fields_ = (("pattern", ctypes.c_char_p), ("buft", ctypes.c_void_p))
-
-
-@contextmanager
-def _tensor_overrides(patterns: Sequence[str]) -> Iterator[None]:
-    """Place tensors whose names match ``patterns`` in system RAM while a model loads.
-
-    llama-cpp-python 0.3.36 binds ``llama_model_params.tensor_buft_overrides`` (the mechanism
-    behind llama.cpp's ``-ot exps=CPU``) but its ``Llama`` class never sets it, so the
-    default-params factory it calls is wrapped for the duration of the load only.
-    """
-    if not patterns:
-        yield
-        return
-    import llama_cpp
-    import llama_cpp.llama_cpp as bindings
-
-    lib_dir = Path(llama_cpp.__file__).parent / "lib"
-    names = ("libggml.so", "libggml.dylib", "ggml.dll")
-    ggml = ctypes.CDLL(str(next((lib_dir / n for n in names if (lib_dir / n).exists()), lib_dir / names[0])))
-    ggml.ggml_backend_dev_by_type.restype = ctypes.c_void_p
-    ggml.ggml_backend_dev_by_type.argtypes = [ctypes.c_int]
-    ggml.ggml_backend_dev_buffer_type.restype = ctypes.c_void_p
-    ggml.ggml_backend_dev_buffer_type.argtypes = [ctypes.c_void_p]
-    cpu_buft = ggml.ggml_backend_dev_buffer_type(ggml.ggml_backend_dev_by_type(0))
-    encoded = [p.encode("utf-8") for p in patterns]
-    table = (_BuftOverride * (len(encoded) + 1))()
-    for i, pattern in enumerate(encoded):
-        table[i].pattern = pattern
-        table[i].buft = cpu_buft
-    original = bindings.llama_model_default_params
-
-    def with_overrides() -> Any:
-        params = original()
-        params.tensor_buft_overrides = ctypes.cast(table, ctypes.c_void_p)
-        return params
-
-    bindings.llama_model_default_params = with_overrides
-    try:
-        yield
-    finally:
-        bindings.llama_model_default_params = original
 
 
 @dataclass
@@ -313,7 +122,7 @@ class LocalBackend:
             raise BackendError(FailureKind.MEMORY, self.placement.refusal())
         capture = llama_log.captured_stderr()
         try:
-            with capture, _tensor_overrides(self.placement.cpu_tensor_patterns):
+            with capture, tensor_overrides(self.placement.cpu_tensor_patterns):
                 self._llm = Llama(
                     model_path=str(path),
                     n_ctx=s.n_ctx,
@@ -618,12 +427,11 @@ class LocalBackend:
     def _write_state(self, tokens: Sequence[int], n: int) -> Any:
         """A writer for ``SnapshotStore.save``: llama.cpp writes the context state to the file.
 
-        Which llama.cpp API restores bit for bit depends on the sliding-window cache
-        (measured on the default model at 1.3K tokens, 512-token chunks): with the reduced
-        cache (``swa_full`` off, the default) the whole-context file API is exact and the
-        per-sequence one is not once the window cache has wrapped (max |dlogit| 1.2); with
-        the full-size cache it is the other way round (0.9 for the whole-context API). The
-        context holds only sequence 0, so both save the same conversation.
+        With the full-size window cache (the default) the sequence-state API restores bit
+        for bit and the whole-context one does not (max |dlogit| 0.9 at 1.3K tokens); with the
+        reduced cache neither is exact, and the whole-context API comes closer (exact at 1.3K
+        tokens, 1.4 at 1.7K). The context holds only sequence 0, so both save the same
+        conversation.
         """
         lib, ctx = self._lib, self._llm.ctx
         arr = (lib.llama_token * n)(*tokens[:n])
@@ -769,3 +577,16 @@ class LocalBackend:
 
     def _piece_bytes(self, token: int) -> bytes:
         return bytes(self._llm.detokenize([token], special=True))
+
+
+__all__ = [
+    "FALLBACK_TEMPLATE",
+    "KV_TYPES",
+    "LocalBackend",
+    "LocalSettings",
+    "Tokenizer",
+    "chat_template_for",
+    "inspect_model",
+    "physical_cores",
+    "resolve_settings",
+]

@@ -51,7 +51,7 @@ class MemoryPlan:
 
 
 def kv_bytes(
-    header: GGUFHeader, n_ctx: int, *, n_ubatch: int = 512, swa_full: bool = False, bytes_per_value: int = 2
+    header: GGUFHeader, n_ctx: int, *, n_ubatch: int = 512, swa_full: bool = True, bytes_per_value: int = 2
 ) -> int:
     """KV cache bytes at ``n_ctx`` tokens for a standard-attention architecture.
 
@@ -114,7 +114,7 @@ def plan_memory(
     *,
     available: int | None = None,
     n_ubatch: int = 512,
-    swa_full: bool = False,
+    swa_full: bool = True,
 ) -> MemoryPlan:
     return MemoryPlan(
         weights=header.weights_bytes,
@@ -127,7 +127,7 @@ def plan_memory(
 
 
 def largest_fitting_context(
-    header: GGUFHeader, *, available: int | None = None, step: int = 1024, swa_full: bool = False
+    header: GGUFHeader, *, available: int | None = None, step: int = 1024, swa_full: bool = True
 ) -> int:
     """The largest context (a multiple of ``step``, at most the trained one) that fits; 0 if none."""
     limit = header.context_length or 4096
@@ -226,7 +226,7 @@ def plan_placement(
     n_ctx: int,
     n_gpu_layers: int,
     *,
-    swa_full: bool = False,
+    swa_full: bool = True,
     available: int | None = None,
     vram: tuple[int, int] | bool | None = True,
 ) -> Placement:
