@@ -12,6 +12,9 @@ Exit codes (stable, for scripts):
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
+import json
 import signal
 import sys
 import threading
@@ -22,6 +25,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
 from app import __version__
+from app.atomic import atomic_write_text
 from app.models import known_models, resolve_model
 from app.paths import Paths
 from app.settings import load_settings
@@ -43,7 +47,7 @@ from engine.corpus.model import Corpus
 from engine.models.default_model import DefaultModelError
 
 if TYPE_CHECKING:
-    from engine.backends.local import LocalSettings
+    from engine.backends.local import LocalSettings, Tokenizer
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -127,19 +131,68 @@ def _model_path(ns: argparse.Namespace, app_paths: Paths) -> Path:
         raise CliError(EXIT_MODEL, str(exc)) from exc
 
 
-def _plan(corpus: Corpus, model: Path, reserved_output: int) -> tuple[ContextPlan, int]:
-    """Pack and count with the model's own tokenizer (weights not loaded)."""
-    from engine.backends.local import Tokenizer
+class _CountCache:
+    """Exact token counts remembered per model file and text (``token-counts.json``).
 
+    Counting needs the model's vocabulary, and loading a 262K-token vocabulary takes about a
+    second; a second run on the same corpus and model counts nothing and loads nothing.
+    """
+
+    LIMIT = 20_000
+
+    def __init__(self, model: Path, cache_dir: Path) -> None:
+        from engine.backends.local import inspect_model
+        from engine.models.gguf_header import shard_paths
+        from engine.snapshots.identity import model_identity
+
+        try:
+            self.header = inspect_model(model)
+        except BackendError as exc:
+            raise _fail(exc) from exc
+        self.model = model
+        self.path = cache_dir / "token-counts.json"
+        self.model_id = model_identity(shard_paths(model))
+        self.counts: dict[str, int] = {}
+        self.dirty = False
+        self._tokenizer: Tokenizer | None = None
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+            if isinstance(raw, dict):
+                self.counts = {str(k): int(v) for k, v in raw.items()}
+        except (OSError, ValueError, TypeError):
+            self.counts = {}
+
+    def __call__(self, text: str) -> int:
+        key = hashlib.sha256(f"{self.model_id}\n{text}".encode()).hexdigest()[:32]
+        if key not in self.counts:
+            if self._tokenizer is None:
+                from engine.backends.local import Tokenizer
+
+                try:
+                    self._tokenizer = Tokenizer(self.model)
+                except BackendError as exc:
+                    raise _fail(exc) from exc
+            self.counts[key] = self._tokenizer.count(text)
+            self.dirty = True
+        return self.counts[key]
+
+    def close(self) -> None:
+        if self._tokenizer is not None:
+            self._tokenizer.close()
+        if self.dirty:
+            kept = dict(list(self.counts.items())[-self.LIMIT :])
+            with contextlib.suppress(OSError):
+                atomic_write_text(self.path, json.dumps(kept))
+
+
+def _plan(corpus: Corpus, model: Path, reserved_output: int) -> tuple[ContextPlan, int]:
+    """Pack and count with the model's own tokenizer (weights not loaded; counts cached)."""
+    counter = _CountCache(model, Paths.default().cache)
     try:
-        tokenizer = Tokenizer(model)
-    except BackendError as exc:
-        raise _fail(exc) from exc
-    try:
-        window = tokenizer.header.context_length or 4096
-        plan = pack(corpus, tokenizer.count, window, reserved_output=reserved_output)
+        window = counter.header.context_length or 4096
+        plan = pack(corpus, counter, window, reserved_output=reserved_output)
     finally:
-        tokenizer.close()
+        counter.close()
     return plan, window
 
 

@@ -32,6 +32,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -41,7 +42,7 @@ FORMAT = 1
 STATE_SUFFIX = ".state"
 RECORD_SUFFIX = ".json"
 CHECKPOINT_TAG = ".ckpt"
-_BLOCK = 4 << 20
+_BLOCK = 16 << 20
 
 
 class SnapshotError(Exception):
@@ -136,23 +137,36 @@ class SnapshotRecord:
 
 
 def file_sha256(path: Path, expected_size: int | None = None) -> str:
-    """sha256 of a file, read in blocks.
+    """Checksum of a file: sha256 over the sha256 digests of its 16 MiB blocks.
+
+    The blocks are hashed on every core (hashlib releases the GIL), so verifying a
+    multi-gigabyte state before a restore costs a fraction of a plain sha256's time.
 
     Raises:
         SnapshotError: the file is shorter or longer than ``expected_size``.
         OSError: the file cannot be read.
     """
-    h = hashlib.sha256()
+    outer = hashlib.sha256()
     size = 0
-    with path.open("rb") as fh:
+    workers = max(1, os.cpu_count() or 1)
+    with path.open("rb") as fh, ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: list[Future[bytes]] = []
         while block := fh.read(_BLOCK):
-            h.update(block)
             size += len(block)
+            pending.append(pool.submit(_block_digest, block))
+            if len(pending) >= 2 * workers:
+                outer.update(pending.pop(0).result())
+        for future in pending:
+            outer.update(future.result())
     if expected_size is not None and size != expected_size:
         raise SnapshotError(
             f"the saved state is {size:,} bytes; its record says {expected_size:,} (truncated)"
         )
-    return h.hexdigest()
+    return outer.hexdigest()
+
+
+def _block_digest(block: bytes) -> bytes:
+    return hashlib.sha256(block).digest()
 
 
 class SnapshotStore:

@@ -37,11 +37,11 @@ def test_sandbox_escapes_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyP
     try:
         text = render_isolated(payload, [RenderJob(MESSAGES, {})])
     except TemplateError as exc:
-        assert "unsafe" in str(exc) or "invalid" in str(exc) or "failed" in str(exc)
-    else:
-        assert "<module 'os'" not in text
-        assert "subclasses" not in text and "builtins" not in text
-        assert "injected" not in text
+        text = str(exc)
+        assert any(word in text for word in ("unsafe", "invalid", "failed"))
+    assert "<module 'os'" not in text
+    assert "<class 'object'>" not in text
+    assert "injected" not in text
     assert not (tmp_path / "MARKER").exists()
 
 
@@ -57,7 +57,8 @@ def test_a_template_that_loops_for_ever_is_stopped_in_time() -> None:
     "bomb",
     [
         "{% for i in range(100000) %}{{ 'x' * 100000 }}{% endfor %}",  # huge output
-        "{% set ns = namespace(s='x') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s|length }}",
+        "{% set ns = namespace(s='x') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}"
+        "{{ ns.s|length }}",
     ],
 )
 def test_templates_that_exhaust_memory_or_output_are_stopped(bomb: str) -> None:

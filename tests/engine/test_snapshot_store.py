@@ -113,7 +113,7 @@ def test_a_state_from_another_model_or_build_is_refused_with_the_reason(
     # ... and the miss is explained.
     assert reason in store.explain_miss(ours)
     # A record copied under our digest (e.g. from another machine) is refused by name.
-    os.replace(store.record_path(theirs), store.record_path(ours))
+    store.record_path(theirs).replace(store.record_path(ours))
     with pytest.raises(SnapshotError, match=reason):
         store.find(ours)
 
