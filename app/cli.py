@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from app import __version__
 from app.models import known_models, resolve_model
@@ -43,6 +43,9 @@ from engine.corpus.load import LoadProgress, SourceError, load_sources
 from engine.corpus.model import Corpus
 from engine.grounding import CitationTracker, Verdict
 from engine.models.default_model import DefaultModelError
+
+if TYPE_CHECKING:
+    from engine.backends.local import LocalSettings, Tokenizer
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -153,21 +156,41 @@ def _model_path(ns: argparse.Namespace, app_paths: Paths) -> Path:
 
 
 def _plan(corpus: Corpus, model: Path, reserved_output: int) -> tuple[ContextPlan, int]:
-    """Pack and count with the model's own tokenizer (weights not loaded)."""
-    from engine.backends.local import Tokenizer
-    from engine.context.tokens import counter_for_gguf
+    """Pack and count exactly with the model's own tokenizer, counts cached by content.
+
+    The vocabulary (about a second to load for 262K tokens) is loaded only when a count is not
+    in the cache, so a second run on the same corpus and model loads nothing.
+    """
+    from engine.backends.local import Tokenizer, inspect_model
+    from engine.context.tokens import ExactCounter, gguf_identity, llama_vocabulary
 
     try:
-        tokenizer = Tokenizer(model)
+        header = inspect_model(model)
     except BackendError as exc:
         raise _fail(exc) from exc
-    counter = counter_for_gguf(tokenizer, model, Paths.default().cache)
+    loaded: list[Tokenizer] = []
+
+    def tokenizer() -> Tokenizer:
+        if not loaded:
+            try:
+                loaded.append(Tokenizer(model))
+            except BackendError as exc:
+                raise _fail(exc) from exc
+        return loaded[0]
+
+    counter = ExactCounter(
+        lambda text: tokenizer().count(text),
+        gguf_identity(model),
+        cache_dir=Paths.default().cache,
+        vocabulary=lambda: llama_vocabulary(tokenizer()._llm),
+    )
     try:
-        window = tokenizer.header.context_length or 4096
+        window = header.context_length or 4096
         plan = pack(corpus, counter, window, reserved_output=reserved_output)
     finally:
         counter.close()
-        tokenizer.close()
+        for t in loaded:
+            t.close()
     return plan, window
 
 
@@ -230,6 +253,33 @@ def cmd_models(ns: argparse.Namespace, out: TextIO) -> int:
     return EXIT_BAD_INPUT if bad and ns.model else EXIT_OK
 
 
+def _local_settings(ns: argparse.Namespace, app_paths: Paths, n_ctx: int) -> LocalSettings:
+    from engine.backends.local import LocalSettings
+
+    settings, _warning = load_settings(app_paths.config)
+    return LocalSettings(
+        n_ctx=n_ctx,
+        n_threads=max(0, ns.threads),
+        snapshot_dir=None if ns.no_snapshot else app_paths.snapshots,
+        snapshot_budget_bytes=int(settings.snapshot_budget_gb * (1 << 30)),
+    )
+
+
+def _check_memory(model: Path, settings: LocalSettings) -> None:
+    """Refuse, before anything is loaded, a context the memory planner says will not fit."""
+    from engine.backends.local import inspect_model, resolve_settings
+    from engine.models.memory import plan_placement
+
+    try:
+        header = inspect_model(model)
+        s = resolve_settings(settings, header)
+    except BackendError as exc:
+        raise _fail(exc) from exc
+    placement = plan_placement(header, s.n_ctx, s.n_gpu_layers or 0, swa_full=s.swa_full)
+    if not placement.memory.fits:
+        raise CliError(EXIT_FIT, f"{model.name} does not fit in memory: {placement.refusal()}")
+
+
 def cmd_ask(ns: argparse.Namespace, out: TextIO) -> int:
     from app import hosted_ask
 
@@ -269,10 +319,12 @@ def _ask_hosted(ns: argparse.Namespace, out: TextIO, corpus: Corpus) -> int:
 
 
 def _ask_local(ns: argparse.Namespace, out: TextIO, corpus: Corpus) -> int:
-    from engine.backends.local import LocalBackend, LocalSettings
+    from engine.backends.local import LocalBackend
 
     app_paths = Paths.default()
     model = _model_path(ns, app_paths)
+    if ns.ctx:
+        _check_memory(model, _local_settings(ns, app_paths, ns.ctx))
     plan, window = _plan(corpus, model, ns.max_tokens)
     if not plan.budget.fits:
         raise CliError(
@@ -281,8 +333,9 @@ def _ask_local(ns: argparse.Namespace, out: TextIO, corpus: Corpus) -> int:
             "leave documents out or choose a model with a larger context",
         )
     # Context: prefix + template + question + answer, rounded up; never above the trained size.
-    wanted = plan.prefix_tokens + len(ns.question) + ns.max_tokens + 256
-    n_ctx = min(window, (wanted + 1023) // 1024 * 1024)
+    wanted = plan.prefix_tokens + ns.max_tokens + 1024
+    n_ctx = ns.ctx or min(window, (wanted + 1023) // 1024 * 1024)
+    settings = _local_settings(ns, app_paths, n_ctx)
     cancel = threading.Event()
 
     def on_sigint(_sig: int, _frame: FrameType | None) -> None:
@@ -298,8 +351,9 @@ def _ask_local(ns: argparse.Namespace, out: TextIO, corpus: Corpus) -> int:
             f"loading {model.name} (context {n_ctx:,})",
             file=sys.stderr,
         )
+        _check_memory(model, settings)
         try:
-            backend = LocalBackend(model, LocalSettings(n_ctx=n_ctx, n_threads=max(0, ns.threads)))
+            backend = LocalBackend(model, settings)
         except BackendError as exc:
             raise _fail(exc) from exc
         try:
@@ -348,6 +402,8 @@ def _run_ask(
         if isinstance(ev, Progress):
             if ev.stage == "prefill":
                 progress(ev)
+            elif ev.stage == "resume":
+                print(f"longdesk: resuming from a checkpoint at {ev.done:,} tokens", file=sys.stderr)
         elif isinstance(ev, AnswerDelta):
             out.write(ev.text)
             out.flush()
@@ -369,12 +425,23 @@ def _run_ask(
             + ", ".join(m.value for m in offered)
             + ")",
         )
-    backend.prefix_thinking = thinking  # think-max puts its preamble before the corpus
-    try:
-        reading = backend.read(plan, on_event, cancel.is_set)
+    try:  # the mode is given to read(): think-max puts its preamble before the corpus
+        reading = backend.read(plan, on_event, cancel.is_set, thinking=thinking)
     except BackendError as exc:
         raise _fail(exc) from exc
-    print(f"longdesk: read {reading.prefix_tokens:,} tokens in {reading.seconds:.1f} s", file=sys.stderr)
+    if reading.restored:
+        print(
+            f"longdesk: restored the reading of {reading.prefix_tokens:,} tokens from a snapshot "
+            f"in {reading.seconds:.1f} s",
+            file=sys.stderr,
+        )
+    else:
+        note = reading.detail.get("snapshot_note", "")
+        print(
+            f"longdesk: read {reading.prefix_tokens:,} tokens in {reading.seconds:.1f} s; "
+            f"snapshot {reading.detail.get('snapshot', 'none')}" + (f" ({note})" if note else ""),
+            file=sys.stderr,
+        )
     result = backend.ask(
         reading,
         (),
@@ -441,6 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
     hosted.add_argument("--api-context", type=int, default=0, help="the endpoint's context size in tokens")
     hosted.add_argument("--api-tokenizer", help="the GGUF the server runs, for exact token counts")
     hosted.add_argument("--yes", action="store_true", help="agree to sending the documents without asking")
+    ask.add_argument("--ctx", type=int, default=0, help="context size in tokens (default: corpus + answer)")
+    ask.add_argument("--no-snapshot", action="store_true", help="neither restore nor save a snapshot")
     ask.set_defaults(func=cmd_ask)
 
     insp = sub.add_parser("inspect", help="list documents and exact token counts, and whether they fit")

@@ -1,22 +1,41 @@
 """The local backend: a GGUF model run in-process by llama.cpp through llama-cpp-python.
 
-One thread owns an instance (llama.cpp contexts are not thread-safe). The prefix (system
-instructions + packed corpus, wrapped by the model's chat template) is prefilled in chunks with
-progress and cancel between chunks. Its sequence state is then kept, so every question starts
-from exactly the state after the prefix: a new question restores it instead of re-reading.
-(Truncating the KV cache to an earlier position does not work for sliding-window and
-DeepSeek-V4 caches, so restore is the only reuse.)
+One thread owns an instance (llama.cpp contexts are not thread-safe); cancel is a flag
+checked between prefill chunks and between tokens.
 
-Load settings follow the measurements in the reference notes: flash attention on (1.5x prefill
-at 8K), full-size SWA cache off (3.7x smaller state, and restored state matches live state
-bit for bit), batch = ubatch = 512, threads = physical cores.
+Read once, ask forever:
+- ``read`` renders the prefix (system instructions + packed corpus) with the model's prompt
+  format, and restores its saved state from the snapshot folder when one exists. Otherwise it
+  prefills in chunks with progress (tokens/s, ETA), checkpoints the state every few minutes
+  (a cancel, crash or power loss resumes from the last checkpoint), and saves the finished
+  state as a snapshot (``engine.snapshots``).
+- ``ask`` with no history starts a new thread: it restores the prefix state, evaluates the
+  question and streams the answer. A follow-up (history = the turns this backend just
+  answered) continues from the live state: only the new question is evaluated, never the
+  conversation again. Memory is never truncated to an earlier position (DeepSeek-V4's cannot
+  be), so going back means restoring the snapshot.
+
+Load settings: flash attention on (1.5x prefill at 8K); equal K and V cache types
+(DeepSeek-V4 requires it); threads = physical cores; every layer on the accelerator where
+llama.cpp was built with one, with a large batch and ubatch there (on a CPU the batch stays at
+512 tokens so that cancel lands within a couple of seconds).
+
+The full-size sliding-window cache is ON by default, against the first plan. Measured on the
+default model (Gemma 3, window 512) with the sequence-state file API and 512-token chunks:
+with the full-size cache a chunked prefill gives exactly the logits of a single-pass one, and
+a state restored from disk gives exactly the live state's logits, at every length tried. With
+the reduced cache (``swa_full`` off) the chunked prefill itself already differs from the
+single pass once the window cache wraps (max |dlogit| 1.1 at 1.3K tokens), and a restored
+state differs from the live one (1.2-1.4 at 1.3K-1.7K tokens, with either state API). The
+reduced cache is 3.7x smaller on Gemma-style models and stays available as a setting;
+DeepSeek-V4's compressed cache is a separate kind of memory that this flag does not govern.
 """
 
 from __future__ import annotations
 
 import codecs
 import ctypes
-import os
+import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,10 +43,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psutil
 
 from engine.backends.base import (
-    AnswerDelta,
     AskOptions,
     BackendError,
     BackendInfo,
@@ -38,119 +55,58 @@ from engine.backends.base import (
     Finished,
     Progress,
     Reading,
-    ThinkingDelta,
     ThinkingMode,
     Turn,
     Usage,
 )
-from engine.context.plan import ContextPlan
-from engine.models.chat_template import PromptParts, TemplateError, question_suffix, render, split_prompt
-from engine.models.gguf_header import GGUFError, GGUFHeader, check_shards, read_header
-from engine.models.registry import check_supported
-
-# Used when a GGUF carries no chat template: a plain, role-labelled layout.
-FALLBACK_TEMPLATE = (
-    "{{ bos_token }}{% for m in messages %}"
-    "{% if m['role'] == 'system' %}{{ m['content'] }}\n\n"
-    "{% elif m['role'] == 'user' %}Question: {{ m['content'] }}\n"
-    "{% else %}Answer: {{ m['content'] }}\n{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}Answer:{% endif %}"
+from engine.backends.local_load import (
+    FALLBACK_TEMPLATE,
+    KV_TYPES,
+    LocalSettings,
+    Tokenizer,
+    chat_template_for,
+    inspect_model,
+    physical_cores,
+    resolve_settings,
+    tensor_overrides,
 )
+from engine.context.plan import ContextPlan
+from engine.models.chat_template import TemplateError
+from engine.models.gguf_header import GGUFHeader, shard_paths
+from engine.models.memory import Placement, plan_placement
+from engine.models.prompt_encoder import JinjaPromptEncoder, PromptEncoder, ThinkingSplitter
+from engine.snapshots.identity import build_identity, model_identity
+from engine.snapshots.store import SnapshotError, SnapshotKey, SnapshotStore
 
 
-# Turn formats for architectures whose GGUFs often ship without a template.
-_BUILTIN_TEMPLATES = {"gemma": "gemma", "gemma2": "gemma", "gemma3": "gemma", "gemma3n": "gemma"}
+@dataclass
+class _Live:
+    """What the context holds beyond the prefix: the turns answered in place."""
 
-
-def chat_template_for(header: GGUFHeader) -> str:
-    """The GGUF's own template, else a built-in one for its architecture, else the fallback."""
-    if header.chat_template:
-        return header.chat_template
-    name = _BUILTIN_TEMPLATES.get(header.architecture)
-    if name:
-        from importlib import resources
-
-        return resources.files("assets").joinpath(f"chat_templates/{name}.jinja").read_text(encoding="utf-8")
-    return FALLBACK_TEMPLATE
-
-
-def physical_cores() -> int:
-    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
-
-
-@dataclass(frozen=True, slots=True)
-class LocalSettings:
-    """Load settings that change speed, memory and (some of them) the saved state."""
-
-    n_ctx: int = 4096
-    n_batch: int = 512
-    n_ubatch: int = 512
-    n_threads: int = 0  # 0: physical cores
-    n_gpu_layers: int = 0  # -1: all layers, where built with an accelerator
-    flash_attn: bool = True
-    swa_full: bool = False
-
-    def threads(self) -> int:
-        return self.n_threads or physical_cores()
-
-
-def inspect_model(path: Path) -> GGUFHeader:
-    """Read and check a model file before anything is loaded.
-
-    Raises:
-        BackendError: missing file, not a GGUF, truncated, missing shard, unknown architecture.
-    """
-    if not path.exists():
-        raise BackendError(FailureKind.BAD_INPUT, f"no such model file: {path}")
-    if not path.is_file():
-        raise BackendError(FailureKind.BAD_INPUT, f"not a model file: {path}")
-    try:
-        header = read_header(path)
-    except GGUFError as exc:
-        raise BackendError(FailureKind.BAD_INPUT, str(exc)) from exc
-    except OSError as exc:
-        raise BackendError(FailureKind.BAD_INPUT, f"cannot read {path}: {exc.strerror or exc}") from exc
-    problems = list(check_shards(path))
-    if problems:
-        raise BackendError(FailureKind.BAD_INPUT, f"{path.name}: " + "; ".join(problems))
-    reason = check_supported(header)
-    if reason:
-        raise BackendError(FailureKind.BAD_INPUT, reason)
-    return header
-
-
-class Tokenizer:
-    """A model's own tokenizer, loaded without its weights (vocab only)."""
-
-    def __init__(self, path: Path) -> None:
-        from llama_cpp import Llama
-
-        from engine.backends import llama_log
-
-        self.header = inspect_model(path)
-        llama_log.install()
-        try:
-            with llama_log.captured_stderr():
-                self._llm = Llama(model_path=str(path), vocab_only=True, verbose=False)
-        except (ValueError, RuntimeError) as exc:
-            raise BackendError(
-                FailureKind.MODEL, f"llama.cpp could not read the vocabulary of {path.name}: {exc}"
-            ) from exc
-
-    def tokenize(self, text: str) -> list[int]:
-        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
-
-    def count(self, text: str) -> int:
-        return len(self.tokenize(text))
-
-    def close(self) -> None:
-        self._llm.close()
+    questions: list[str]
+    clean: bool = True  # False after a failed or cancelled evaluation
 
 
 class LocalBackend:
     """A loaded GGUF model that holds one prefix and answers questions about it."""
 
-    def __init__(self, path: Path, settings: LocalSettings | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        settings: LocalSettings | None = None,
+        *,
+        encoder: PromptEncoder | None = None,
+    ) -> None:
+        """Check, plan and load a model.
+
+        Args:
+            encoder: the prompt format; by default the GGUF's chat template (or a built-in
+                one for its architecture). Architectures with their own encoding pass theirs.
+
+        Raises:
+            BackendError: bad file (BAD_INPUT), would not fit in memory (MEMORY), or
+                llama.cpp failed to load it (MODEL).
+        """
         from llama_cpp import Llama
 
         from engine.backends import llama_log
@@ -158,13 +114,15 @@ class LocalBackend:
         self.path = path
         self.header = inspect_model(path)
         llama_log.install()
-        wanted = settings or LocalSettings()
-        trained = self.header.context_length or wanted.n_ctx
-        self.settings = LocalSettings(**{**_asdict(wanted), "n_ctx": min(wanted.n_ctx, trained)})
-        s = self.settings
+        self.settings = s = resolve_settings(settings or LocalSettings(), self.header)
+        self.placement: Placement = plan_placement(
+            self.header, s.n_ctx, s.n_gpu_layers or 0, swa_full=s.swa_full
+        )
+        if s.check_memory and not self.placement.memory.fits:
+            raise BackendError(FailureKind.MEMORY, self.placement.refusal())
         capture = llama_log.captured_stderr()
         try:
-            with capture:
+            with capture, tensor_overrides(self.placement.cpu_tensor_patterns):
                 self._llm = Llama(
                     model_path=str(path),
                     n_ctx=s.n_ctx,
@@ -172,9 +130,11 @@ class LocalBackend:
                     n_ubatch=s.n_ubatch,
                     n_threads=s.threads(),
                     n_threads_batch=s.threads(),
-                    n_gpu_layers=s.n_gpu_layers,
+                    n_gpu_layers=self.placement.n_gpu_layers,
                     flash_attn=s.flash_attn,
                     swa_full=s.swa_full,
+                    type_k=KV_TYPES[s.type_k],
+                    type_v=KV_TYPES[s.type_v],
                     logits_all=False,
                     verbose=False,
                 )
@@ -188,14 +148,17 @@ class LocalBackend:
 
         self._lib: Any = llama_cpp
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
-        self._template = chat_template_for(self.header)
-        self._parts: PromptParts | None = None
-        # DeepSeek-V4: its own encoding (engine.dsv4.encoding); think-max changes the prefix.
-        self._v4 = self.header.architecture == "deepseek4"
-        self.prefix_thinking = ThinkingMode.OFF  # the mode whose prefix read() prepares
-        self._read_plan: ContextPlan | None = None
-        self._prefix_state: bytes | None = None
-        self._prefix_len = 0
+        bos = self._piece(self._llm.token_bos()) if self._llm.token_bos() >= 0 else ""
+        eos = self._piece(self._llm.token_eos()) if self._llm.token_eos() >= 0 else ""
+        self.template = chat_template_for(self.header)
+        self.encoder: PromptEncoder = encoder or _default_encoder(self.header, self.template, bos, eos)
+        self.store = SnapshotStore(s.snapshot_dir, s.snapshot_budget_bytes) if s.snapshot_dir else None
+        self._model_id = model_identity(shard_paths(path))
+        self._key: SnapshotKey | None = None
+        self._thinking = ThinkingMode.OFF
+        self._prefix_tokens: list[int] = []
+        self._prefix_state: bytes | None = None  # in memory only when there is no snapshot on disk
+        self._live: _Live | None = None
 
     # ------------------------------------------------------------------ Backend
     def describe(self) -> BackendInfo:
@@ -204,13 +167,20 @@ class LocalBackend:
             from engine.models.default_model import DEFAULT_MODEL_LIMITS
 
             notes = (DEFAULT_MODEL_LIMITS,)
+        if self.placement.note:
+            notes = (*notes, self.placement.note)
+        if self.header.architecture == "deepseek4":
+            from engine.dsv4.encoding import think_max_note
+
+            note = think_max_note(self.settings.n_ctx)
+            notes = (*notes, note) if note else notes
         return BackendInfo(
             name=self.header.name,
             where="local",
             context_window=self.settings.n_ctx,
-            thinking_modes=tuple(ThinkingMode) if self._v4 else (ThinkingMode.OFF,),
+            thinking_modes=self.encoder.thinking_modes,
             architecture=self.header.architecture,
-            notes=notes + _v4_notes(self._v4, self.settings.n_ctx),
+            notes=notes,
         )
 
     def tokenize(self, text: str, *, special: bool = False) -> list[int]:
@@ -219,46 +189,68 @@ class LocalBackend:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
 
-    def prompt_parts(self, system_text: str) -> PromptParts:
-        if self._v4:
-            from engine.dsv4 import encoding
+    def snapshot_key(self, tokens: Sequence[int]) -> SnapshotKey:
+        """The content address of the state after ``tokens`` under this model and settings."""
+        digest = hashlib.sha256(np.asarray(tokens, dtype="<i4").tobytes()).hexdigest()
+        return SnapshotKey(
+            model=self._model_id,
+            model_name=f"{self.path.name}, {self.header.file_size:,} bytes",
+            build=build_identity(),
+            settings=self.settings.state_layout(),
+            template=self.encoder.identity(),
+            tokens=digest,
+            n_tokens=len(tokens),
+        )
 
-            variant = encoding.variant_of(self.header.chat_template)
-            prefix = encoding.prefix_text(system_text, encoding.thinking_of(self.prefix_thinking), variant)
-            return PromptParts(prefix=prefix, suffix="")
-        bos = self._piece(self._llm.token_bos()) if self._llm.token_bos() >= 0 else ""
-        eos = self._piece(self._llm.token_eos()) if self._llm.token_eos() >= 0 else ""
-        try:
-            return split_prompt(self._template, system_text, bos_token=bos, eos_token=eos)
-        except TemplateError:
-            if self._template == FALLBACK_TEMPLATE:
-                raise
-            return split_prompt(FALLBACK_TEMPLATE, system_text, bos_token=bos, eos_token=eos)
-
-    def read(self, plan: ContextPlan, on_event: EventSink, cancelled: CancelCheck) -> Reading:
-        """Prefill the prefix in chunks; keep its state for every later question.
+    def read(
+        self,
+        plan: ContextPlan,
+        on_event: EventSink,
+        cancelled: CancelCheck,
+        *,
+        thinking: ThinkingMode = ThinkingMode.OFF,
+    ) -> Reading:
+        """Make the model hold the prefix: restore its snapshot, or prefill (and save one).
 
         Raises:
-            BackendError: the prefix does not fit the context, or was cancelled.
+            BackendError: the prefix does not fit the context (CONTEXT), the prompt format
+                failed (MODEL), llama.cpp failed (MODEL), or cancelled (CANCELLED; a
+                checkpoint is kept and the next read resumes from it).
         """
         t0 = time.perf_counter()
         try:
-            parts = self.prompt_parts(plan.system_text)
+            text = self.encoder.prefix(plan.system_text, thinking)
         except TemplateError as exc:
             raise BackendError(FailureKind.MODEL, str(exc)) from exc
-        tokens = self.tokenize(parts.prefix, special=True)
+        tokens = self.tokenize(text, special=True)
         if len(tokens) >= self.settings.n_ctx:
             raise BackendError(
                 FailureKind.CONTEXT,
                 f"the corpus needs {len(tokens):,} tokens; the loaded context holds {self.settings.n_ctx:,}",
             )
-        self._llm.reset()  # type: ignore[no-untyped-call]
-        self._prefill(tokens, on_event, cancelled, stage="prefill")
-        self._parts = parts
-        self._prefix_len = len(tokens)
-        self._prefix_state = self._save_seq()
-        self._read_plan = plan
-        return Reading(prefix_tokens=len(tokens), restored=False, seconds=time.perf_counter() - t0)
+        key = self.snapshot_key(tokens)
+        self._key, self._live, self._prefix_state = None, None, None
+        self._thinking = thinking
+        detail: dict[str, object] = {"snapshot": "none", "key": key.digest}
+        if self.store is not None:
+            note = self._restore_snapshot(key, tokens, on_event)
+            if note == "":
+                self._prefix_tokens, self._key = tokens, key
+                self._live = _Live([])
+                detail["snapshot"] = "restored"
+                return Reading(len(tokens), restored=True, seconds=time.perf_counter() - t0, detail=detail)
+            detail["snapshot_note"] = note
+        start = self._resume_checkpoint(key, tokens, on_event) if self.store is not None else 0
+        if start:
+            detail["resumed_from"] = start
+        else:
+            self._clear()
+        self._prefill(tokens, start, on_event, cancelled, stage="prefill", key=key)
+        seconds = time.perf_counter() - t0
+        self._prefix_tokens, self._key = tokens, key
+        self._live = _Live([])
+        detail["snapshot"] = self._save_snapshot(key, tokens, seconds, on_event)
+        return Reading(len(tokens), restored=False, seconds=time.perf_counter() - t0, detail=detail)
 
     def ask(
         self,
@@ -269,47 +261,106 @@ class LocalBackend:
         on_event: EventSink,
         cancelled: CancelCheck,
     ) -> Finished | Failed:
-        if self._parts is None or self._prefix_state is None:
+        """Answer ``question``; a follow-up of the live conversation continues in place."""
+        if self._key is None:
             return Failed(FailureKind.INTERNAL, "ask() before read(): the corpus has not been read")
-        if reading.prefix_tokens != self._prefix_len:
+        if reading.detail.get("key", self._key.digest) != self._key.digest:
             return Failed(FailureKind.INTERNAL, "this reading belongs to another corpus; read it again")
-        if self._v4 and self._read_plan is not None and self._v4_needs_reread(options.thinking):
-            try:  # think-max's preamble sits before the corpus: read it again with it
-                self.prefix_thinking = options.thinking
-                fresh = self.read(self._read_plan, on_event, cancelled)
-                reading.prefix_tokens, reading.seconds = fresh.prefix_tokens, reading.seconds + fresh.seconds
-            except BackendError as exc:
-                return Failed(exc.kind, exc.message)
-        splitter = None
+        if options.thinking not in self.encoder.thinking_modes:
+            return Failed(
+                FailureKind.BAD_INPUT, f"{self.header.name} has no thinking mode {options.thinking}"
+            )
         try:
-            if self._v4:
-                from engine.dsv4 import encoding
-
-                past = [encoding.PastTurn(t.question, t.answer) for t in history]
-                suffix = encoding.suffix_text(past, question, encoding.thinking_of(options.thinking))
-                splitter = encoding.ThinkingSplitter(thinking=options.thinking != ThinkingMode.OFF)
-            else:
-                suffix = self._conversation_suffix(history, question)
+            if self.encoder.prefix("", options.thinking) != self.encoder.prefix("", self._thinking):
+                return Failed(
+                    FailureKind.BAD_INPUT,
+                    f"the corpus was read for thinking mode {self._thinking}; this model's prompt "
+                    f"places the mode before the corpus, so read it again for {options.thinking}",
+                )
+            text = self._turn_text(history, question, options.thinking)
         except TemplateError as exc:
             return Failed(FailureKind.MODEL, str(exc))
-        suffix_tokens = self.tokenize(suffix, special=True)
-        room = self.settings.n_ctx - self._prefix_len - len(suffix_tokens)
+        except BackendError as exc:
+            return Failed(exc.kind, exc.message)
+        turn_tokens = self.tokenize(text, special=True)
+        room = self.settings.n_ctx - self._llm.n_tokens - len(turn_tokens)
         if room < 1:
             return Failed(
                 FailureKind.CONTEXT,
                 f"the conversation no longer fits the context ({-room + 1:,} tokens over)",
             )
-        self._restore_prefix()
+        assert self._live is not None
+        self._live.clean = False
         try:
-            self._prefill(suffix_tokens, on_event, cancelled, stage="question")
+            self._prefill(turn_tokens, 0, on_event, cancelled, stage="question", key=None)
         except BackendError as exc:
             return Failed(exc.kind, exc.message)
-        produced = 0
+        prompt_tokens = self._llm.n_tokens
+        result, produced, seconds = self._generate(
+            options, min(options.max_output_tokens, room), on_event, cancelled
+        )
+        self._live.questions.append(question)
+        self._live.clean = True
+        on_event(
+            Usage(
+                prompt_tokens=prompt_tokens,
+                cached_tokens=prompt_tokens - len(turn_tokens),
+                output_tokens=produced,
+                seconds=seconds,
+            )
+        )
+        return result
+
+    def close(self) -> None:
+        self._llm.close()
+
+    # ------------------------------------------------------------------ checks
+    def probe_logits(self, text: str) -> np.ndarray[Any, np.dtype[np.float32]]:
+        """Next-token logits after the prefix followed by ``text`` (restore checks, tests).
+
+        The live conversation is dropped: the next ``ask`` starts from the prefix state.
+        """
+        if self._key is None:
+            raise BackendError(FailureKind.INTERNAL, "probe before read()")
+        self._restore_prefix()
+        self._live = _Live([], clean=False)
+        self._llm.eval(self.tokenize(text, special=True))
+        return self.last_logits()
+
+    def last_logits(self) -> np.ndarray[Any, np.dtype[np.float32]]:
+        """A copy of the logits after the last evaluated token."""
+        ptr = self._lib.llama_get_logits_ith(self._llm.ctx, -1)
+        return np.ctypeslib.as_array(ptr, shape=(self._llm.n_vocab(),)).copy()
+
+    # ------------------------------------------------------------------ conversation
+    def _turn_text(self, history: Sequence[Turn], question: str, thinking: ThinkingMode) -> str:
+        """Text to evaluate for ``question``; restores the prefix unless this is a follow-up."""
+        live = self._live
+        asked = [t.question for t in history]
+        if live is not None and live.clean and asked and asked == live.questions:
+            return self.encoder.next_turn(question, thinking)
+        self._restore_prefix()
+        if not history:
+            return self.encoder.first_turn(question, thinking)
+        # Another thread of the same corpus: its turns after the prefix, then the question.
+        parts = [self.encoder.first_turn(history[0].question, thinking), history[0].answer]
+        for turn in history[1:]:
+            parts += [self.encoder.next_turn(turn.question, thinking), turn.answer]
+        parts.append(self.encoder.next_turn(question, thinking))
+        self._live = _Live(asked)
+        return "".join(parts)
+
+    def _generate(
+        self, options: AskOptions, limit: int, on_event: EventSink, cancelled: CancelCheck
+    ) -> tuple[Finished, int, float]:
+        splitter = ThinkingSplitter(
+            self.encoder.think_markers, thinking=self.encoder.starts_thinking(options.thinking)
+        )
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         rng = np.random.default_rng(options.seed)
-        limit = min(options.max_output_tokens, room)
+        produced = 0
         stop = "length"
-        t_first = time.perf_counter()
+        t0 = time.perf_counter()
         while produced < limit:
             if cancelled():
                 stop = "cancelled"
@@ -319,74 +370,34 @@ class LocalBackend:
                 stop = "stop"
                 break
             produced += 1
-            text = decoder.decode(self._llm.detokenize([token]))
-            if text:
-                _emit(text, splitter, on_event)
+            for event in splitter.feed(decoder.decode(self._piece_bytes(token))):
+                on_event(event)
             self._llm.eval([token])
-        tail = decoder.decode(b"", final=True)
-        if tail:
-            _emit(tail, splitter, on_event)
-        if splitter is not None:
-            for kind, piece in splitter.flush():
-                on_event(ThinkingDelta(piece) if kind == "thinking" else AnswerDelta(piece))
-        on_event(
-            Usage(
-                prompt_tokens=self._prefix_len + len(suffix_tokens),
-                cached_tokens=self._prefix_len,
-                output_tokens=produced,
-                seconds=max(time.perf_counter() - t_first, 1e-9),
-            )
-        )
-        return Finished(stop)
+        for event in splitter.feed(decoder.decode(b"", final=True)) + splitter.flush():
+            on_event(event)
+        return Finished(stop), produced, max(time.perf_counter() - t0, 1e-9)
 
-    def close(self) -> None:
-        self._llm.close()
-
-    # ------------------------------------------------------------------ internals
-    def _v4_needs_reread(self, mode: ThinkingMode) -> bool:
-        from engine.dsv4 import encoding
-
-        variant = encoding.variant_of(self.header.chat_template)
-        wanted = encoding.effort_preamble(encoding.thinking_of(mode), variant)
-        return wanted != encoding.effort_preamble(encoding.thinking_of(self.prefix_thinking), variant)
-
-    def _piece(self, token: int) -> str:
-        return self._llm.detokenize([token], special=True).decode("utf-8", errors="replace")
-
-    def _conversation_suffix(self, history: Sequence[Turn], question: str) -> str:
-        """Text after the prefix for ``question`` with ``history`` before it.
-
-        The whole conversation is rendered with a stand-in system text; what follows the
-        stand-in, less the glue that the prefix already ends with, is the suffix.
-        """
-        assert self._parts is not None
-        if not history:
-            return question_suffix(self._parts, question)
-        marker = "\u2063LONGDESK-SYSTEM\u2063"
-        bos = self._piece(self._llm.token_bos()) if self._llm.token_bos() >= 0 else ""
-        glue_parts = split_prompt(self._template, marker, bos_token=bos)
-        glue = glue_parts.prefix[glue_parts.prefix.index(marker) + len(marker) :]
-        messages = [{"role": "system", "content": marker}]
-        for turn in history:
-            messages += [
-                {"role": "user", "content": turn.question},
-                {"role": "assistant", "content": turn.answer},
-            ]
-        messages.append({"role": "user", "content": question})
-        full = render(self._template, messages, bos_token=bos)
-        after = full[full.index(marker) + len(marker) :] if marker in full else ""
-        if not after.startswith(glue):
-            raise TemplateError("chat template renders the system text differently once there is history")
-        return after[len(glue) :]
-
+    # ------------------------------------------------------------------ prefill
     def _prefill(
-        self, tokens: Sequence[int], on_event: EventSink, cancelled: CancelCheck, *, stage: str
+        self,
+        tokens: Sequence[int],
+        start: int,
+        on_event: EventSink,
+        cancelled: CancelCheck,
+        *,
+        stage: str,
+        key: SnapshotKey | None,
     ) -> None:
+        """Evaluate ``tokens[start:]`` in chunks; checkpoint the prefix every interval."""
         total = len(tokens)
         step = self.settings.n_batch
-        t0 = time.perf_counter()
-        for done in range(0, total, step):
+        interval = self.settings.checkpoint_interval_s
+        t0 = last_checkpoint = time.perf_counter()
+        checkpointed = start
+        for done in range(start, total, step):
             if cancelled():
+                if key is not None and self.settings.checkpoint_on_cancel and done > checkpointed:
+                    self._checkpoint(key, tokens, done, on_event)
                 raise BackendError(FailureKind.CANCELLED, f"cancelled after {done:,} of {total:,} tokens")
             chunk = list(tokens[done : done + step])
             try:
@@ -394,10 +405,13 @@ class LocalBackend:
             except RuntimeError as exc:
                 raise BackendError(FailureKind.MODEL, f"llama.cpp failed while reading: {exc}") from exc
             finished = done + len(chunk)
-            elapsed = time.perf_counter() - t0
-            rate = finished / elapsed if elapsed > 0 else 0.0
+            now = time.perf_counter()
+            rate = (finished - start) / (now - t0) if now > t0 else 0.0
             eta = (total - finished) / rate if rate > 0 else None
             on_event(Progress(stage, finished, total, rate, eta))
+            if key is not None and interval > 0 and now - last_checkpoint >= interval and finished < total:
+                self._checkpoint(key, tokens, finished, on_event)
+                checkpointed, last_checkpoint = finished, time.perf_counter()
 
     def _next_token(self, temperature: float, rng: np.random.Generator) -> int:
         ptr = self._lib.llama_get_logits_ith(self._llm.ctx, -1)
@@ -409,47 +423,184 @@ class LocalBackend:
         probs /= probs.sum()
         return int(rng.choice(len(probs), p=probs))
 
-    def last_logits(self) -> np.ndarray[Any, np.dtype[np.float32]]:
-        """A copy of the logits after the last evaluated token (for tests and checks)."""
-        ptr = self._lib.llama_get_logits_ith(self._llm.ctx, -1)
-        return np.ctypeslib.as_array(ptr, shape=(self._llm.n_vocab(),)).copy()
+    # ------------------------------------------------------------------ state
+    def _clear(self) -> None:
+        mem = self._lib.llama_get_memory(self._llm.ctx)
+        self._lib.llama_memory_clear(mem, True)
+        self._llm.n_tokens = 0
 
-    def _save_seq(self) -> bytes:
+    def _write_state(self, tokens: Sequence[int], n: int) -> Any:
+        """A writer for ``SnapshotStore.save``: llama.cpp writes the context state to the file.
+
+        With the full-size window cache (the default) the sequence-state API restores bit
+        for bit and the whole-context one does not (max |dlogit| 0.9 at 1.3K tokens); with the
+        reduced cache neither is exact, and the whole-context API comes closer (exact at 1.3K
+        tokens, 1.4 at 1.7K). The context holds only sequence 0, so both save the same
+        conversation.
+        """
+        lib, ctx = self._lib, self._llm.ctx
+        arr = (lib.llama_token * n)(*tokens[:n])
+        per_sequence = self.settings.swa_full
+
+        def write(path: Path) -> None:
+            if per_sequence:
+                ok = lib.llama_state_seq_save_file(ctx, str(path).encode(), 0, arr, n) != 0
+            else:
+                ok = bool(lib.llama_state_save_file(ctx, str(path).encode(), arr, n))
+            if not ok:
+                raise OSError(f"llama.cpp could not write the state to {path}")
+
+        return write
+
+    def _load_state(self, path: Path, expected: Sequence[int]) -> None:
+        """Load a verified state file into sequence 0 and check the tokens it holds.
+
+        Raises:
+            SnapshotError: llama.cpp refused the file, or it holds other tokens.
+        """
         lib = self._lib
-        size = lib.llama_state_seq_get_size(self._llm.ctx, 0)
-        buf = (ctypes.c_uint8 * size)()
-        written = lib.llama_state_seq_get_data(self._llm.ctx, buf, size, 0)
+        self._clear()
+        n = len(expected)
+        out = (lib.llama_token * max(n, 1))()
+        count = ctypes.c_size_t(0)
+        name = str(path).encode()
+        if self.settings.swa_full:
+            ok = lib.llama_state_seq_load_file(self._llm.ctx, name, 0, out, n, ctypes.byref(count)) != 0
+        else:
+            ok = bool(lib.llama_state_load_file(self._llm.ctx, name, out, n, ctypes.byref(count)))
+        if not ok or count.value != n or list(out[:n]) != list(expected):
+            self._clear()
+            raise SnapshotError(f"llama.cpp could not restore {path.name} into this context")
+        self._llm.n_tokens = n
+        self._llm.input_ids[:n] = expected
+
+    def _restore_snapshot(self, key: SnapshotKey, tokens: Sequence[int], on_event: EventSink) -> str:
+        """Restore the complete snapshot of ``key``: '' when done, else why not."""
+        assert self.store is not None
+        try:
+            record = self.store.find(key)
+            if record is None:
+                return self.store.explain_miss(key) or "no saved state yet"
+            t0 = time.perf_counter()
+            on_event(Progress("restore", 0, len(tokens), 0.0, None))
+            self._load_state(self.store.verified_state(record), tokens)
+        except SnapshotError as exc:
+            return str(exc)
+        rate = len(tokens) / max(time.perf_counter() - t0, 1e-9)
+        on_event(Progress("restore", len(tokens), len(tokens), rate, 0.0))
+        return ""
+
+    def _resume_checkpoint(self, key: SnapshotKey, tokens: Sequence[int], on_event: EventSink) -> int:
+        """Restore the last checkpoint of ``key``; the number of prefix tokens it holds (or 0)."""
+        assert self.store is not None
+        try:
+            record = self.store.find(key, checkpoint=True)
+            if record is None or not 0 < record.n_done < len(tokens):
+                return 0
+            self._load_state(self.store.verified_state(record), tokens[: record.n_done])
+        except SnapshotError:
+            self.store.discard_checkpoint(key)
+            return 0
+        on_event(Progress("resume", record.n_done, len(tokens), 0.0, None))
+        return record.n_done
+
+    def _checkpoint(self, key: SnapshotKey, tokens: Sequence[int], n: int, on_event: EventSink) -> None:
+        assert self.store is not None
+        on_event(Progress("checkpoint", n, len(tokens), 0.0, None))
+        try:
+            self.store.save(key, self._write_state(tokens, n), n_done=n)
+        except OSError:
+            return  # a failed checkpoint costs only the resume point; the prefill goes on
+
+    def _save_snapshot(
+        self, key: SnapshotKey, tokens: Sequence[int], seconds: float, on_event: EventSink
+    ) -> str:
+        if self.store is None:
+            self._prefix_state = self._state_bytes()
+            return "kept in memory"
+        on_event(Progress("snapshot", 0, len(tokens), 0.0, None))
+        try:
+            self.store.save(
+                key, self._write_state(tokens, len(tokens)), n_done=len(tokens), seconds_to_make=seconds
+            )
+        except OSError as exc:
+            self._prefix_state = self._state_bytes()
+            return f"not saved ({exc}); kept in memory"
+        on_event(Progress("snapshot", len(tokens), len(tokens), 0.0, 0.0))
+        return "saved"
+
+    def _state_bytes(self) -> bytes:
+        lib = self._lib
+        ctx = self._llm.ctx
+        if self.settings.swa_full:
+            size = lib.llama_state_seq_get_size(ctx, 0)
+            buf = (ctypes.c_uint8 * size)()
+            written = lib.llama_state_seq_get_data(ctx, buf, size, 0)
+        else:
+            size = lib.llama_state_get_size(ctx)
+            buf = (ctypes.c_uint8 * size)()
+            written = lib.llama_state_get_data(ctx, buf, size)
         return bytes(buf[:written])
 
     def _restore_prefix(self) -> None:
-        assert self._prefix_state is not None
-        if self._llm.n_tokens == self._prefix_len:
+        """Bring the context back to exactly the prefix state.
+
+        Raises:
+            BackendError: neither the in-memory copy nor the snapshot could be restored.
+        """
+        tokens = self._prefix_tokens
+        live = self._live
+        if live is not None and live.clean and not live.questions and self._llm.n_tokens == len(tokens):
             return
-        lib = self._lib
-        mem = lib.llama_get_memory(self._llm.ctx)
-        lib.llama_memory_clear(mem, True)
-        data = self._prefix_state
-        buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
-        if lib.llama_state_seq_set_data(self._llm.ctx, buf, len(data), 0) == 0:
-            raise BackendError(FailureKind.MODEL, "could not restore the corpus state")
-        self._llm.n_tokens = self._prefix_len
+        self._live = None
+        if self._prefix_state is not None:
+            self._clear()
+            data = self._prefix_state
+            buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+            ctx, lib = self._llm.ctx, self._lib
+            if self.settings.swa_full:
+                ok = lib.llama_state_seq_set_data(ctx, buf, len(data), 0) != 0
+            else:
+                ok = lib.llama_state_set_data(ctx, buf, len(data)) != 0
+            if not ok:
+                raise BackendError(FailureKind.MODEL, "could not restore the corpus state")
+            self._llm.n_tokens = len(tokens)
+        else:
+            assert self.store is not None
+            assert self._key is not None
+            try:
+                record = self.store.find(self._key)
+                if record is None:
+                    raise SnapshotError("the corpus snapshot was removed")
+                self._load_state(self.store.verified_state(record), tokens)
+            except SnapshotError as exc:
+                raise BackendError(FailureKind.MODEL, f"{exc}; read the corpus again") from exc
+        self._live = _Live([])
+
+    def _piece(self, token: int) -> str:
+        return self._llm.detokenize([token], special=True).decode("utf-8", errors="replace")
+
+    def _piece_bytes(self, token: int) -> bytes:
+        return bytes(self._llm.detokenize([token], special=True))
 
 
-def _emit(text: str, splitter: Any, on_event: EventSink) -> None:
-    """Stream ``text`` as answer, or as reasoning then answer when a V4 splitter is given."""
-    if splitter is None:
-        on_event(AnswerDelta(text))
-        return
-    for kind, piece in splitter.feed(text):
-        on_event(ThinkingDelta(piece) if kind == "thinking" else AnswerDelta(piece))
+__all__ = [
+    "FALLBACK_TEMPLATE",
+    "KV_TYPES",
+    "LocalBackend",
+    "LocalSettings",
+    "Tokenizer",
+    "chat_template_for",
+    "inspect_model",
+    "physical_cores",
+    "resolve_settings",
+]
 
 
-def _v4_notes(is_v4: bool, n_ctx: int) -> tuple[str, ...]:
-    from engine.dsv4.encoding import think_max_note
+def _default_encoder(header: GGUFHeader, template: str, bos: str, eos: str) -> PromptEncoder:
+    """DeepSeek-V4's own encoding for deepseek4 files; the chat template for everything else."""
+    if header.architecture == "deepseek4":
+        from engine.dsv4.prompt import encoder_for
 
-    note = think_max_note(n_ctx) if is_v4 else ""
-    return (note,) if note else ()
-
-
-def _asdict(settings: LocalSettings) -> dict[str, Any]:
-    return {name: getattr(settings, name) for name in settings.__slots__}
+        return encoder_for(header.chat_template)
+    return JinjaPromptEncoder(template, bos, eos)

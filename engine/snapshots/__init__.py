@@ -1,1 +1,1 @@
-"""Saved model state after a prefix: read once, ask forever."""
+"""Saved model states on disk: read once, ask forever (architecture §3, Snapshot)."""

@@ -1,0 +1,218 @@
+"""How a conversation is written for a model: the prefix, a first question, a follow-up.
+
+A local backend prefills the prefix once (system instructions + corpus), snapshots it, and
+then only ever appends: the first question after the prefix, and each follow-up after the
+model's previous answer, continuing from the live state. It never re-renders and re-evaluates
+the history, and never truncates the cache (DeepSeek-V4 memory cannot be truncated). So a
+prompt format is asked for exactly three texts, per thinking mode:
+
+- ``prefix(system_text)``: everything up to where the first question goes;
+- ``first_turn(question)``: from there to where the model starts writing;
+- ``next_turn(question)``: from the end of the model's previous answer (the end-of-turn
+  token was generated but not evaluated) to where the model writes again.
+
+``PromptEncoder`` is the seam: ``JinjaPromptEncoder`` derives the texts from a GGUF chat
+template, and an architecture with its own encoding (DeepSeek-V4's non-think / think-high /
+think-max) can supply its own object to ``LocalBackend``.
+
+``ThinkingSplitter`` separates reasoning (between the think markers) from the answer in a
+stream of text pieces, holding back a piece that may be the start of a marker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from engine.backends.base import AnswerDelta, ThinkingDelta, ThinkingMode
+from engine.models.chat_template import RenderJob, TemplateError, render_isolated
+
+_SYSTEM = "\u2063LD-SYSTEM\u2063"
+_Q1 = "\u2063LD-QUESTION-1\u2063"
+_A1 = "\u2063LD-ANSWER-1\u2063"
+_Q2 = "\u2063LD-QUESTION-2\u2063"
+
+
+class PromptEncoder(Protocol):
+    """A model's conversation format, as the three texts a local backend evaluates."""
+
+    @property
+    def thinking_modes(self) -> tuple[ThinkingMode, ...]: ...
+
+    @property
+    def think_markers(self) -> tuple[str, str] | None:
+        """(open, close) around reasoning in the model's output, or None."""
+        ...
+
+    def identity(self) -> str:
+        """A digest of everything that shapes the texts (for snapshot keys)."""
+        ...
+
+    def prefix(self, system_text: str, thinking: ThinkingMode) -> str: ...
+
+    def first_turn(self, question: str, thinking: ThinkingMode) -> str: ...
+
+    def next_turn(self, question: str, thinking: ThinkingMode) -> str: ...
+
+    def starts_thinking(self, thinking: ThinkingMode) -> bool:
+        """True when the text before the answer already opens the reasoning block."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TurnTexts:
+    """The fixed glue of one thinking mode, cut out of rendered skeleton conversations."""
+
+    head: str  # before the system text
+    after_system: str  # between the system text and the first question
+    after_first: str  # after the first question: the generation prompt
+    before_next: str  # after an answer, before the next question
+    after_next: str  # after a follow-up question: the generation prompt
+
+
+def _thinking_variables(mode: ThinkingMode) -> dict[str, object]:
+    on = mode is not ThinkingMode.OFF
+    values: dict[str, object] = {"enable_thinking": on, "thinking": on}
+    if on:
+        values["reasoning_effort"] = mode.value
+    return values
+
+
+def _between(text: str, start: str, end: str | None) -> str:
+    i = text.index(start) + len(start)
+    return text[i:] if end is None else text[i : text.index(end, i)]
+
+
+@dataclass
+class JinjaPromptEncoder:
+    """Conversation texts derived from a Jinja chat template, rendered in an isolated child.
+
+    The template renders two skeletons per thinking mode with placeholder contents:
+    [system, user] and [system, user, assistant, user], each with the generation prompt;
+    the glue between the placeholders is cut out once and cached. Contents are inserted
+    verbatim (a template that transforms message contents, e.g. trims them, sees already
+    clean text from Longdesk).
+    """
+
+    template: str
+    bos_token: str = ""
+    eos_token: str = ""
+    _cache: dict[ThinkingMode, TurnTexts] = field(default_factory=dict, repr=False)
+
+    @property
+    def thinking_modes(self) -> tuple[ThinkingMode, ...]:
+        t = self.template
+        if "enable_thinking" not in t and "thinking" not in t:
+            return (ThinkingMode.OFF,)
+        if "reasoning_effort" in t:
+            return (ThinkingMode.OFF, ThinkingMode.HIGH, ThinkingMode.MAX)
+        return (ThinkingMode.OFF, ThinkingMode.HIGH)
+
+    @property
+    def think_markers(self) -> tuple[str, str] | None:
+        return ("<think>", "</think>") if "<think>" in self.template else None
+
+    def identity(self) -> str:
+        text = "jinja\n" + self.bos_token + "\n" + self.eos_token + "\n" + self.template
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+    def texts(self, thinking: ThinkingMode) -> TurnTexts:
+        """The glue for ``thinking``, rendered once.
+
+        Raises:
+            TemplateError: the template is unsafe, too slow, or does not place the system text
+                first and the questions after it.
+        """
+        cached = self._cache.get(thinking)
+        if cached is not None:
+            return cached
+        extra: Mapping[str, object] = _thinking_variables(thinking)
+        first = (
+            {"role": "system", "content": _SYSTEM},
+            {"role": "user", "content": _Q1},
+        )
+        follow = (*first, {"role": "assistant", "content": _A1}, {"role": "user", "content": _Q2})
+        one, two = render_isolated(
+            self.template,
+            [RenderJob(first, extra), RenderJob(follow, extra)],
+            bos_token=self.bos_token,
+            eos_token=self.eos_token,
+        )
+        for needed, text in ((_SYSTEM, one), (_Q1, one), (_A1, two), (_Q2, two)):
+            if needed not in text:
+                raise TemplateError("chat template drops a message of the conversation")
+        if one.index(_SYSTEM) > one.index(_Q1):
+            raise TemplateError("chat template does not render the system text before the question")
+        if two[: two.index(_Q1)] != one[: one.index(_Q1)]:
+            raise TemplateError("chat template renders the system text differently once there is history")
+        texts = TurnTexts(
+            head=one[: one.index(_SYSTEM)],
+            after_system=_between(one, _SYSTEM, _Q1),
+            after_first=_between(one, _Q1, None),
+            before_next=_between(two, _A1, _Q2),
+            after_next=_between(two, _Q2, None),
+        )
+        self._cache[thinking] = texts
+        return texts
+
+    def prefix(self, system_text: str, thinking: ThinkingMode) -> str:
+        t = self.texts(thinking)
+        return t.head + system_text + t.after_system
+
+    def first_turn(self, question: str, thinking: ThinkingMode) -> str:
+        return question + self.texts(thinking).after_first
+
+    def next_turn(self, question: str, thinking: ThinkingMode) -> str:
+        t = self.texts(thinking)
+        return t.before_next + question + t.after_next
+
+    def starts_thinking(self, thinking: ThinkingMode) -> bool:
+        markers = self.think_markers
+        if markers is None or thinking is ThinkingMode.OFF:
+            return False
+        return self.texts(thinking).after_first.rstrip().endswith(markers[0])
+
+
+@dataclass
+class ThinkingSplitter:
+    """Route streamed text to ``ThinkingDelta`` or ``AnswerDelta`` by the think markers."""
+
+    markers: tuple[str, str] | None
+    thinking: bool = False
+    _held: str = ""
+
+    def feed(self, text: str) -> list[ThinkingDelta | AnswerDelta]:
+        """Events for ``text``; a trailing piece that may start a marker is held back."""
+        if self.markers is None:
+            return [AnswerDelta(text)] if text else []
+        out: list[ThinkingDelta | AnswerDelta] = []
+        buf = self._held + text
+        self._held = ""
+        while buf:
+            marker = self.markers[1] if self.thinking else self.markers[0]
+            i = buf.find(marker)
+            if i >= 0:
+                self._emit(out, buf[:i])
+                buf = buf[i + len(marker) :]
+                self.thinking = not self.thinking
+                if not self.thinking:
+                    buf = buf.lstrip("\n")
+                continue
+            longest = min(len(marker) - 1, len(buf))
+            keep = next((k for k in range(longest, 0, -1) if marker.startswith(buf[-k:])), 0)
+            self._emit(out, buf[: len(buf) - keep])
+            self._held = buf[len(buf) - keep :]
+            break
+        return out
+
+    def flush(self) -> list[ThinkingDelta | AnswerDelta]:
+        out: list[ThinkingDelta | AnswerDelta] = []
+        self._emit(out, self._held)
+        self._held = ""
+        return out
+
+    def _emit(self, out: list[ThinkingDelta | AnswerDelta], text: str) -> None:
+        if text:
+            out.append(ThinkingDelta(text) if self.thinking else AnswerDelta(text))
