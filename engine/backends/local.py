@@ -156,6 +156,7 @@ class LocalBackend:
         self._model_id = model_identity(shard_paths(path))
         self._key: SnapshotKey | None = None
         self._thinking = ThinkingMode.OFF
+        self._plan: ContextPlan | None = None
         self._prefix_tokens: list[int] = []
         self._prefix_state: bytes | None = None  # in memory only when there is no snapshot on disk
         self._live: _Live | None = None
@@ -231,6 +232,7 @@ class LocalBackend:
         key = self.snapshot_key(tokens)
         self._key, self._live, self._prefix_state = None, None, None
         self._thinking = thinking
+        self._plan = plan
         detail: dict[str, object] = {"snapshot": "none", "key": key.digest}
         if self.store is not None:
             note = self._restore_snapshot(key, tokens, on_event)
@@ -272,11 +274,18 @@ class LocalBackend:
             )
         try:
             if self.encoder.prefix("", options.thinking) != self.encoder.prefix("", self._thinking):
-                return Failed(
-                    FailureKind.BAD_INPUT,
-                    f"the corpus was read for thinking mode {self._thinking}; this model's prompt "
-                    f"places the mode before the corpus, so read it again for {options.thinking}",
-                )
+                # This model writes the mode before the corpus (DeepSeek-V4's think-max
+                # preamble): hold the prefix of that mode, from its snapshot where one exists.
+                if self._plan is None or history:
+                    return Failed(
+                        FailureKind.BAD_INPUT,
+                        f"the corpus was read for thinking mode {self._thinking}; this model's prompt "
+                        f"places the mode before the corpus, so start a new thread for {options.thinking}",
+                    )
+                fresh = self.read(self._plan, on_event, cancelled, thinking=options.thinking)
+                reading.prefix_tokens, reading.restored = fresh.prefix_tokens, fresh.restored
+                reading.seconds += fresh.seconds
+                reading.detail = fresh.detail
             text = self._turn_text(history, question, options.thinking)
         except TemplateError as exc:
             return Failed(FailureKind.MODEL, str(exc))

@@ -13,12 +13,12 @@ u64 dims[n_dims], u32 ggml type, u64 offset.
 
 from __future__ import annotations
 
+import mmap
 import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 MAGIC = b"GGUF"
 MAX_KV = 100_000
@@ -116,6 +116,8 @@ FILE_TYPES: dict[int, str] = {
     37: "TQ2_0",
     38: "MXFP4_MOE",
 }
+
+Buffer = mmap.mmap | bytes
 
 _SHARD_RE = re.compile(r"^(?P<stem>.*)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$")
 
@@ -220,22 +222,41 @@ class GGUFHeader:
 
 
 class _Reader:
-    def __init__(self, fh: BinaryIO, size: int) -> None:
-        self.fh = fh
+    """Reads from a memory map of the file: no system call per value, bounds checked."""
+
+    def __init__(self, buf: Buffer, size: int) -> None:
+        self.buf = buf
         self.size = size
+        self.pos = 0
+
+    def tell(self) -> int:
+        return self.pos
 
     def take(self, n: int) -> bytes:
-        if n < 0 or self.fh.tell() + n > self.size:
+        if n < 0 or self.pos + n > self.size:
             raise GGUFError("the header runs past the end of the file (truncated or corrupt)")
-        data = self.fh.read(n)
-        if len(data) != n:
-            raise GGUFError("the file ended inside the header (truncated)")
+        data = bytes(self.buf[self.pos : self.pos + n])
+        self.pos += n
         return data
 
     def skip(self, n: int) -> None:
-        if n < 0 or self.fh.tell() + n > self.size:
+        if n < 0 or self.pos + n > self.size:
             raise GGUFError("the header runs past the end of the file (truncated or corrupt)")
-        self.fh.seek(n, 1)
+        self.pos += n
+
+    def skip_strings(self, count: int) -> None:
+        """Skip ``count`` strings (a tokenizer's vocabulary) without decoding them."""
+        unpack, buf, size, pos = struct.unpack_from, self.buf, self.size, self.pos
+        for _ in range(count):
+            if pos + 8 > size:
+                raise GGUFError("the header runs past the end of the file (truncated or corrupt)")
+            (n,) = unpack("<Q", buf, pos)
+            if n > MAX_STRING:
+                raise GGUFError(f"a metadata string claims {n:,} bytes (limit {MAX_STRING:,})")
+            pos += 8 + n
+        if pos > size:
+            raise GGUFError("the header runs past the end of the file (truncated or corrupt)")
+        self.pos = pos
 
     def scalar(self, fmt: str, size: int) -> int | float | bool:
         value: int | float | bool = struct.unpack(fmt, self.take(size))[0]
@@ -271,6 +292,9 @@ class _Reader:
             if etype in _SCALARS and not keep_items:
                 self.skip(count * _SCALARS[etype][1])
                 return None, count
+            if etype == _STRING and not keep_items:
+                self.skip_strings(count)
+                return None, count
             items = [self.value(etype, keep_items)[0] for _ in range(count)]
             return (items if keep_items else None), count
         raise GGUFError(f"unknown metadata value type {vtype}")
@@ -285,8 +309,10 @@ def read_header(path: str | Path) -> GGUFHeader:
     """
     p = Path(path)
     size = p.stat().st_size
-    with p.open("rb") as fh:
-        r = _Reader(fh, size)
+    if size < 24:
+        raise GGUFError(f"{p.name} is not a GGUF model file (too short)")
+    with p.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        r = _Reader(mm, size)
         if size < 24 or r.take(4) != MAGIC:
             raise GGUFError(f"{p.name} is not a GGUF model file (bad magic)")
         version = r.u32()
@@ -320,7 +346,7 @@ def read_header(path: str | Path) -> GGUFHeader:
             type_id = r.u32()
             offset = r.u64()
             tensors.append(TensorInfo(name, dims, type_id, offset))
-        data_start = fh.tell()
+        data_start = r.tell()
     header = GGUFHeader(str(p), version, size, metadata, lengths, tuple(tensors))
     _check_data_size(header, data_start)
     return header
