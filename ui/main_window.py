@@ -156,6 +156,8 @@ class MainWindow(QMainWindow):
         self._count_id = 0
         self._ask_id = 0
         self._question_tokens = 0
+        self._last_prefix = 0
+        self._session_problems: list[str] = []
         self._pending_question: str | None = None
         self._streaming_index = -1
         self._started_answer = False
@@ -263,7 +265,7 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setStretchFactor(2, 1)
-        self.splitter.setSizes([380, 760, 520])
+        self.splitter.setSizes([460, 760, 520])
         outer.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
 
@@ -483,6 +485,7 @@ class MainWindow(QMainWindow):
         if rid != self._plan_id or not isinstance(plan, ContextPlan) or self.corpus is None:
             return
         self.plan = plan
+        self._last_prefix = plan.prefix_tokens
         tokens = plan_tokens(plan)
         records = doc_records(self.corpus, tokens, self.session.excluded, self.session.documents)
         self.session = dataclasses.replace(self.session, documents=records)
@@ -563,6 +566,8 @@ class MainWindow(QMainWindow):
         window = self.info.context_window
         if self.plan is not None:
             corpus = self.plan.prefix_tokens
+        elif self._last_prefix:
+            corpus = self._last_prefix  # the previous count, until the new one arrives
         elif self.session.documents:
             corpus = sum(d.tokens for d in self.session.documents if d.included)
         else:
@@ -623,6 +628,7 @@ class MainWindow(QMainWindow):
             title = title_from_question(question)
         self.session = dataclasses.replace(self.session, turns=(*turns, record), title=title)
         self._streaming_index = self.conversation.append_turn(record, streaming=True)
+        self.statusBar().clearMessage()
         self._started_answer = False
         options = AskOptions(
             thinking=self.model_bar.thinking_mode(), max_output_tokens=self.settings.max_output_tokens
@@ -840,7 +846,9 @@ class MainWindow(QMainWindow):
     def _on_listed(self, listing: object) -> None:
         assert isinstance(listing, Listing)
         self.sessions_panel.current_id = self.session.session_id
-        self.sessions_panel.set_sessions(listing.sessions, listing.problems)
+        # Damaged files are reported once by the store (then kept aside); keep the notes visible.
+        self._session_problems.extend(p for p in listing.problems if p not in self._session_problems)
+        self.sessions_panel.set_sessions(listing.sessions, self._session_problems)
         self.recent_menu.clear()
         for s in listing.sessions[:8]:
             act = self.recent_menu.addAction(s.title)
@@ -876,6 +884,7 @@ class MainWindow(QMainWindow):
             # Lazy reopen: the stored list shows at once; the sources are read again in the background.
             self.corpus = None
             self.plan = None
+            self._last_prefix = 0
             self.sources.set_documents(session.documents, [], session.sources)
             if session.sources:
                 self._ingest_sources()
@@ -890,6 +899,7 @@ class MainWindow(QMainWindow):
         self.session = Session.new()
         self.corpus = None
         self.plan = None
+        self._last_prefix = 0
         self.conversation.set_turns([])
         self.sources.set_documents([], [], [])
         self.viewer.setVisible(False)
@@ -1019,7 +1029,7 @@ class MainWindow(QMainWindow):
         if docs:
             self.sources.summary.setText(
                 f"{len(docs)} document{'s' if len(docs) != 1 else ''} in context, "
-                f"{sum(d.tokens for d in docs):,} tokens"
+                f"{sum(d.tokens for d in docs):,} tokens of text"
                 + (f"; {skipped} file{'s' if skipped != 1 else ''} left out" if skipped else "")
                 + (" · counting…" if self.plan is None and self.corpus is not None else "")
             )

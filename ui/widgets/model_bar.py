@@ -51,6 +51,10 @@ class ModelBar(QWidget):
         self.fit_label.setObjectName("modelFit")
         self.state_label = QLabel("", self)
         self.state_label.setObjectName("modelState")
+        self.state_label.setMinimumWidth(
+            self.state_label.fontMetrics().horizontalAdvance("loaded · context 1,048,576")
+        )
+        self.name_label.setMinimumWidth(120)
         self.choose_button = QPushButton("Change model…", self)
         self.choose_button.clicked.connect(self.choose_model_requested)
         self.thinking = QComboBox(self)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from PySide6.QtCore import QSize, Qt, QUrl, Signal, Slot
+from PySide6.QtCore import QRect, QSize, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QColor, QResizeEvent, QTextCharFormat, QTextCursor, QTextDocument
 from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser, QWidget
 
@@ -94,11 +94,35 @@ class SafeBrowser(QTextBrowser):
     def set_answer(self, markdown: str, citations: Sequence[Citation] = ()) -> None:
         """Render ``markdown`` with its citations as coloured links."""
         bar = self.horizontalScrollBar().value()
-        self.setMarkdown(link_citations(markdown, citations) if citations else markdown)
+        text = link_citations(markdown, citations) if citations else markdown
+        # Raw HTML from the model is shown as text, never interpreted (GitHub dialect otherwise).
+        features = QTextDocument.MarkdownFeature(
+            QTextDocument.MarkdownFeature.MarkdownDialectGitHub.value
+            & ~QTextDocument.MarkdownFeature.MarkdownNoHTML.value
+            | QTextDocument.MarkdownFeature.MarkdownNoHTML.value
+        )
+        self.document().setMarkdown(text, features)
         if citations:
             self._style_citations({c.start: c for c in citations})
         self.horizontalScrollBar().setValue(bar)
         self._fit_height()
+
+    def citation_rects(self) -> list[tuple[str, QRect]]:
+        """(href, viewport rectangle) of every citation link, e.g. to click it."""
+        found = []
+        block = self.document().begin()
+        while block.isValid():
+            it = block.begin()
+            while not it.atEnd():
+                frag = it.fragment()
+                fmt = frag.charFormat()
+                if fmt.isAnchor() and fmt.anchorHref().startswith(CITE_SCHEME + ":"):
+                    cursor = QTextCursor(self.document())
+                    cursor.setPosition(frag.position() + max(1, frag.length() // 2))
+                    found.append((fmt.anchorHref(), self.cursorRect(cursor)))
+                it += 1
+            block = block.next()
+        return found
 
     def citation_formats(self) -> list[tuple[str, QTextCharFormat]]:
         """(href, format) of every citation link fragment, for tests and checks."""
@@ -164,9 +188,8 @@ class SafeBrowser(QTextBrowser):
         doc = self.document()
         doc.setTextWidth(max(50, self.viewport().width()))
         margins = self.contentsMargins()
-        extra = (
-            self.horizontalScrollBar().sizeHint().height() if self.horizontalScrollBar().isVisible() else 0
-        )
+        wide = doc.idealWidth() > self.viewport().width() + 1
+        extra = self.horizontalScrollBar().sizeHint().height() if wide else 0
         height = int(doc.size().height()) + margins.top() + margins.bottom() + extra + 4
         if height != self.height():
             self.setFixedHeight(height)

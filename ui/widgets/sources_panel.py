@@ -172,7 +172,7 @@ class SourcesModel(QAbstractItemModel):
             return self._group_data(item, col, role)
         if isinstance(item, _Issue):
             if role == Qt.ItemDataRole.DisplayRole:
-                return (item.name, "", "", "", f"{item.problem}: {item.reason}")[col]
+                return f"{item.name} — {item.problem}: {item.reason}" if col == 0 else ""
             if role == Qt.ItemDataRole.ToolTipRole:
                 return f"{item.name}\n{item.problem}: {item.reason}"
             return None
@@ -200,7 +200,7 @@ class SourcesModel(QAbstractItemModel):
             if col == 0:
                 return group.title
             if col == 2:
-                return f"{len(docs)} document{'s' if len(docs) != 1 else ''}"
+                return f"{len(docs)} doc{'s' if len(docs) != 1 else ''}"
             if col == 3:
                 return f"{sum(d.tokens for d in docs if d.included):,}"
             return ""
@@ -335,7 +335,17 @@ class SourcesPanel(QWidget):
         self.tree.expandToDepth(0)
         if len(documents) > 200:
             self.tree.collapseAll()
+        self._span_issue_rows()
         self._refresh_empty()
+
+    def _span_issue_rows(self) -> None:
+        """Left-out files show their reason across the whole row."""
+        for gi, group in enumerate(self.model.groups):
+            if not group.is_issues:
+                continue
+            parent = self.proxy.mapFromSource(self.model.index(gi, 0))
+            for row in range(self.proxy.rowCount(parent)):
+                self.tree.setFirstColumnSpanned(row, parent, True)
 
     def _refresh_empty(self) -> None:
         empty = not self.model.groups
@@ -345,6 +355,7 @@ class SourcesPanel(QWidget):
     @Slot(str)
     def on_search_text_changed(self, text: str) -> None:
         self.proxy.setFilterFixedString(text)
+        self._span_issue_rows()
         if text:
             self.tree.expandAll()
 
