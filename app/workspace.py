@@ -45,6 +45,14 @@ def doc_records(
     return tuple(records)
 
 
+def with_tokens(records: Sequence[DocRecord], tokens: Mapping[str, int]) -> tuple[DocRecord, ...]:
+    """``records`` with the token counts of a new plan (cheap: no pass over the text)."""
+    return tuple(
+        replace(r, tokens=tokens[r.doc_id]) if r.doc_id in tokens and tokens[r.doc_id] != r.tokens else r
+        for r in records
+    )
+
+
 def included_corpus(corpus: Corpus, excluded: Iterable[str]) -> Corpus:
     """The corpus less the documents the user left out (ids unchanged, order kept)."""
     out_names = set(excluded)

@@ -44,7 +44,15 @@ from app.atomic import atomic_write_text
 from app.citations import Citation, check_citations
 from app.models import ModelEntry, default_model_path, describe_model
 from app.paths import Paths
-from app.sessions import Listing, Session, SessionStore, TurnRecord, export_markdown, title_from_question
+from app.sessions import (
+    DocRecord,
+    Listing,
+    Session,
+    SessionStore,
+    TurnRecord,
+    export_markdown,
+    title_from_question,
+)
 from app.settings import Settings, load_settings, save_settings
 from app.workspace import (
     THINKING_RESERVE,
@@ -56,6 +64,7 @@ from app.workspace import (
     included_corpus,
     issue_rows,
     plan_tokens,
+    with_tokens,
 )
 from engine.backends.base import (
     AskOptions,
@@ -421,8 +430,12 @@ class MainWindow(QMainWindow):
             return
         self.activity.start("Reading sources…")
 
-        def job(ctx: JobContext) -> Corpus:
-            return load_sources(sources, progress=ctx.report)
+        excluded, previous = self.session.excluded, self.session.documents
+
+        def job(ctx: JobContext) -> tuple[Corpus, tuple[DocRecord, ...]]:
+            corpus = load_sources(sources, progress=ctx.report)
+            # The per-document summary walks every segment: done here, not on the GUI thread.
+            return corpus, doc_records(corpus, {}, excluded, previous)
 
         self._ingest = self.runner.run_job(
             job, self.on_ingest_done, self.on_ingest_failed, self.on_ingest_progress
@@ -440,12 +453,13 @@ class MainWindow(QMainWindow):
         if what:
             self.activity.label.setToolTip(what)
 
-    def on_ingest_done(self, corpus: object) -> None:
+    def on_ingest_done(self, result: object) -> None:
+        assert isinstance(result, tuple)
+        corpus, records = result
         assert isinstance(corpus, Corpus)
         self._ingest = None
         self.activity.finish()
         self.corpus = corpus
-        records = doc_records(corpus, {}, self.session.excluded, self.session.documents)
         self.session = dataclasses.replace(self.session, documents=records)
         self.sources.set_documents(records, issue_rows(corpus), self.session.sources)
         self._request_plan()
@@ -486,8 +500,7 @@ class MainWindow(QMainWindow):
             return
         self.plan = plan
         self._last_prefix = plan.prefix_tokens
-        tokens = plan_tokens(plan)
-        records = doc_records(self.corpus, tokens, self.session.excluded, self.session.documents)
+        records = with_tokens(self.session.documents, plan_tokens(plan))
         self.session = dataclasses.replace(self.session, documents=records)
         self.sources.set_documents(records, issue_rows(self.corpus), self.session.sources)
         self.sources.model.set_status({})
