@@ -12,6 +12,7 @@ import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QThreadPool, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import (
@@ -42,7 +43,6 @@ from PySide6.QtWidgets import (
 
 from app.atomic import atomic_write_text
 from app.citations import Citation, check_citations
-from app.models import ModelEntry, default_model_path, describe_model
 from app.paths import Paths
 from app.sessions import (
     DocRecord,
@@ -76,7 +76,6 @@ from engine.backends.base import (
     Reading,
     Usage,
 )
-from engine.backends.local import LocalSettings
 from engine.context.plan import ContextPlan
 from engine.corpus.load import load_sources
 from engine.corpus.model import AnchorKind, Corpus
@@ -101,10 +100,17 @@ from ui.workers.engine_worker import (
 )
 from ui.workers.pool import JobContext, TaskRunner
 
+if TYPE_CHECKING:
+    from app.models import ModelEntry
+
 STATE_FILE = "window.ini"
 
 
 def _probe_model(paths: Paths, settings: Settings, explicit: Path | None) -> ModelEntry:
+    """Runs on a pool thread; it also imports the model stack (numpy, llama.cpp) off the GUI thread."""
+    from app.models import default_model_path, describe_model
+    from engine.backends.local import LocalSettings  # noqa: F401 - warm the import for the GUI thread
+
     if explicit is not None:
         return describe_model(explicit, "chosen")
     if settings.default_model:
@@ -170,6 +176,7 @@ class MainWindow(QMainWindow):
         self._pending_question: str | None = None
         self._streaming_index = -1
         self._started_answer = False
+        self._reading_marked = False
         self.theme = ThemeMode(str(self.state.value("theme", ThemeMode.SYSTEM.value)))
 
         self.setWindowTitle("Longdesk")
@@ -388,6 +395,8 @@ class MainWindow(QMainWindow):
         )
         self._model_path = entry.path
         n_ctx = context_for(entry.context_length, self.settings.context_tokens)
+        from engine.backends.local import LocalSettings  # already imported by the probe
+
         local = LocalSettings(
             n_ctx=n_ctx, n_threads=self.settings.n_threads, n_gpu_layers=self.settings.n_gpu_layers
         )
@@ -643,6 +652,7 @@ class MainWindow(QMainWindow):
         self._streaming_index = self.conversation.append_turn(record, streaming=True)
         self.statusBar().clearMessage()
         self._started_answer = False
+        self._reading_marked = False
         options = AskOptions(
             thinking=self.model_bar.thinking_mode(), max_output_tokens=self.settings.max_output_tokens
         )
@@ -681,10 +691,9 @@ class MainWindow(QMainWindow):
         }
         label = what.get(progress.stage, progress.stage.capitalize())
         self.activity.progress(label, progress.done, progress.total, "tokens", progress.rate, progress.eta_s)
-        if progress.stage == "prefill":
-            self.sources.model.set_status(
-                {s.doc_id: "reading…" for s in self.plan.spans} if self.plan else {}
-            )
+        if progress.stage == "prefill" and not self._reading_marked and self.plan is not None:
+            self._reading_marked = True  # once per reading: thousands of rows, ten updates a second
+            self.sources.model.set_status({s.doc_id: "reading…" for s in self.plan.spans})
 
     @Slot(int, object)
     def on_engine_read_finished(self, rid: int, reading: object) -> None:

@@ -382,7 +382,8 @@ class LocalBackend:
         size = lib.llama_state_seq_get_size(self._llm.ctx, 0)
         buf = (ctypes.c_uint8 * size)()
         written = lib.llama_state_seq_get_data(self._llm.ctx, buf, size, 0)
-        return bytes(buf[:written])
+        # string_at copies in C; bytes(buf[:n]) built a list of ints while holding the GIL.
+        return ctypes.string_at(buf, written)
 
     def _restore_prefix(self) -> None:
         assert self._prefix_state is not None

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
-from app.models import ModelEntry
 from engine.backends.base import BackendInfo, ThinkingMode
 
 THINKING_LABELS = {
@@ -15,6 +15,9 @@ THINKING_LABELS = {
     ThinkingMode.HIGH: "Thinking: high",
     ThinkingMode.MAX: "Thinking: max",
 }
+if TYPE_CHECKING:
+    from app.models import ModelEntry
+
 WHERE_LOCAL = "local"
 WHERE_HOSTED = "hosted"
 

@@ -7,6 +7,7 @@ thousands of files is listed without building thousands of widgets on the GUI th
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ from app.sessions import DocRecord
 Index = QModelIndex | QPersistentModelIndex
 COLUMNS = ("Document", "Kind", "Extent", "Tokens", "Status")
 MODEL_SUFFIX = ".gguf"
+EXPAND_LIMIT = 200
 
 
 @dataclass(slots=True)
@@ -46,6 +48,16 @@ class _Group:
     title: str
     rows: list[DocRecord | _Issue] = field(default_factory=list)
     is_issues: bool = False
+    # Aggregates, kept up to date by ``summarise`` (data() is called thousands of times).
+    docs: int = 0
+    included: int = 0
+    included_tokens: int = 0
+
+    def summarise(self) -> None:
+        docs = [r for r in self.rows if isinstance(r, DocRecord)]
+        self.docs = len(docs)
+        self.included = sum(1 for d in docs if d.included)
+        self.included_tokens = sum(d.tokens for d in docs if d.included)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +107,8 @@ class SourcesModel(QAbstractItemModel):
             group.rows.append(doc)
         groups["\0files"] = files
         self.groups = [g for g in groups.values() if g.rows]
+        for g in self.groups:
+            g.summarise()
         if issues:
             rows: list[DocRecord | _Issue] = [_Issue(n, p, r) for n, p, r in issues]
             self.groups.append(_Group(f"Left out ({len(issues)})", rows, is_issues=True))
@@ -195,20 +209,18 @@ class SourcesModel(QAbstractItemModel):
             if role == Qt.ItemDataRole.DisplayRole and col == 0:
                 return group.title
             return None
-        docs = [r for r in group.rows if isinstance(r, DocRecord)]
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
                 return group.title
             if col == 2:
-                return f"{len(docs)} doc{'s' if len(docs) != 1 else ''}"
+                return f"{group.docs} doc{'s' if group.docs != 1 else ''}"
             if col == 3:
-                return f"{sum(d.tokens for d in docs if d.included):,}"
+                return f"{group.included_tokens:,}"
             return ""
         if role == Qt.ItemDataRole.CheckStateRole and col == 0:
-            inc = sum(1 for d in docs if d.included)
-            if inc == len(docs):
+            if group.included == group.docs:
                 return Qt.CheckState.Checked
-            return Qt.CheckState.Unchecked if inc == 0 else Qt.CheckState.PartiallyChecked
+            return Qt.CheckState.Unchecked if group.included == 0 else Qt.CheckState.PartiallyChecked
         if role == Qt.ItemDataRole.TextAlignmentRole and col == 3:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -239,21 +251,18 @@ class SourcesModel(QAbstractItemModel):
         wanted = set(doc_ids)
         for g in self.groups:
             g.rows = [
-                DocRecord(**{**_fields(r), "included": included})
+                dataclasses.replace(r, included=included)
                 if isinstance(r, DocRecord) and r.doc_id in wanted
                 else r
                 for r in g.rows
             ]
+            g.summarise()
         self._changed_all(0)
         self._changed_all(4)
         top = len(self.groups) - 1
         if top >= 0:
             self.dataChanged.emit(self.index(0, 0), self.index(top, 4))
         self.inclusion_changed.emit()
-
-
-def _fields(doc: DocRecord) -> dict[str, Any]:
-    return {name: getattr(doc, name) for name in doc.__slots__}
 
 
 class SourcesPanel(QWidget):
@@ -311,8 +320,14 @@ class SourcesPanel(QWidget):
         header = self.tree.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in range(1, len(COLUMNS)):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        # Fixed widths from the font, not ResizeToContents: that asks every row for its size
+        # on each change and costs seconds on the GUI thread for a codebase of thousands of files.
+        metrics = self.fontMetrics()
+        for col, sample in enumerate(("", "markdown", "1,234 lines", "1,234,567", "in context"), start=0):
+            if col == 0:
+                continue
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(col, metrics.horizontalAdvance(sample) + 18)
         layout.addWidget(self.tree, 1)
         self.empty_hint = QLabel(
             "Drop books, documents, folders or a codebase here.\nDrop a .gguf file to use it as the model.",
@@ -332,9 +347,10 @@ class SourcesPanel(QWidget):
         self, documents: Sequence[DocRecord], issues: Sequence[tuple[str, str, str]], roots: Sequence[str]
     ) -> None:
         self.model.set_documents(documents, issues, roots)
-        self.tree.expandToDepth(0)
-        if len(documents) > 200:
-            self.tree.collapseAll()
+        # Expand small lists only: expanding thousands of rows is work the user did not ask for.
+        for gi, group in enumerate(self.model.groups):
+            if len(group.rows) <= EXPAND_LIMIT:
+                self.tree.expand(self.proxy.mapFromSource(self.model.index(gi, 0)))
         self._span_issue_rows()
         self._refresh_empty()
 

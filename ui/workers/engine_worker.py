@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
@@ -33,7 +34,6 @@ from engine.backends.base import (
     Turn,
     Usage,
 )
-from engine.backends.local import LocalSettings
 from engine.context.pack import pack
 from engine.context.plan import ContextPlan
 from engine.corpus.model import Corpus
@@ -41,7 +41,10 @@ from engine.corpus.model import Corpus
 STREAM_INTERVAL_S = 1 / 30
 PROGRESS_INTERVAL_S = 0.1
 
-BackendFactory = Callable[[Path, LocalSettings], Backend]
+if TYPE_CHECKING:  # the local backend imports numpy and llama.cpp: not needed to open a window
+    from engine.backends.local import LocalSettings
+
+BackendFactory = Callable[[Path, "LocalSettings"], Backend]
 
 
 def local_backend(path: Path, settings: LocalSettings) -> Backend:
