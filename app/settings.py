@@ -26,6 +26,10 @@ class Settings:
     max_output_tokens: int = 512
     snapshot_budget_gb: float = 20.0
     extra_model_paths: tuple[str, ...] = field(default_factory=tuple)
+    context_tokens: int = 0  # 0: the model's trained context, capped by the window's default
+    hosted_endpoint: str = ""  # base URL of an OpenAI-compatible endpoint (its key is in the keyring)
+    hosted_model: str = ""
+    hosted_leave_out_secrets: bool = True  # privacy default: flagged files never leave the machine
 
     def to_json(self) -> str:
         data = dataclasses.asdict(self)
@@ -47,7 +51,7 @@ class Settings:
                 if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                     raise ValueError(f"settings key {key!r} must be a list of strings")
                 values[key] = tuple(value)
-            elif isinstance(default, bool) or not isinstance(value, type(default)):
+            elif isinstance(default, bool) != isinstance(value, bool) or not isinstance(value, type(default)):
                 if isinstance(default, float) and isinstance(value, int):
                     values[key] = float(value)
                 else:

@@ -549,7 +549,7 @@ class LocalBackend:
             size = lib.llama_state_get_size(ctx)
             buf = (ctypes.c_uint8 * size)()
             written = lib.llama_state_get_data(ctx, buf, size)
-        return bytes(buf[:written])
+        return ctypes.string_at(buf, written)  # copies in C, without a list of ints under the GIL
 
     def _restore_prefix(self) -> None:
         """Bring the context back to exactly the prefix state.

@@ -1,0 +1,43 @@
+"""Helpers for window tests: simulated drag and drop, and screenshots."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QWidget
+
+
+def drop_paths(target: QWidget, paths: Sequence[Path]) -> bool:
+    """Drag ``paths`` over ``target`` and drop them, as a file manager would; returns accepted."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    centre = target.rect().center()
+    enter = QDragEnterEvent(
+        QPointF(centre),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(target, enter)
+    if not enter.isAccepted():
+        return False
+    drop = QDropEvent(
+        QPointF(centre),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(target, drop)
+    return drop.isAccepted()
+
+
+def shot(widget: QWidget, folder: Path, name: str) -> Path:
+    path = folder / name
+    QApplication.processEvents()  # let pending layout requests settle before grabbing
+    assert widget.grab().save(str(path)), f"could not save {path}"
+    return path

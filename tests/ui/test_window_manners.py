@@ -1,0 +1,154 @@
+"""Desktop manners without a model: themes, sessions list, lazy reopen, export, shortcuts, About."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from app.paths import Paths
+from app.sessions import DocRecord, Session, SessionStore, TurnRecord
+from tests.ui.helpers import drop_paths, shot
+from ui.main_window import MainWindow
+from ui.theme import ThemeMode
+from ui.workers.engine_worker import local_backend
+
+pytestmark = pytest.mark.gui
+
+
+def _window(qtbot: QtBot, **kwargs: object) -> MainWindow:
+    window = MainWindow(Paths.default(), backend_factory=local_backend, **kwargs)  # type: ignore[arg-type]
+    qtbot.addWidget(window)
+    window.resize(1300, 820)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def _saved_session(folder: Path, code_folder: Path, title: str, turns: int) -> Session:
+    docs = (
+        DocRecord(
+            "D1", "harbour/README.md", str(code_folder / "README.md"), "markdown", "3 lines", 20, True, 3
+        ),
+        DocRecord(
+            "D2", "harbour/src/tides.py", str(code_folder / "src/tides.py"), "code", "12 lines", 90, True, 12
+        ),
+    )
+    answers = tuple(
+        TurnRecord(
+            f"question {i}?", f"Answer {i} with a cite [D2, lines 5-6].", output_tokens=12, seconds=0.5
+        )
+        for i in range(turns)
+    )
+    session = dataclasses.replace(
+        Session.new(title, (str(code_folder),)), documents=docs, turns=answers, model="gemma.gguf"
+    )
+    return SessionStore(folder).save(session)
+
+
+def test_theme_follows_choice_and_is_remembered(qtbot: QtBot, ui_home: Path, artifacts: Path) -> None:
+    window = _window(qtbot, restore_last_session=False)
+    window.set_theme(ThemeMode.DARK)
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    assert app.palette().color(QPalette.ColorRole.Window).lightness() < 80
+    shot(window, artifacts, "theme-dark.png")
+    window.set_theme(ThemeMode.LIGHT)
+    assert app.palette().color(QPalette.ColorRole.Window).lightness() > 200
+    assert window.theme_actions[ThemeMode.LIGHT].isChecked()
+    window.set_theme(ThemeMode.DARK)
+    window.close()
+    again = _window(qtbot, restore_last_session=False)
+    assert again.theme is ThemeMode.DARK
+    again.set_theme(ThemeMode.SYSTEM)
+    again.close()
+
+
+def test_sessions_list_rename_delete_and_lazy_reopen(
+    qtbot: QtBot, ui_home: Path, code_folder: Path, tmp_path: Path, artifacts: Path
+) -> None:
+    folder = Paths.default().data / "sessions"
+    big = _saved_session(folder, code_folder, "Tides", turns=45)
+    other = _saved_session(folder, code_folder, "Other", turns=1)
+    (folder / "broken.longdesk.json").write_text("{ not json", encoding="utf-8")
+    window = _window(qtbot, restore_last_session=False)
+    with qtbot.waitSignal(window.sessions_listed, timeout=10_000) as listed:
+        window.refresh_sessions()
+    assert {s.title for s in listed.args[0].sessions} == {"Tides", "Other"}
+    assert not window.sessions_panel.problems.isHidden()
+    assert "kept aside" in window.sessions_panel.problems.text()
+
+    # Opening shows the stored document list and the last 30 turns at once; the sources are
+    # read again in the background (not on the GUI thread) before the next question.
+    with qtbot.waitSignal(window.sessions_listed, timeout=10_000):
+        window.open_session(big.session_id)
+    assert window.session.session_id == big.session_id
+    assert len(window.conversation.widgets) == 30
+    assert not window.conversation.earlier_button.isHidden()
+    assert [d.name for d in window.sources.model.documents()] == ["harbour/README.md", "harbour/src/tides.py"]
+    qtbot.waitUntil(lambda: window.corpus is not None, timeout=20_000)
+    window.conversation.on_earlier_button_clicked()
+    assert len(window.conversation.widgets) == 45
+    window.left_tabs.setCurrentWidget(window.sessions_panel)
+    shot(window, artifacts, "sessions-reopened.png")
+
+    with qtbot.waitSignal(window.sessions_listed, timeout=10_000):
+        window.rename_session(other.session_id, "Renamed  one")
+    qtbot.waitUntil(lambda: "Renamed one" in [s.title for s in SessionStore(folder).list().sessions])
+    with qtbot.waitSignal(window.sessions_listed, timeout=10_000):
+        window.delete_session(other.session_id)
+    qtbot.waitUntil(lambda: other.session_id not in window.sessions_panel.ids())
+
+    out = tmp_path / "export.md"
+    window.export_to(out)
+    qtbot.waitUntil(out.exists, timeout=10_000)
+    text = out.read_text(encoding="utf-8")
+    assert "[D2, lines 5-6] (harbour/src/tides.py, lines 5-6)" in text
+    assert text.startswith("# Tides")
+
+
+def test_drop_routes_models_and_sources(
+    qtbot: QtBot, ui_home: Path, code_folder: Path, tmp_path: Path
+) -> None:
+    window = _window(qtbot, restore_last_session=False)
+    models: list[object] = []
+    sources: list[object] = []
+    window.sources.model_dropped.disconnect()
+    window.sources.sources_dropped.disconnect()
+    window.sources.model_dropped.connect(models.append)
+    window.sources.sources_dropped.connect(sources.append)
+    gguf = tmp_path / "other.gguf"
+    gguf.write_bytes(b"GGUF")
+    assert drop_paths(window.sources, [gguf, code_folder])
+    assert models == [gguf]
+    assert sources == [[code_folder]]
+    # The filter narrows the tree to matching documents.
+    window.sources.set_documents(
+        [
+            DocRecord("D1", "harbour/README.md", "/x/README.md", "markdown", "3 lines", 20),
+            DocRecord("D2", "harbour/src/tides.py", "/x/tides.py", "code", "12 lines", 90),
+        ],
+        [("logo.bin", "skipped", "binary content")],
+        ["/x/harbour"],
+    )
+    window.sources.search.setText("tides")
+    proxy = window.sources.proxy
+    group = proxy.index(0, 0)
+    assert proxy.rowCount(group) == 1
+    assert proxy.index(0, 0, group).data() == "src/tides.py"
+
+
+def test_settings_round_trip_and_keys_never_in_the_file(qtbot: QtBot, ui_home: Path) -> None:
+    window = _window(qtbot, restore_last_session=False)
+    new = dataclasses.replace(window.settings, hosted_endpoint="http://127.0.0.1:9/v1", n_threads=3)
+    window.apply_settings(new)
+    window.save_runner.wait(5000)
+    qtbot.waitUntil(lambda: "127.0.0.1:9" in (Paths.default().config / "settings.json").read_text())
+    data = json.loads((Paths.default().config / "settings.json").read_text())
+    assert data["n_threads"] == 3
+    assert not any("key" in k.lower() for k in data)

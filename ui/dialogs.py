@@ -1,0 +1,208 @@
+"""Dialogs: settings, About (with the bundled llama.cpp), and the ask-before-opening link prompt."""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+from pathlib import Path
+
+from PySide6 import __version__ as pyside_version
+from PySide6.QtCore import Qt, QUrl, Slot, qVersion
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import __version__
+from app.settings import Settings
+
+KEYRING_SERVICE = "longdesk"
+
+
+def llama_versions() -> tuple[str, str]:
+    """(llama-cpp-python version, llama.cpp system info); runs on a pool thread (heavy import)."""
+    try:
+        import llama_cpp
+
+        info = llama_cpp.llama_print_system_info()
+        text = info.decode("utf-8", "replace") if isinstance(info, bytes) else str(info)
+        return str(llama_cpp.__version__), text.strip()
+    except Exception as exc:  # noqa: BLE001 - About must open even when llama.cpp cannot load
+        return "unavailable", f"{type(exc).__name__}: {exc}"
+
+
+def store_key(endpoint: str, key: str) -> str:
+    """Save an API key in the OS keyring (pool thread); returns a message for the user."""
+    try:
+        import keyring
+        import keyring.errors
+
+        keyring.set_password(KEYRING_SERVICE, endpoint, key)
+    except Exception as exc:  # noqa: BLE001 - any keyring failure is shown, the key is never written elsewhere
+        return f"The key was not saved: the system keyring is unavailable ({type(exc).__name__}). "
+    return "The key is saved in the system keyring."
+
+
+class SettingsDialog(QDialog):
+    """Edit ``Settings``; keys go to the keyring through ``key_requested``, never into settings."""
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Longdesk Settings")
+        self.setMinimumWidth(560)
+        self._settings = settings
+        form = QFormLayout()
+        self.models_dir = QLineEdit(settings.models_dir, self)
+        self.models_dir.setPlaceholderText("a folder scanned for .gguf files")
+        browse = QPushButton("Browse…", self)
+        browse.clicked.connect(self.on_browse_clicked)
+        row = QHBoxLayout()
+        row.addWidget(self.models_dir, 1)
+        row.addWidget(browse)
+        form.addRow("Models folder", row)
+        self.default_model = QLineEdit(settings.default_model, self)
+        self.default_model.setPlaceholderText("empty: the embedded Gemma 3 270M")
+        form.addRow("Default model", self.default_model)
+        self.context = QSpinBox(self)
+        self.context.setRange(0, 1_048_576)
+        self.context.setSingleStep(4096)
+        self.context.setSpecialValueText("model's trained context (up to 32,768)")
+        self.context.setValue(settings.context_tokens)
+        form.addRow("Context window", self.context)
+        self.threads = QSpinBox(self)
+        self.threads.setRange(0, 512)
+        self.threads.setSpecialValueText("physical cores")
+        self.threads.setValue(settings.n_threads)
+        form.addRow("CPU threads", self.threads)
+        self.gpu_layers = QSpinBox(self)
+        self.gpu_layers.setRange(-1, 1000)
+        self.gpu_layers.setSpecialValueText("all layers")
+        self.gpu_layers.setValue(settings.n_gpu_layers)
+        form.addRow("Accelerator layers", self.gpu_layers)
+        self.max_output = QSpinBox(self)
+        self.max_output.setRange(16, 262_144)
+        self.max_output.setValue(settings.max_output_tokens)
+        form.addRow("Longest answer (tokens)", self.max_output)
+        self.snapshot_budget = QDoubleSpinBox(self)
+        self.snapshot_budget.setRange(0.0, 100_000.0)
+        self.snapshot_budget.setSuffix(" GB")
+        self.snapshot_budget.setValue(settings.snapshot_budget_gb)
+        form.addRow("Snapshot disk budget", self.snapshot_budget)
+        self.endpoint = QLineEdit(settings.hosted_endpoint, self)
+        self.endpoint.setPlaceholderText("https://api.deepseek.com or http://my-server:8000/v1")
+        form.addRow("Hosted endpoint", self.endpoint)
+        self.hosted_model = QLineEdit(settings.hosted_model, self)
+        self.hosted_model.setPlaceholderText("deepseek-flash")
+        form.addRow("Hosted model", self.hosted_model)
+        self.key = QLineEdit(self)
+        self.key.setEchoMode(QLineEdit.EchoMode.Password)
+        self.key.setPlaceholderText("stored in the system keyring only")
+        form.addRow("API key", self.key)
+        self.leave_out_secrets = QCheckBox(
+            "Never send files flagged as secrets (.env, keys) to a hosted model"
+        )
+        self.leave_out_secrets.setChecked(settings.hosted_leave_out_secrets)
+        form.addRow("Privacy", self.leave_out_secrets)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(buttons)
+
+    @Slot()
+    def on_browse_clicked(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Models folder", self.models_dir.text())
+        if folder:
+            self.models_dir.setText(folder)
+
+    def result_settings(self) -> Settings:
+        return dataclasses.replace(
+            self._settings,
+            models_dir=self.models_dir.text().strip(),
+            default_model=self.default_model.text().strip(),
+            context_tokens=self.context.value(),
+            n_threads=self.threads.value(),
+            n_gpu_layers=self.gpu_layers.value(),
+            max_output_tokens=self.max_output.value(),
+            snapshot_budget_gb=self.snapshot_budget.value(),
+            hosted_endpoint=self.endpoint.text().strip(),
+            hosted_model=self.hosted_model.text().strip(),
+            hosted_leave_out_secrets=self.leave_out_secrets.isChecked(),
+        )
+
+    def entered_key(self) -> str:
+        return self.key.text().strip()
+
+
+class AboutDialog(QDialog):
+    """Versions of Longdesk, Python, Qt and the bundled llama.cpp."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("About Longdesk")
+        self.setMinimumWidth(520)
+        layout = QVBoxLayout(self)
+        title = QLabel(f"<h2>Longdesk {__version__}</h2>", self)
+        blurb = QLabel(
+            "Read whole books, document sets and codebases with one long-context model, "
+            "and check every answer at its source.",
+            self,
+        )
+        blurb.setWordWrap(True)
+        self.versions = QLabel(self)
+        self.versions.setObjectName("aboutVersions")
+        self.versions.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.versions.setWordWrap(True)
+        self.set_llama("checking…", "")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        buttons.rejected.connect(self.reject)
+        for w in (title, blurb, self.versions):
+            layout.addWidget(w)
+        layout.addWidget(buttons)
+
+    def set_llama(self, version: str, system_info: str) -> None:
+        rows = [
+            ("Longdesk", __version__),
+            ("Python", platform.python_version()),
+            ("Qt", qVersion()),
+            ("PySide6", pyside_version),
+            ("llama-cpp-python (bundled llama.cpp)", version),
+            ("llama.cpp system info", system_info),
+        ]
+        self.versions.setText(
+            "<table>"
+            + "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in rows)
+            + "</table>"
+        )
+
+
+def confirm_link(parent: QWidget, url: QUrl) -> bool:
+    """Show the full address of a link from model output and ask before opening it."""
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setWindowTitle("Open link?")
+    box.setText("The answer links to this address:")
+    box.setInformativeText(url.toString(QUrl.ComponentFormattingOption.FullyEncoded))
+    box.setStandardButtons(QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+    return box.exec() == QMessageBox.StandardButton.Open
+
+
+def pick_model_file(parent: QWidget, start: str) -> Path | None:
+    name, _ = QFileDialog.getOpenFileName(parent, "Choose a GGUF model", start, "GGUF models (*.gguf)")
+    return Path(name) if name else None

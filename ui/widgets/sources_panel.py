@@ -1,0 +1,410 @@
+"""The sources panel: drop files and folders, see every document with its exact tokens.
+
+The tree has one group per source the user added and one for the files left out, each with
+the reason. The model is lazy (``QAbstractItemModel`` over plain rows), so a codebase of
+thousands of files is listed without building thousands of widgets on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+    Slot,
+)
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.sessions import DocRecord
+
+Index = QModelIndex | QPersistentModelIndex
+COLUMNS = ("Document", "Kind", "Extent", "Tokens", "Status")
+MODEL_SUFFIX = ".gguf"
+EXPAND_LIMIT = 200
+
+
+@dataclass(slots=True)
+class _Group:
+    title: str
+    rows: list[DocRecord | _Issue] = field(default_factory=list)
+    is_issues: bool = False
+    # Aggregates, kept up to date by ``summarise`` (data() is called thousands of times).
+    docs: int = 0
+    included: int = 0
+    included_tokens: int = 0
+
+    def summarise(self) -> None:
+        docs = [r for r in self.rows if isinstance(r, DocRecord)]
+        self.docs = len(docs)
+        self.included = sum(1 for d in docs if d.included)
+        self.included_tokens = sum(d.tokens for d in docs if d.included)
+
+
+@dataclass(frozen=True, slots=True)
+class _Issue:
+    name: str
+    problem: str
+    reason: str
+
+
+def split_dropped(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
+    """(sources, models): GGUF files become the model, everything else a source."""
+    sources: list[Path] = []
+    models: list[Path] = []
+    for p in paths:
+        (models if p.suffix.lower() == MODEL_SUFFIX else sources).append(p)
+    return sources, models
+
+
+class SourcesModel(QAbstractItemModel):
+    """Groups (sources, left-out files) of rows (documents or issues); documents are checkable.
+
+    Signals:
+        inclusion_changed(): a document was included or excluded.
+    """
+
+    inclusion_changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.groups: list[_Group] = []
+        self.status: dict[str, str] = {}
+
+    # ----------------------------------------------------------------- filling
+    def set_documents(
+        self, documents: Sequence[DocRecord], issues: Sequence[tuple[str, str, str]], roots: Sequence[str]
+    ) -> None:
+        """Replace the contents: documents grouped under the root they came from."""
+        self.beginResetModel()
+        groups: dict[str, _Group] = {}
+        for root in roots:
+            name = Path(root).name or root
+            groups.setdefault(name, _Group(name))
+        files = _Group("Files")
+        for doc in documents:
+            head = doc.name.split("/", 1)[0] if "/" in doc.name else ""
+            group = groups.setdefault(head, _Group(head)) if head else files
+            group.rows.append(doc)
+        groups["\0files"] = files
+        self.groups = [g for g in groups.values() if g.rows]
+        for g in self.groups:
+            g.summarise()
+        if issues:
+            rows: list[DocRecord | _Issue] = [_Issue(n, p, r) for n, p, r in issues]
+            self.groups.append(_Group(f"Left out ({len(issues)})", rows, is_issues=True))
+        self.endResetModel()
+
+    def documents(self) -> list[DocRecord]:
+        return [r for g in self.groups if not g.is_issues for r in g.rows if isinstance(r, DocRecord)]
+
+    def excluded_names(self) -> set[str]:
+        return {d.name for d in self.documents() if not d.included}
+
+    def set_status(self, status: dict[str, str]) -> None:
+        self.status = status
+        self._changed_all(4)
+
+    def _changed_all(self, column: int) -> None:
+        for gi, g in enumerate(self.groups):
+            parent = self.index(gi, 0)
+            if g.rows:
+                self.dataChanged.emit(
+                    self.index(0, column, parent), self.index(len(g.rows) - 1, column, parent)
+                )
+
+    # ----------------------------------------------------------------- Qt model
+    def index(self, row: int, column: int, parent: Index = QModelIndex()) -> QModelIndex:  # noqa: B008
+        if not parent.isValid():
+            if 0 <= row < len(self.groups):
+                return self.createIndex(row, column, None)
+            return QModelIndex()
+        group = self.groups[parent.row()]
+        if 0 <= row < len(group.rows):
+            return self.createIndex(row, column, group)
+        return QModelIndex()
+
+    def parent(self, child: Index = QModelIndex()) -> QModelIndex:  # type: ignore[override]  # noqa: B008
+        if not child.isValid():
+            return QModelIndex()
+        group = child.internalPointer()
+        if group is None:
+            return QModelIndex()
+        return self.createIndex(self.groups.index(group), 0, None)
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        if not parent.isValid():
+            return len(self.groups)
+        if parent.internalPointer() is None and parent.column() == 0:
+            return len(self.groups[parent.row()].rows)
+        return 0
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: ARG002, B008
+        return len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        if role == Qt.ItemDataRole.TextAlignmentRole and section == 3:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def row_at(self, index: Index) -> DocRecord | _Issue | _Group | None:
+        if not index.isValid():
+            return None
+        group = index.internalPointer()
+        if group is None:
+            return self.groups[index.row()]
+        assert isinstance(group, _Group)
+        return group.rows[index.row()]
+
+    def data(self, index: Index, role: int = 0) -> Any:
+        item = self.row_at(index)
+        col = index.column()
+        if item is None:
+            return None
+        if isinstance(item, _Group):
+            return self._group_data(item, col, role)
+        if isinstance(item, _Issue):
+            if role == Qt.ItemDataRole.DisplayRole:
+                return f"{item.name} — {item.problem}: {item.reason}" if col == 0 else ""
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return f"{item.name}\n{item.problem}: {item.reason}"
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            status = "excluded" if not item.included else self.status.get(item.doc_id, "in context")
+            tokens = f"{item.tokens:,}" if item.tokens else "…"
+            return (item.name.split("/", 1)[-1], item.kind, item.extent, tokens, status)[col]
+        if role == Qt.ItemDataRole.CheckStateRole and col == 0:
+            return Qt.CheckState.Checked if item.included else Qt.CheckState.Unchecked
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{item.doc_id} · {item.source}"
+        if role == Qt.ItemDataRole.TextAlignmentRole and col == 3:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.UserRole:
+            return f"{item.name} {item.kind} {item.source}"
+        return None
+
+    def _group_data(self, group: _Group, col: int, role: int) -> Any:
+        if group.is_issues:
+            if role == Qt.ItemDataRole.DisplayRole and col == 0:
+                return group.title
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == 0:
+                return group.title
+            if col == 2:
+                return f"{group.docs} doc{'s' if group.docs != 1 else ''}"
+            if col == 3:
+                return f"{group.included_tokens:,}"
+            return ""
+        if role == Qt.ItemDataRole.CheckStateRole and col == 0:
+            if group.included == group.docs:
+                return Qt.CheckState.Checked
+            return Qt.CheckState.Unchecked if group.included == 0 else Qt.CheckState.PartiallyChecked
+        if role == Qt.ItemDataRole.TextAlignmentRole and col == 3:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        base = super().flags(index)
+        item = self.row_at(index)
+        if index.column() == 0 and (
+            isinstance(item, DocRecord) or (isinstance(item, _Group) and not item.is_issues)
+        ):
+            base |= Qt.ItemFlag.ItemIsUserCheckable
+        return base
+
+    def setData(self, index: Index, value: Any, role: int = 0) -> bool:
+        if role != Qt.ItemDataRole.CheckStateRole or index.column() != 0:
+            return False
+        item = self.row_at(index)
+        checked = Qt.CheckState(value) == Qt.CheckState.Checked
+        if isinstance(item, DocRecord):
+            self.set_included([item.doc_id], checked)
+            return True
+        if isinstance(item, _Group) and not item.is_issues:
+            self.set_included([r.doc_id for r in item.rows if isinstance(r, DocRecord)], checked)
+            return True
+        return False
+
+    def set_included(self, doc_ids: Iterable[str], included: bool) -> None:
+        wanted = set(doc_ids)
+        for g in self.groups:
+            g.rows = [
+                dataclasses.replace(r, included=included)
+                if isinstance(r, DocRecord) and r.doc_id in wanted
+                else r
+                for r in g.rows
+            ]
+            g.summarise()
+        self._changed_all(0)
+        self._changed_all(4)
+        top = len(self.groups) - 1
+        if top >= 0:
+            self.dataChanged.emit(self.index(0, 0), self.index(top, 4))
+        self.inclusion_changed.emit()
+
+
+class SourcesPanel(QWidget):
+    """Drop target, search field, document tree and a one-line summary.
+
+    Signals:
+        sources_dropped(list): paths of files and folders to add.
+        model_dropped(object): a GGUF file Path to use as the model.
+        add_files_requested(), add_folder_requested(): the buttons.
+        inclusion_changed(): a document was included or excluded.
+    """
+
+    sources_dropped = Signal(list)
+    model_dropped = Signal(object)
+    add_files_requested = Signal()
+    add_folder_requested = Signal()
+    inclusion_changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("sourcesPanel")
+        self.setAcceptDrops(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.setSpacing(6)
+        head = QHBoxLayout()
+        title = QLabel("<b>Sources</b>", self)
+        self.add_files_button = QPushButton("Add files…", self)
+        self.add_folder_button = QPushButton("Add folder…", self)
+        self.add_files_button.clicked.connect(self.add_files_requested)
+        self.add_folder_button.clicked.connect(self.add_folder_requested)
+        head.addWidget(title)
+        head.addStretch(1)
+        head.addWidget(self.add_files_button)
+        head.addWidget(self.add_folder_button)
+        layout.addLayout(head)
+        self.search = QLineEdit(self)
+        self.search.setPlaceholderText("Filter documents")
+        self.search.setClearButtonEnabled(True)
+        layout.addWidget(self.search)
+        self.model = SourcesModel(self)
+        self.model.inclusion_changed.connect(self.inclusion_changed)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setRecursiveFilteringEnabled(True)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.proxy.setFilterKeyColumn(0)
+        self.search.textChanged.connect(self.on_search_text_changed)
+        self.tree = QTreeView(self)
+        self.tree.setObjectName("sourcesTree")
+        self.tree.setModel(self.proxy)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # Fixed widths from the font, not ResizeToContents: that asks every row for its size
+        # on each change and costs seconds on the GUI thread for a codebase of thousands of files.
+        metrics = self.fontMetrics()
+        for col, sample in enumerate(("", "markdown", "1,234 lines", "1,234,567", "in context"), start=0):
+            if col == 0:
+                continue
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(col, metrics.horizontalAdvance(sample) + 18)
+        layout.addWidget(self.tree, 1)
+        self.empty_hint = QLabel(
+            "Drop books, documents, folders or a codebase here.\nDrop a .gguf file to use it as the model.",
+            self,
+        )
+        self.empty_hint.setObjectName("dropHint")
+        self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_hint.setWordWrap(True)
+        layout.addWidget(self.empty_hint)
+        self.summary = QLabel("", self)
+        self.summary.setObjectName("sourcesSummary")
+        self.summary.setWordWrap(True)
+        layout.addWidget(self.summary)
+        self._refresh_empty()
+
+    def set_documents(
+        self, documents: Sequence[DocRecord], issues: Sequence[tuple[str, str, str]], roots: Sequence[str]
+    ) -> None:
+        self.model.set_documents(documents, issues, roots)
+        # Expand small lists only: expanding thousands of rows is work the user did not ask for.
+        for gi, group in enumerate(self.model.groups):
+            if len(group.rows) <= EXPAND_LIMIT:
+                self.tree.expand(self.proxy.mapFromSource(self.model.index(gi, 0)))
+        self._span_issue_rows()
+        self._refresh_empty()
+
+    def _span_issue_rows(self) -> None:
+        """Left-out files show their reason across the whole row."""
+        for gi, group in enumerate(self.model.groups):
+            if not group.is_issues:
+                continue
+            parent = self.proxy.mapFromSource(self.model.index(gi, 0))
+            for row in range(self.proxy.rowCount(parent)):
+                self.tree.setFirstColumnSpanned(row, parent, True)
+
+    def _refresh_empty(self) -> None:
+        empty = not self.model.groups
+        self.tree.setVisible(not empty)
+        self.empty_hint.setVisible(empty)
+
+    @Slot(str)
+    def on_search_text_changed(self, text: str) -> None:
+        self.proxy.setFilterFixedString(text)
+        self._span_issue_rows()
+        if text:
+            self.tree.expandAll()
+
+    # ----------------------------------------------------------------- drag and drop
+    @staticmethod
+    def _paths(event: QDropEvent | QDragEnterEvent | QDragMoveEvent) -> list[Path]:
+        mime = event.mimeData()
+        if not mime.hasUrls():
+            return []
+        return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self._paths(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if self._paths(event):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = self._paths(event)
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.handle_paths(paths)
+
+    def handle_paths(self, paths: Sequence[Path]) -> None:
+        """What a drop does: GGUF files become the model, the rest are added as sources."""
+        sources, models = split_dropped(paths)
+        if models:
+            self.model_dropped.emit(models[-1])
+        if sources:
+            self.sources_dropped.emit(list(sources))

@@ -1,0 +1,340 @@
+"""The engine worker: the one thread that owns the model, and the controller that feeds it.
+
+Design (``style.md`` §2, ``architecture.md`` §4): the window sends immutable requests with
+ids; ``EngineWorker`` runs them one at a time on its private ``QThread`` and is the only
+caller of the Backend. Cancel is a ``threading.Event`` set from the GUI thread and checked by
+the backend between prefill chunks and tokens. Streamed text is coalesced to at most ~30
+signals a second and progress to ~10. Failures are values (``failed(id, Failed)``); the
+window drops every signal whose id is not the one it waits for.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from engine.backends.base import (
+    AnswerDelta,
+    AskOptions,
+    Backend,
+    BackendError,
+    Event,
+    Failed,
+    FailureKind,
+    Finished,
+    Progress,
+    Reading,
+    ThinkingDelta,
+    Turn,
+    Usage,
+)
+from engine.context.pack import pack
+from engine.context.plan import ContextPlan
+from engine.corpus.model import Corpus
+
+STREAM_INTERVAL_S = 1 / 30
+PROGRESS_INTERVAL_S = 0.1
+
+if TYPE_CHECKING:  # the local backend imports numpy and llama.cpp: not needed to open a window
+    from engine.backends.local import LocalSettings
+
+BackendFactory = Callable[[Path, "LocalSettings"], Backend]
+
+
+def local_backend(path: Path, settings: LocalSettings) -> Backend:
+    """The default factory: a llama.cpp model loaded in-process."""
+    from engine.backends.local import LocalBackend
+
+    return LocalBackend(path, settings)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadModel:
+    request_id: int
+    path: Path
+    settings: LocalSettings
+
+
+@dataclass(frozen=True, slots=True)
+class PlanCorpus:
+    """Pack and count ``corpus`` with the loaded model's tokenizer."""
+
+    request_id: int
+    corpus: Corpus
+    reserved_output: int
+    reserved_thinking: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CountText:
+    request_id: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AskQuestion:
+    """Read ``plan`` unless it is already held, then answer ``question`` after ``history``."""
+
+    request_id: int
+    plan: ContextPlan
+    history: tuple[Turn, ...]
+    question: str
+    options: AskOptions
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    request_id: int
+
+
+Request = LoadModel | PlanCorpus | CountText | AskQuestion | Shutdown
+
+
+class EngineWorker(QObject):
+    """Owns the Backend on a private QThread; the only object that ever calls it.
+
+    Signals:
+        model_loaded(int, object): BackendInfo of the model now loaded.
+        planned(int, object): the ContextPlan of a corpus.
+        counted(int, int): tokens of a text.
+        progressed(int, object): Progress of a long step (prefill, restore), throttled.
+        read_finished(int, object): the Reading once the corpus is held (``restored`` says how).
+        text_streamed(int, str, str): coalesced text; the kind is "answer" or "thinking".
+        usage_reported(int, object): Usage of a turn.
+        finished(int, object): Finished of an answer.
+        failed(int, object): Failed, for any request (never an uncaught exception).
+    """
+
+    model_loaded = Signal(int, object)
+    planned = Signal(int, object)
+    counted = Signal(int, int)
+    progressed = Signal(int, object)
+    read_finished = Signal(int, object)
+    text_streamed = Signal(int, str, str)
+    usage_reported = Signal(int, object)
+    finished = Signal(int, object)
+    failed = Signal(int, object)
+
+    def __init__(self, factory: BackendFactory = local_backend) -> None:
+        super().__init__()
+        self._factory = factory
+        self._backend: Backend | None = None
+        self._reading: Reading | None = None
+        self._read_text = ""
+        self._events: dict[int, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    # ---------------------------------------------------------------- GUI-thread API
+    def arm(self, request_id: int) -> None:
+        """Create the cancel flag of a request before it is queued (GUI thread)."""
+        with self._lock:
+            self._events[request_id] = threading.Event()
+
+    def cancel(self, request_id: int) -> None:
+        """Ask a running or queued request to stop (thread-safe; takes effect within a chunk)."""
+        with self._lock:
+            event = self._events.get(request_id)
+        if event is not None:
+            event.set()
+
+    def cancel_all(self) -> None:
+        with self._lock:
+            events = list(self._events.values())
+        for event in events:
+            event.set()
+
+    # ---------------------------------------------------------------- worker thread
+    @Slot(object)
+    def run(self, req: Request) -> None:
+        """Run one request on the worker thread; every outcome is a signal."""
+        with self._lock:
+            event = self._events.setdefault(req.request_id, threading.Event())
+        try:
+            if event.is_set() and not isinstance(req, Shutdown):
+                self.failed.emit(req.request_id, Failed(FailureKind.CANCELLED, "cancelled before it started"))
+                return
+            self._dispatch(req, event)
+        except BackendError as exc:
+            self.failed.emit(req.request_id, Failed(exc.kind, exc.message))
+        except Exception as exc:  # noqa: BLE001 - errors are values: shown to the user, never lost
+            self.failed.emit(req.request_id, Failed(FailureKind.INTERNAL, f"{type(exc).__name__}: {exc}"))
+        finally:
+            with self._lock:
+                self._events.pop(req.request_id, None)
+
+    def _dispatch(self, req: Request, event: threading.Event) -> None:
+        if isinstance(req, LoadModel):
+            self._close_backend()
+            self._backend = self._factory(req.path, req.settings)
+            self.model_loaded.emit(req.request_id, self._backend.describe())
+        elif isinstance(req, PlanCorpus):
+            backend = self._need_backend()
+            window = backend.describe().context_window
+            plan = pack(
+                req.corpus,
+                backend.count_tokens,
+                window,
+                reserved_output=req.reserved_output,
+                reserved_thinking=req.reserved_thinking,
+            )
+            self.planned.emit(req.request_id, plan)
+        elif isinstance(req, CountText):
+            self.counted.emit(req.request_id, self._need_backend().count_tokens(req.text))
+        elif isinstance(req, AskQuestion):
+            self._ask(req, event)
+        else:
+            self._close_backend()
+            thread = self.thread()
+            if thread is not None:
+                thread.quit()
+
+    def _need_backend(self) -> Backend:
+        if self._backend is None:
+            raise BackendError(FailureKind.MODEL, "no model is loaded yet")
+        return self._backend
+
+    def _close_backend(self) -> None:
+        if self._backend is not None:
+            backend, self._backend = self._backend, None
+            self._reading = None
+            self._read_text = ""
+            backend.close()
+
+    def _ask(self, req: AskQuestion, event: threading.Event) -> None:
+        backend = self._need_backend()
+        rid = req.request_id
+        stream = _Coalescer(lambda kind, text: self.text_streamed.emit(rid, kind, text))
+        last_progress = [0.0]
+
+        def on_event(ev: Event) -> None:
+            if isinstance(ev, AnswerDelta):
+                stream.add("answer", ev.text)
+            elif isinstance(ev, ThinkingDelta):
+                stream.add("thinking", ev.text)
+            elif isinstance(ev, Progress):
+                now = time.monotonic()
+                if ev.done >= ev.total or now - last_progress[0] >= PROGRESS_INTERVAL_S:
+                    last_progress[0] = now
+                    self.progressed.emit(rid, ev)
+            elif isinstance(ev, Usage):
+                stream.flush()
+                self.usage_reported.emit(rid, ev)
+            elif isinstance(ev, Failed):
+                stream.flush()
+                self.failed.emit(rid, ev)
+
+        text = req.plan.system_text
+        if self._reading is None or self._read_text != text:
+            self._reading = None
+            reading = backend.read(req.plan, on_event, event.is_set)
+            self._reading, self._read_text = reading, text
+            self.read_finished.emit(rid, reading)
+        result = backend.ask(self._reading, req.history, req.question, req.options, on_event, event.is_set)
+        stream.flush()
+        if isinstance(result, Failed):
+            self.failed.emit(rid, result)
+        else:
+            self.finished.emit(rid, result if not event.is_set() else Finished("cancelled"))
+
+
+class _Coalescer:
+    """Buffers streamed text per kind and emits it at most every ``STREAM_INTERVAL_S``."""
+
+    def __init__(self, emit: Callable[[str, str], None]) -> None:
+        self._emit = emit
+        self._parts: list[tuple[str, str]] = []
+        self._last = 0.0
+
+    def add(self, kind: str, text: str) -> None:
+        if self._parts and self._parts[-1][0] == kind:
+            self._parts[-1] = (kind, self._parts[-1][1] + text)
+        else:
+            self._parts.append((kind, text))
+        if time.monotonic() - self._last >= STREAM_INTERVAL_S:
+            self.flush()
+
+    def flush(self) -> None:
+        self._last = time.monotonic()
+        parts, self._parts = self._parts, []
+        for kind, text in parts:
+            if text:
+                self._emit(kind, text)
+
+
+class EngineController(QObject):
+    """Creates the worker's thread, numbers and queues requests, and shuts it down in order.
+
+    It lives on the GUI thread and re-emits the worker's signals there (queued), so the window
+    and tests connect to the controller and never run code on the worker thread by accident.
+
+    Signals:
+        requested(object): a Request for the worker (queued across threads).
+        model_loaded, planned, counted, progressed, read_finished, text_streamed,
+        usage_reported, finished, failed: the worker's signals, on the GUI thread.
+    """
+
+    requested = Signal(object)
+    model_loaded = Signal(int, object)
+    planned = Signal(int, object)
+    counted = Signal(int, int)
+    progressed = Signal(int, object)
+    read_finished = Signal(int, object)
+    text_streamed = Signal(int, str, str)
+    usage_reported = Signal(int, object)
+    finished = Signal(int, object)
+    failed = Signal(int, object)
+
+    def __init__(self, factory: BackendFactory = local_backend, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._next = 0
+        self.engine_thread = QThread()
+        self.engine_thread.setObjectName("longdesk-engine")
+        self.worker = EngineWorker(factory)
+        self.worker.moveToThread(self.engine_thread)
+        self.requested.connect(self.worker.run)
+        w = self.worker
+        for src, dst in (
+            (w.model_loaded, self.model_loaded),
+            (w.planned, self.planned),
+            (w.counted, self.counted),
+            (w.progressed, self.progressed),
+            (w.read_finished, self.read_finished),
+            (w.text_streamed, self.text_streamed),
+            (w.usage_reported, self.usage_reported),
+            (w.finished, self.finished),
+            (w.failed, self.failed),
+        ):
+            src.connect(dst)
+        self.engine_thread.start()
+
+    def next_id(self) -> int:
+        self._next += 1
+        return self._next
+
+    def submit(self, make: Callable[[int], Request]) -> int:
+        """Number a request, arm its cancel flag and queue it; returns its id."""
+        rid = self.next_id()
+        self.worker.arm(rid)
+        self.requested.emit(make(rid))
+        return rid
+
+    def cancel(self, request_id: int) -> None:
+        self.worker.cancel(request_id)
+
+    def shutdown(self, wait_ms: int = 10_000) -> bool:
+        """Cancel everything, close the backend on its own thread, stop the thread."""
+        if not self.engine_thread.isRunning():
+            return True
+        self.worker.cancel_all()
+        self.submit(Shutdown)
+        finished = bool(self.engine_thread.wait(wait_ms))
+        if not finished:
+            self.engine_thread.quit()
+            finished = bool(self.engine_thread.wait(1000))
+        return finished
