@@ -440,9 +440,16 @@ class MainWindow(QMainWindow):
         self.activity.start("Reading sources…")
 
         excluded, previous = self.session.excluded, self.session.documents
+        cache_dir = self.paths.cache
 
         def job(ctx: JobContext) -> tuple[Corpus, tuple[DocRecord, ...]]:
-            corpus = load_sources(sources, progress=ctx.report)
+            corpus = load_sources(
+                sources,
+                cache_dir=cache_dir,
+                progress=lambda p: ctx.report(p.files_done, p.files_total, p.current),
+                cancelled=ctx.cancelled,
+                previous_order=[d.doc_id for d in previous],
+            )
             # The per-document summary walks every segment: done here, not on the GUI thread.
             return corpus, doc_records(corpus, {}, excluded, previous)
 
