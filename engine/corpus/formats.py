@@ -11,11 +11,12 @@ Anchors:
 
 from __future__ import annotations
 
+import hashlib
 import json
 from html.parser import HTMLParser
 from pathlib import PurePosixPath
 
-from engine.corpus.model import Anchor, AnchorKind, DocumentKind, Segment
+from engine.corpus.model import Anchor, AnchorKind, Document, DocumentKind, Segment
 
 CODE_LINES_PER_ANCHOR = 10
 TEXT_LINES_PER_ANCHOR = 20
@@ -237,3 +238,21 @@ def text_segments(kind: DocumentKind, text: str) -> list[Segment]:
         return notebook_segments(text)
     per = CODE_LINES_PER_ANCHOR if kind is DocumentKind.CODE else TEXT_LINES_PER_ANCHOR
     return line_segments(text, per)
+
+
+def text_document(name: str, source: str, data: bytes, doc_id: str) -> Document:
+    """A Document from the bytes of one text or code file, anchored by lines (no I/O).
+
+    For callers that already hold the bytes (tests, pasted text); folders and archives go
+    through ``engine.corpus.load.load_sources``.
+    """
+    kind, language = classify(name)
+    return Document(
+        doc_id=doc_id,
+        name=name,
+        source=source,
+        kind=kind,
+        sha256=hashlib.sha256(data).hexdigest(),
+        segments=tuple(text_segments(kind, decode(data))),
+        language=language,
+    )

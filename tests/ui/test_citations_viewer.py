@@ -16,7 +16,7 @@ from app.citations import Check
 from app.paths import Paths
 from app.sessions import TurnRecord
 from app.workspace import doc_records
-from engine.corpus.load import text_document
+from engine.corpus.formats import text_document
 from engine.corpus.model import Anchor, AnchorKind, Corpus, Document, DocumentKind, Segment
 from tests.ui.conftest import PAGE_TEXTS
 from ui.main_window import MainWindow

@@ -26,7 +26,7 @@ from engine.backends.base import (
 )
 from engine.backends.local import LocalSettings
 from engine.context.plan import ContextPlan
-from engine.corpus.load import text_document
+from engine.corpus.formats import text_document
 from engine.corpus.model import Corpus
 from ui.workers.engine_worker import AskQuestion, EngineController, LoadModel, PlanCorpus
 
