@@ -177,6 +177,13 @@ class Worker:
             if proc.stdout is not None:
                 proc.stdout.close()
 
+    def start(self) -> None:
+        """Start the child now (it boots while the caller does other work); calls reuse it."""
+        try:
+            self._start()
+        except OSError:
+            self._kill()  # the next call reports the failure
+
     def _kill(self) -> None:
         proc, self._proc = self._proc, None
         if proc is None:

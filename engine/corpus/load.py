@@ -178,6 +178,12 @@ class _Loader:
 
     # ------------------------------------------------------------------ files
     def run(self, files: Sequence[Candidate]) -> None:
+        paged = [c for c in files if _paged_filetype(c.name, b"") is not None]
+        if paged:  # the parser processes boot while the first files are read
+            for index in range(
+                max(1, self.options.parsers) if len(paged) > 1 or paged[0].size > 256_000 else 1
+            ):
+                self._worker(index).start()
         self.files_total = len(files)
         self.bytes_total = sum(c.size for c in files)
         for index, cand in enumerate(files):
