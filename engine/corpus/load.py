@@ -43,7 +43,7 @@ from engine.corpus.model import (
 from engine.corpus.options import LoadOptions
 from engine.corpus.paged import PAGED_SUFFIXES
 from engine.corpus.verses import maybe_verses
-from engine.corpus.walk import Candidate, Rules, WalkError, walk_sources
+from engine.corpus.walk import Candidate, Rules, WalkError, display_name, walk_sources
 from engine.isolation import Cancelled, IsolationError, Worker
 
 __all__ = ["LoadOptions", "LoadProgress", "SourceError", "classify", "load_sources"]
@@ -238,7 +238,7 @@ class _Loader:
                     FileIssue(source, Problem.SKIPPED, "looks like a secrets file (left out by option)")
                 )
                 continue
-            self.read_bytes(f"{cand.name}!{member.name}", source, member.data, None, secret)
+            self.read_bytes(display_name(f"{cand.name}!{member.name}"), source, member.data, None, secret)
             if self.stopped:
                 return
 
