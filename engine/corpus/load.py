@@ -467,5 +467,7 @@ def load_sources(
         where = ", ".join(str(p) for p in paths)
         detail = f" ({len(loader.issues)} file(s) left out)" if loader.issues else ""
         raise SourceError(f"no readable documents in {where}{detail}")
-    issues = sorted(loader.issues, key=lambda i: i.source)
+    issues = sorted(
+        (dataclasses.replace(i, source=display_name(i.source)) for i in loader.issues), key=lambda i: i.source
+    )
     return Corpus.of(docs, issues, cancelled=loader.stopped)

@@ -146,3 +146,7 @@ def test_undecodable_file_names_are_shown_and_packed_as_text(tmp_path: Path) -> 
 
     plan = pack(corpus, len, 10**6)
     plan.corpus_text.encode("utf-8")  # no lone surrogates reach a tokenizer
+    with open(os.fsencode(root) + b"/blob\xfe.bin", "wb") as fh:  # noqa: PTH123 - a bytes name
+        fh.write(b"\x00\x01")
+    (issue,) = load_sources([root], options=LoadOptions(global_excludes=False)).issues
+    assert issue.source.endswith("/blob\ufffd.bin")  # listed as printable text
