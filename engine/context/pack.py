@@ -2,10 +2,10 @@
 
 Markup (kept small: it is paid for in tokens on every document):
 
-    <doc id="D1" name="src/app.py" kind="code">
+    <doc id="DK7Q2M" name="proj/src/app.py" kind="code">
     <L1>
-    ...lines 1-40...
-    <L41>
+    ...lines 1-10 (code: a marker every 10 lines; prose: every 20)...
+    <L11>
     ...
     </doc>
 
