@@ -20,7 +20,7 @@ from engine.context.tokens import counter_for_gguf
 from engine.corpus.load import load_sources
 
 SKIP = {"test", "idlelib", "site-packages", "__pycache__", "lib2to3", "tkinter", "turtledemo", "ensurepip"}
-CHARS_PER_TOKEN = 2.9  # only to choose folders; every reported count is exact
+CHARS_PER_TOKEN = 3.4  # only to choose folders; every reported count is exact
 
 
 def choose(stdlib: Path, target_tokens: int) -> list[Path]:

@@ -41,6 +41,7 @@ T = TypeVar("T")
 
 _HEADER = struct.Struct("<Q")
 _POLL_S = 0.05
+_BOOT_S = 60.0  # start-up of a child (Python, preloads), on top of a call's own limit
 _MAX_FRAME = 1 << 32  # 4 GiB: anything larger from a child is a protocol error
 _MEMORY_HINTS = ("out of memory", "cannot allocate", "malloc", "memoryerror")
 # The child puts the parent's import roots first (``-I`` drops the environment and the cwd).
@@ -152,6 +153,7 @@ class Worker:
         self._allowed = frozenset((t.__module__, t.__qualname__) for t in allowed_types)
         self._proc: subprocess.Popen[bytes] | None = None
         self._buffer = bytearray()
+        self._ready = False
         self.starts = 0  # how many children were started (for tests and benchmarks)
 
     # ------------------------------------------------------------------ lifecycle
@@ -176,6 +178,13 @@ class Worker:
         finally:
             if proc.stdout is not None:
                 proc.stdout.close()
+
+    def start(self) -> None:
+        """Start the child now (it boots while the caller does other work); calls reuse it."""
+        try:
+            self._start()
+        except OSError:
+            self._kill()  # the next call reports the failure
 
     def _kill(self) -> None:
         proc, self._proc = self._proc, None
@@ -202,6 +211,7 @@ class Worker:
         )
         assert proc.stdin is not None
         self._buffer.clear()
+        self._ready = False
         self._proc = proc
         self.starts += 1
         _write_frame(proc.stdin, (self.preload, self.limits.memory_bytes))
@@ -241,10 +251,14 @@ class Worker:
         except OSError as exc:
             self._kill()
             raise Crashed(f"the parser process could not be started: {exc}") from exc
-        deadline = time.monotonic() + limit.wall_s
+        deadline = time.monotonic() + limit.wall_s + (0.0 if self._ready else _BOOT_S)
         while True:
             frame = self._read_frame(proc, deadline, limit.wall_s, cancelled)
             tag = frame[0] if isinstance(frame, tuple) and frame else None
+            if tag == "ready" and not self._ready:
+                self._ready = True  # the call's own clock starts now
+                deadline = time.monotonic() + limit.wall_s
+                continue
             if tag == "progress" and len(frame) == 2:
                 if on_progress is not None:
                     on_progress(frame[1])
@@ -363,6 +377,7 @@ def _child_main() -> None:
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
     _limit_memory(int(memory_bytes))
+    _write_frame(out, ("ready",))
 
     def report(value: object) -> None:
         _write_frame(out, ("progress", value))

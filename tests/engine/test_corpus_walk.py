@@ -132,3 +132,21 @@ def test_links_fifos_binary_and_caps(tmp_path: Path) -> None:
     capped = load_sources([root], options=LoadOptions(max_files=1, global_excludes=False))
     assert len(capped.documents) == 1
     assert _reasons(capped)["sub/c.txt"] == "not read: the file count cap was reached"
+
+
+def test_undecodable_file_names_are_shown_and_packed_as_text(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "caf\u00e9.txt").write_text("utf-8 name\n")
+    with open(os.fsencode(root) + b"/bad\xff.txt", "w") as fh:  # noqa: PTH123 - a bytes name
+        fh.write("latin-1 byte in the name\n")
+    corpus = load_sources([root], options=LoadOptions(global_excludes=False))
+    assert sorted(d.name for d in corpus.documents) == ["proj/bad\ufffd.txt", "proj/caf\u00e9.txt"]
+    from engine.context.pack import pack
+
+    plan = pack(corpus, len, 10**6)
+    plan.corpus_text.encode("utf-8")  # no lone surrogates reach a tokenizer
+    with open(os.fsencode(root) + b"/blob\xfe.bin", "wb") as fh:  # noqa: PTH123 - a bytes name
+        fh.write(b"\x00\x01")
+    (issue,) = load_sources([root], options=LoadOptions(global_excludes=False)).issues
+    assert issue.source.endswith("/blob\ufffd.bin")  # listed as printable text
