@@ -186,14 +186,15 @@ class V4Reference:
 
     def _block(self, il: int, x: Array, token: int) -> Array:
         cfg, p = self.cfg, f"blk.{il}."
-        hc_kw = {"hc_eps": cfg.hc_eps, "iters": cfg.hc_iters, "norm_eps": cfg.norm_eps}
         for site in ("attn", "ffn"):
             u, post, comb = ops.hc_pre(
                 x,
                 self.w[p + f"hc_{site}_fn.weight"],
                 self.w[p + f"hc_{site}_base.weight"],
                 self.w[p + f"hc_{site}_scale.weight"],
-                **hc_kw,  # type: ignore[arg-type]
+                hc_eps=cfg.hc_eps,
+                iters=cfg.hc_iters,
+                norm_eps=cfg.norm_eps,
             )
             h = ops.rms_norm(u, self.w[p + f"{site}_norm.weight"], cfg.norm_eps)  # [D]
             f = self._attention(il, h) if site == "attn" else self._moe(il, h, token)
