@@ -41,7 +41,8 @@ QUESTION = "What colour is the kettle?"
 def llama_server(model: Path, port: int = 18765) -> Iterator[str]:
     cmd = [
         sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-        "--port", str(port), "--n_ctx", "1024", "--chat_format", "gemma", "--n_threads", "2",
+        "--port", str(port), "--n_ctx", "1024", "--chat_format", "gemma",
+        "--n_threads", "1", "--n_threads_batch", "1",
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

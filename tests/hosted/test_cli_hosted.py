@@ -124,26 +124,14 @@ def test_local_model_that_cannot_hold_the_corpus_offers_hosted_through_consent(
     (big / "shelf.txt").write_text(
         "".join(f"Jar {i} on the shelf holds {i % 7} beans.\n" for i in range(2500))
     )
-    args = [
-        "ask",
-        str(big),
-        "-q",
-        "How many jars?",
-        "--backend",
-        "local",
-        "--preset",
-        "deepseek",
-        "--base-url",
-        url,
-    ]
-    refused = longdesk(*args, env={"DEEPSEEK_API_KEY": emu.api_key})
-    assert refused.returncode == 5
-    assert "the local model cannot serve this" in refused.stderr
-    assert "nothing was sent" in refused.stderr
-    assert emu.requests == []
-    agreed = longdesk(*args, "--yes", env={"DEEPSEEK_API_KEY": emu.api_key})
-    assert agreed.returncode == 0, agreed.stderr
-    assert agreed.stdout.strip() == emu.answer_text
+    args = ["ask", str(big), "-q", "How many jars?", "--backend", "local", "--preset", "deepseek"]
+    r = on_terminal([*args, "--base-url", url], {"DEEPSEEK_API_KEY": emu.api_key}, "y\n")
+    assert r.returncode == 0, r.stderr
+    assert "the local model cannot serve this: the corpus does not fit" in r.stderr
+    assert "offering DeepSeek API" in r.stderr
+    assert f"send these documents to {url.removeprefix('http://')}? [y/N]" in r.stderr  # through the consent
+    assert r.stdout.strip() == emu.answer_text
+    assert len(emu.requests) == 1
 
 
 def test_faults_give_clear_messages_and_the_key_never_lands_in_any_file(
