@@ -52,7 +52,7 @@ def notes(tmp_path: Path) -> Path:
 def deepseek(url: str, notes: Path, *extra: str) -> list[str]:
     return [
         "ask", str(notes), "-q", "What colour is the kettle?",
-        "--backend", "hosted", "--preset", "deepseek", "--base-url", url, *extra,
+        "--preset", "deepseek", "--base-url", url, *extra,  # hosted is implied by --preset
     ]  # fmt: skip
 
 
