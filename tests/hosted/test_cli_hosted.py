@@ -104,7 +104,7 @@ def test_deepseek_preset_shows_thinking_answer_cache_hits_and_cost(
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip() == emu.answer_text
     assert f"thinking: {emu.thinking_text}" in first.stderr
-    assert re.search(r"cost \$0\.\d{4} \((off-)?peak rates\), session \$0\.\d{4}", first.stderr)
+    assert re.search(r"cost \$0\.0000\d\d \((off-)?peak rates\), session \$0\.0000\d\d", first.stderr)
     assert "hunter2" not in json.dumps(emu.requests)  # the .env file was left out
     second = longdesk(*deepseek(url, notes, "--thinking", "high", "--yes"), env=env)
     assert second.returncode == 0, second.stderr
