@@ -498,7 +498,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hosted = ask.add_argument_group("hosted endpoint (documents leave this machine only after consent)")
     hosted.add_argument(
-        "--backend", choices=("local", "hosted"), default="local", help="where the model runs"
+        "--backend",
+        choices=("local", "hosted"),
+        help="where the model runs (default: hosted when --preset or --base-url is given, else local; "
+        "a local model that cannot serve offers a hosted endpoint that is set up)",
     )
     hosted.add_argument("--preset", choices=("deepseek", "openai-compatible"), help="kind of endpoint")
     hosted.add_argument("--base-url", help="endpoint base URL, e.g. http://127.0.0.1:8000/v1")

@@ -230,7 +230,7 @@ def _consent_and_ask(
     out.flush()
     if isinstance(result, Failed):
         if result.partial:
-            _say("longdesk: the answer above is INCOMPLETE")
+            _say("longdesk: the text above is INCOMPLETE (cut off)")
         raise HostedCliError(result.kind, result.message)
     assert isinstance(result, Finished)
     _say(f"longdesk: stop: {result.stop_reason}")

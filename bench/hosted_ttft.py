@@ -41,7 +41,8 @@ QUESTION = "What colour is the kettle?"
 def llama_server(model: Path, port: int = 18765) -> Iterator[str]:
     cmd = [
         sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-        "--port", str(port), "--n_ctx", "1024", "--chat_format", "gemma", "--n_threads", "2",
+        "--port", str(port), "--n_ctx", "1024", "--chat_format", "gemma",
+        "--n_threads", "1", "--n_threads_batch", "1",
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -100,6 +101,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--server", choices=("llama", "emulator"), default="llama")
+    parser.add_argument("--settle", type=float, default=0.5, help="idle seconds before each request")
     ns = parser.parse_args()
     doc = Document(
         "D1", "kitchen.txt", "/k", DocumentKind.TEXT, "0",
@@ -137,15 +139,27 @@ def main() -> int:
         raw_ttft(url, body, headers)  # warm-up: model, prompt cache, imports, connections
         backend_ttft(backend, reading)
         raw, ours = [], []
-        for _ in range(ns.runs):
-            raw.append(raw_ttft(url, body, headers))
-            ours.append(backend_ttft(backend, reading))
+        # Alternate which goes first, and let the server finish the cancelled request before
+        # the next one (it notices a closed connection only at its next token).
+        for i in range(ns.runs):
+            pair = {}
+            for name in ("ours", "raw") if i % 2 else ("raw", "ours"):
+                time.sleep(ns.settle)
+                pair[name] = (
+                    backend_ttft(backend, reading) if name == "ours" else raw_ttft(url, body, headers)
+                )
+            raw.append(pair["raw"])
+            ours.append(pair["ours"])
         backend.close()
     raw_ms, ours_ms = statistics.median(raw) * 1e3, statistics.median(ours) * 1e3
-    print(f"server: {ns.server}, runs: {ns.runs} each, alternating")
+    print(f"server: {ns.server}, runs: {ns.runs} each, interleaved (order alternating)")
     print(f"raw HTTP streaming TTFT   median {raw_ms:8.1f} ms  (min {min(raw) * 1e3:.1f})")
     print(f"hosted backend TTFT       median {ours_ms:8.1f} ms  (min {min(ours) * 1e3:.1f})")
-    print(f"overhead {ours_ms - raw_ms:+.1f} ms (ratio {ours_ms / raw_ms:.3f}); target <= 50 ms")
+    paired = statistics.median(o - r for o, r in zip(ours, raw, strict=True)) * 1e3
+    print(
+        f"overhead {ours_ms - raw_ms:+.1f} ms (ratio {ours_ms / raw_ms:.3f}); median of paired differences "
+        f"{paired:+.1f} ms; target <= 50 ms"
+    )
     return 0 if ours_ms - raw_ms <= 50 else 1
 
 

@@ -279,6 +279,11 @@ class HostedBackend:
             page = client.models.list()
             return tuple(sorted(m.id for m in page.data))
         except openai.APIStatusError as exc:
+            if exc.status_code in (404, 405):
+                raise BackendError(
+                    FailureKind.BAD_INPUT,
+                    f"{self.config.host} does not list its models ({exc.status_code}); name the model",
+                ) from None
             failed = status_failure(
                 exc.status_code, exc.body, self._safe(str(exc)), host=self.config.host, model="", tries=1
             )
@@ -315,7 +320,9 @@ class HostedBackend:
             )
             if isinstance(result, Failed):
                 raise BackendError(result.kind, result.message)
-            primed = result.stop_reason != "cancelled"
+            if result.stop_reason == "cancelled":
+                raise BackendError(FailureKind.CANCELLED, "cancelled while the corpus was being sent")
+            primed = True
         detail: dict[str, object] = {"fingerprint": self.fingerprint(plan), "primed": primed}
         return Reading(prefix_tokens=tokens, restored=False, seconds=time.perf_counter() - t0, detail=detail)
 

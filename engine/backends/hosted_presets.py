@@ -129,6 +129,9 @@ class HostedConfig:
             provider persists the corpus as a cache unit before the first question.
         connect_timeout_s: connecting must succeed within this.
         read_timeout_s: silence allowed between two pieces of a response (keep-alives count).
+            Long because a server reading a million-token corpus may say nothing for minutes
+            (vLLM sends no keep-alives; DeepSeek closes requests after 30 minutes itself);
+            a cancel ends the wait at any time.
         tokenizer_gguf: the GGUF that the server runs, for exact counts on other servers.
         thinking_budget: tokens reserved for reasoning by mode.
         thinking: the session's thinking mode, used by the priming request (switching modes
@@ -144,7 +147,7 @@ class HostedConfig:
     user_id: str = "longdesk-user"
     prime_cache: bool = False
     connect_timeout_s: float = 10.0
-    read_timeout_s: float = 300.0
+    read_timeout_s: float = 1800.0
     tokenizer_gguf: Path | None = None
     thinking_budget: ThinkingBudget = field(default_factory=ThinkingBudget)
     thinking: ThinkingMode = ThinkingMode.OFF

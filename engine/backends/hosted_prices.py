@@ -54,8 +54,8 @@ class TurnCost:
 
 
 def format_money(amount: float, currency: str) -> str:
-    """``$0.1500`` for small sums, ``$12.34`` for larger ones; other currencies by code."""
-    digits = 4 if abs(amount) < 1 else 2
+    """``$0.000041`` for tiny sums, ``$0.1500`` for small ones, ``$12.34`` for larger ones."""
+    digits = 6 if abs(amount) < 0.01 else 4 if abs(amount) < 1 else 2
     symbol = "$" if currency == "USD" else ""
     suffix = "" if symbol else f" {currency}"
     return f"{symbol}{amount:.{digits}f}{suffix}"

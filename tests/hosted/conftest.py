@@ -36,7 +36,7 @@ def llama_server(default_model: Path, tmp_path_factory: pytest.TempPathFactory) 
         sys.executable, "-m", "llama_cpp.server",
         "--model", str(default_model),
         "--host", "127.0.0.1", "--port", str(port),
-        "--n_ctx", str(SERVER_CTX), "--chat_format", "gemma", "--n_threads", "2",
+        "--n_ctx", str(SERVER_CTX), "--chat_format", "gemma", "--n_threads", "1", "--n_threads_batch", "1",
     ]  # fmt: skip
     with log.open("wb") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT)
@@ -82,6 +82,12 @@ def kitchen_corpus(extra: str = "") -> Corpus:
     return Corpus.of([doc])
 
 
-def plan_for(corpus: Corpus, count: object, window: int = 1_000_000) -> ContextPlan:
+SHORT_INSTRUCTIONS = "Answer from the documents below and cite them as [doc-id, place]."
+
+
+def plan_for(
+    corpus: Corpus, count: object, window: int = 1_000_000, instructions: str | None = None
+) -> ContextPlan:
+    """The packed plan; ``instructions`` short ones keep CPU prompt reading quick."""
     assert callable(count)
-    return pack(corpus, count, window)
+    return pack(corpus, count, window, instructions=instructions)

@@ -52,7 +52,7 @@ def notes(tmp_path: Path) -> Path:
 def deepseek(url: str, notes: Path, *extra: str) -> list[str]:
     return [
         "ask", str(notes), "-q", "What colour is the kettle?",
-        "--backend", "hosted", "--preset", "deepseek", "--base-url", url, *extra,
+        "--preset", "deepseek", "--base-url", url, *extra,  # hosted is implied by --preset
     ]  # fmt: skip
 
 
@@ -104,7 +104,7 @@ def test_deepseek_preset_shows_thinking_answer_cache_hits_and_cost(
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip() == emu.answer_text
     assert f"thinking: {emu.thinking_text}" in first.stderr
-    assert re.search(r"cost \$0\.\d{4} \((off-)?peak rates\), session \$0\.\d{4}", first.stderr)
+    assert re.search(r"cost \$0\.0000\d\d \((off-)?peak rates\), session \$0\.0000\d\d", first.stderr)
     assert "hunter2" not in json.dumps(emu.requests)  # the .env file was left out
     second = longdesk(*deepseek(url, notes, "--thinking", "high", "--yes"), env=env)
     assert second.returncode == 0, second.stderr
@@ -124,26 +124,14 @@ def test_local_model_that_cannot_hold_the_corpus_offers_hosted_through_consent(
     (big / "shelf.txt").write_text(
         "".join(f"Jar {i} on the shelf holds {i % 7} beans.\n" for i in range(2500))
     )
-    args = [
-        "ask",
-        str(big),
-        "-q",
-        "How many jars?",
-        "--backend",
-        "local",
-        "--preset",
-        "deepseek",
-        "--base-url",
-        url,
-    ]
-    refused = longdesk(*args, env={"DEEPSEEK_API_KEY": emu.api_key})
-    assert refused.returncode == 5
-    assert "the local model cannot serve this" in refused.stderr
-    assert "nothing was sent" in refused.stderr
-    assert emu.requests == []
-    agreed = longdesk(*args, "--yes", env={"DEEPSEEK_API_KEY": emu.api_key})
-    assert agreed.returncode == 0, agreed.stderr
-    assert agreed.stdout.strip() == emu.answer_text
+    args = ["ask", str(big), "-q", "How many jars?", "--backend", "local", "--preset", "deepseek"]
+    r = on_terminal([*args, "--base-url", url], {"DEEPSEEK_API_KEY": emu.api_key}, "y\n")
+    assert r.returncode == 0, r.stderr
+    assert "the local model cannot serve this: the corpus does not fit" in r.stderr
+    assert "offering DeepSeek API" in r.stderr
+    assert f"send these documents to {url.removeprefix('http://')}? [y/N]" in r.stderr  # through the consent
+    assert r.stdout.strip() == emu.answer_text
+    assert len(emu.requests) == 1
 
 
 def test_faults_give_clear_messages_and_the_key_never_lands_in_any_file(

@@ -331,5 +331,11 @@ def test_models_are_listed_and_a_key_echoed_by_the_server_is_scrubbed(emulator: 
         wrong.list_models()
     assert info.value.kind is FailureKind.AUTH
     assert "0123456789" not in info.value.message
-    backend.close()
-    wrong.close()
+    elsewhere = HostedBackend(
+        make_config("openai-compatible", base_url=url + "/nothing", api_key=emu.api_key)
+    )
+    with pytest.raises(BackendError) as info:
+        elsewhere.list_models()
+    assert "does not list its models (404)" in info.value.message
+    for b in (backend, wrong, elsewhere):
+        b.close()

@@ -12,7 +12,7 @@ import pytest
 from engine.backends.base import AnswerDelta, AskOptions, Event, Failed, FailureKind, Finished, Usage
 from engine.backends.hosted import HostedBackend, build_messages
 from engine.backends.hosted_presets import make_config
-from tests.hosted.conftest import SERVER_CTX, kitchen_corpus, plan_for
+from tests.hosted.conftest import SERVER_CTX, SHORT_INSTRUCTIONS, kitchen_corpus, plan_for
 
 pytestmark = [pytest.mark.network, pytest.mark.model]
 
@@ -30,7 +30,7 @@ def test_answer_streams_with_usage_counted_when_the_server_sends_none(
     info = backend.describe()
     assert info.where == "hosted"
     assert info.context_window == SERVER_CTX
-    plan = plan_for(kitchen_corpus(), backend.count_tokens, SERVER_CTX)
+    plan = plan_for(kitchen_corpus(), backend.count_tokens, SERVER_CTX, SHORT_INSTRUCTIONS)
     backend.permit(backend.fingerprint(plan))
     reading = backend.read(plan, lambda _e: None, lambda: False)
     events: list[Event] = []
@@ -63,7 +63,7 @@ def test_answer_streams_with_usage_counted_when_the_server_sends_none(
 
 def test_cancel_stops_the_stream_and_the_server_keeps_serving(llama_server: str, default_model: Path) -> None:
     backend = local_server_backend(llama_server, default_model)
-    plan = plan_for(kitchen_corpus(), backend.count_tokens, SERVER_CTX)
+    plan = plan_for(kitchen_corpus(), backend.count_tokens, SERVER_CTX, SHORT_INSTRUCTIONS)
     backend.permit(backend.fingerprint(plan))
     reading = backend.read(plan, lambda _e: None, lambda: False)
     stop = threading.Event()

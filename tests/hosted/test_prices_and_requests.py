@@ -11,7 +11,7 @@ from engine.backends.base import AskOptions, ThinkingMode, Turn
 from engine.backends.hosted import QUESTION_LEAD, HostedBackend, build_messages
 from engine.backends.hosted_errors import RetryPolicy, scrub
 from engine.backends.hosted_presets import DEEPSEEK_FLASH_NOTE, make_config
-from engine.backends.hosted_prices import PriceTableError, load_price_table, parse_price_table
+from engine.backends.hosted_prices import PriceTableError, format_money, load_price_table, parse_price_table
 from tests.hosted.conftest import kitchen_corpus, plan_for
 
 UTC = dt.UTC
@@ -73,6 +73,8 @@ def test_an_edited_price_table_overrides_and_a_broken_one_falls_back(tmp_path: P
     assert cost is not None
     assert cost.amount == pytest.approx(2.0)  # no peak hours in this table
     assert cost.describe() == "2.00 EUR (off-peak rates)"
+    assert format_money(0.15, "USD") == "$0.1500"
+    assert format_money(0.0000412, "USD") == "$0.000041"
     edited.write_text('{"models": {"x": {"off_peak": {"input_cache_hit": "cheap"}}}}')
     table, warning = load_price_table(edited)
     assert table.provider == "DeepSeek"
