@@ -96,4 +96,4 @@ def test_table_lists_lengths_and_validity() -> None:
         Result("bible", 4096, 4080, "locate", 0.2, "q", "a", 0.0, 0.0, 0, 0, 1.0),
     ]
     md = table(rows, "m.gguf")
-    assert "| 4K | bible | 4,080 | 100% | – | 0% | 50% | 2 | 50% | 50% |" in md
+    assert "| 4K | bible | 4,080 | 0 | 100% | – | 0% | 50% | 2 | 50% | 50% |" in md
