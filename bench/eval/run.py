@@ -81,6 +81,7 @@ class Result:
     seconds: float
     verdicts: list[str] = field(default_factory=list)
     error: str = ""
+    read_seconds: float = 0.0  # reading the haystack (prefill), shared by its questions
 
 
 # ---------------------------------------------------------------- backends
@@ -257,6 +258,7 @@ def run(
                 for q in questions:
                     r = ask(backend, reading, hay, index, q, ns.max_tokens, ThinkingMode(ns.thinking))
                     r.length = length
+                    r.read_seconds = read_s
                     results.append(r)
                     log(
                         f"  {q.task:<12} depth {q.depth:.2f}  answer {r.answer_score:.2f}  "
@@ -282,9 +284,9 @@ def table(results: list[Result], model: str) -> str:
     """Per length and corpus: accuracy by task, citation validity, right place."""
     head = (
         f"Model: {model}\n\n"
-        "| length | corpus | prefix tokens | needle | multi-needle | locate | answer (all) "
+        "| length | corpus | prefix tokens | read s | needle | multi-needle | locate | answer (all) "
         "| citations | valid | right place |\n"
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     )
     rows = []
     keys = sorted({(r.length, r.corpus) for r in results})
@@ -294,7 +296,8 @@ def table(results: list[Result], model: str) -> str:
         cites = sum(r.citations for r in rs)
         valid = sum(r.valid for r in rs)
         rows.append(
-            f"| {label(length)} | {corpus} | {rs[0].prefix_tokens:,} | {_pct(by_task['needle'])} "
+            f"| {label(length)} | {corpus} | {rs[0].prefix_tokens:,} | {rs[0].read_seconds:.0f} "
+            f"| {_pct(by_task['needle'])} "
             f"| {_pct(by_task['multi_needle'])} | {_pct(by_task['locate'])} "
             f"| {_pct(_mean([r.answer_score for r in rs]))} | {cites} "
             f"| {_pct(valid / cites if cites else None)} | {_pct(_mean([r.place_score for r in rs]))} |"

@@ -6,7 +6,8 @@ same paragraph: ``"the words" [D2, p. 3]``. When there are none, a quotation tha
 citation directly, after nothing but spaces and ``:,-``: ``[D2, p. 3]: "the words"`` (unless
 another bracket follows that quotation: then it is that citation's). A
 citation is reported once this is decided, i.e. a few characters after its closing bracket,
-or when the answer ends.
+or when the answer ends (an unclosed quotation mark before it delays it by at most
+``MAX_QUOTE_CHARS``).
 """
 
 from __future__ import annotations
