@@ -182,8 +182,19 @@ class SnapshotStore:
     def _stem(self, key: SnapshotKey, checkpoint: bool) -> str:
         return key.digest + (CHECKPOINT_TAG if checkpoint else "")
 
-    def state_path(self, key: SnapshotKey, *, checkpoint: bool = False) -> Path:
+    def state_path(self, key: SnapshotKey, *, checkpoint: bool = False, n_done: int = 0) -> Path:
+        """Where a state's payload lives.
+
+        A checkpoint's payload name carries its token count, so that saving a newer checkpoint
+        never overwrites the payload the current record describes: a kill between the two
+        writes leaves the old record with its old payload, still loadable.
+        """
+        if checkpoint:
+            return self.folder / f"{self._stem(key, True)}-{n_done}{STATE_SUFFIX}"
         return self.folder / (self._stem(key, checkpoint) + STATE_SUFFIX)
+
+    def payload_of(self, record: SnapshotRecord) -> Path:
+        return self.state_path(record.key, checkpoint=not record.complete, n_done=record.n_done)
 
     def record_path(self, key: SnapshotKey, *, checkpoint: bool = False) -> Path:
         return self.folder / (self._stem(key, checkpoint) + RECORD_SUFFIX)
@@ -211,6 +222,13 @@ class SnapshotStore:
             raise SnapshotError(f"the saved state {path.name} cannot be used: {why}")
         return record
 
+    def find_quietly(self, key: SnapshotKey, *, checkpoint: bool = False) -> SnapshotRecord | None:
+        """Like ``find``, with a record of another key counted as no record."""
+        try:
+            return self.find(key, checkpoint=checkpoint)
+        except SnapshotError:
+            return None
+
     def verified_state(self, record: SnapshotRecord) -> Path:
         """Check a state's size and checksum before llama.cpp reads it; refresh its LRU time.
 
@@ -219,7 +237,7 @@ class SnapshotStore:
                 the next reading makes a fresh one.
         """
         checkpoint = not record.complete
-        state = self.state_path(record.key, checkpoint=checkpoint)
+        state = self.payload_of(record)
         rec = self.record_path(record.key, checkpoint=checkpoint)
         try:
             digest = file_sha256(state, record.payload_bytes)
@@ -274,8 +292,11 @@ class SnapshotStore:
         """
         complete = n_done >= key.n_tokens
         checkpoint = not complete
-        state = self.state_path(key, checkpoint=checkpoint)
-        self.evict(reserve=self._expected_size(key))
+        state = self.state_path(key, checkpoint=checkpoint, n_done=n_done)
+        # The checkpoint being superseded stays until its successor is recorded.
+        current = self.find_quietly(key, checkpoint=True)
+        keep = {self.payload_of(current).name} if current is not None else set()
+        self.evict(reserve=self._expected_size(key), keep=keep)
         atomic_produce(state, write_state)
         size = state.stat().st_size
         record = SnapshotRecord(
@@ -294,7 +315,8 @@ class SnapshotStore:
         return record
 
     def discard_checkpoint(self, key: SnapshotKey) -> None:
-        self._remove(self.record_path(key, checkpoint=True), self.state_path(key, checkpoint=True))
+        self._remove(self.record_path(key, checkpoint=True))
+        self._remove(*self.folder.glob(f"{self._stem(key, True)}-*{STATE_SUFFIX}"))
 
     def remove(self, key: SnapshotKey) -> None:
         self._remove(self.record_path(key), self.state_path(key))
@@ -318,9 +340,8 @@ class SnapshotStore:
         removed: list[str] = []
         entries: list[tuple[float, Path, Path]] = []
         recorded: set[str] = set()
-        for path in self.folder.glob("*" + RECORD_SUFFIX):
-            stem = path.name[: -len(RECORD_SUFFIX)]
-            state = self.folder / (stem + STATE_SUFFIX)
+        for path, record in self.records():
+            state = self.payload_of(record)
             recorded.add(state.name)
             with contextlib.suppress(OSError):
                 entries.append((path.stat().st_mtime, path, state))
