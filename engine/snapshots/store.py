@@ -340,11 +340,11 @@ class SnapshotStore:
         removed: list[str] = []
         entries: list[tuple[float, Path, Path]] = []
         recorded: set[str] = set()
-        for path, record in self.records():
-            state = self.payload_of(record)
-            recorded.add(state.name)
+        for record_file, record in self.records():
+            payload = self.payload_of(record)
+            recorded.add(payload.name)
             with contextlib.suppress(OSError):
-                entries.append((path.stat().st_mtime, path, state))
+                entries.append((record_file.stat().st_mtime, record_file, payload))
         for state in self.folder.glob("*" + STATE_SUFFIX):
             if state.name not in recorded and state.name not in keep:
                 self._remove(state)
