@@ -350,15 +350,15 @@ class SnapshotStore:
                 self._remove(state)
                 removed.append(state.name)
         used = self.usage()
-        for _mtime, record, state in sorted(entries, key=lambda e: e[0]):
+        for _mtime, record_file, payload in sorted(entries, key=lambda e: e[0]):
             if used + reserve <= self.budget_bytes:
                 break
-            if state.name in keep:
+            if payload.name in keep:
                 continue
-            freed = sum(p.stat().st_size for p in (record, state) if p.exists())
-            self._remove(record, state)
+            freed = sum(p.stat().st_size for p in (record_file, payload) if p.exists())
+            self._remove(record_file, payload)
             used -= freed
-            removed.append(state.name)
+            removed.append(payload.name)
         return removed
 
     def _expected_size(self, key: SnapshotKey) -> int:
