@@ -1031,6 +1031,6 @@ class MainWindow(QMainWindow):
         if self._ingest is not None:
             self._ingest.cancel()
         self.engine.shutdown(60_000)
-        self.runner.wait(5000)
-        self.save_runner.wait(10_000)
+        self.runner.close(5000)
+        self.save_runner.close(10_000)
         super().closeEvent(event)
