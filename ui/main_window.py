@@ -182,6 +182,7 @@ class MainWindow(QMainWindow):
         self._streaming_index = -1
         self._started_answer = False
         self._reading_marked = False
+        self.theme_applied = False
         self.theme = ThemeMode(str(self.state.value("theme", ThemeMode.SYSTEM.value)))
 
         self.setWindowTitle("Longdesk")
@@ -288,7 +289,7 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setStretchFactor(2, 1)
-        self.splitter.setSizes([460, 760, 520])
+        self.splitter.setSizes([500, 760, 520])
         outer.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
 
@@ -325,7 +326,8 @@ class MainWindow(QMainWindow):
     @Slot()
     def start_background_work(self) -> None:
         """After the first paint: check and load the model, list sessions, reopen the last one."""
-        self._apply_theme()
+        if not self.theme_applied:
+            self._apply_theme()
         self._probe_and_load(None)
         self.refresh_sessions()
         last = str(self.state.value("last_session", ""))
@@ -458,7 +460,6 @@ class MainWindow(QMainWindow):
         reserve = THINKING_RESERVE[self.model_bar.thinking_mode()]
         output = self.settings.max_output_tokens
         self.plan = None
-        self.sources.model.set_status({d.doc_id: "counting…" for d in corpus.documents})
         self._plan_id = self.engine.submit(lambda rid: PlanCorpus(rid, corpus, output, reserve))
         self._refresh_all()
 
@@ -733,6 +734,8 @@ class MainWindow(QMainWindow):
             self.conversation.update_turn(index, turn, streaming=False)
             if message:
                 self.statusBar().showMessage(message, 15_000)
+            elif stop_reason == "cancelled":
+                self.statusBar().showMessage("Stopped; the partial answer is kept.", 8000)
             self.answer_finished.emit(turn)
         self._streaming_index = -1
         self.autosave()
@@ -945,6 +948,7 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if isinstance(app, QApplication):
             apply_theme(app, self.theme)
+            self.theme_applied = True
 
     @Slot()
     def on_find(self) -> None:
