@@ -36,6 +36,8 @@ def drop_paths(target: QWidget, paths: Sequence[Path]) -> bool:
 
 def shot(widget: QWidget, folder: Path, name: str) -> Path:
     path = folder / name
-    QApplication.processEvents()  # let pending layout requests settle before grabbing
+    for _ in range(3):  # let pending layout requests (nested layouts take several passes) settle
+        QApplication.sendPostedEvents()
+        QApplication.processEvents()
     assert widget.grab().save(str(path)), f"could not save {path}"
     return path

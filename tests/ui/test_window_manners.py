@@ -97,6 +97,11 @@ def test_sessions_list_rename_delete_and_lazy_reopen(
     window.conversation.on_earlier_button_clicked()
     assert len(window.conversation.widgets) == 45
     window.left_tabs.setCurrentWidget(window.sessions_panel)
+    inner = window.conversation.widget()
+    # Every turn gets the height its contents need (nothing is squeezed).
+    qtbot.waitUntil(lambda: inner.height() >= inner.minimumSizeHint().height(), timeout=5000)
+    last = window.conversation.widgets[44]
+    qtbot.waitUntil(lambda: last.question_label.height() >= last.question_label.sizeHint().height())
     shot(window, artifacts, "sessions-reopened.png")
 
     with qtbot.waitSignal(window.sessions_listed, timeout=10_000):
