@@ -25,6 +25,7 @@ def run_gui() -> int:
     window = MainWindow()
     assert isinstance(app, QApplication)
     apply_theme(app, window.theme)
+    window.theme_applied = True
     window.show()
     # Model loading, the session list and the last session start after the first paint.
     QTimer.singleShot(0, window.start_background_work)

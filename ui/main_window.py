@@ -4,6 +4,12 @@ The window holds no engine state of its own beyond immutable values (Corpus, Con
 Session). Model work goes to ``EngineController`` (one worker thread owns the model), and
 ingestion, page rendering and file writes go to pools; the GUI thread only turns results into
 widgets. Signals from the worker carry request ids and anything not awaited is dropped.
+
+Size: about 1,000 lines, because this is the one place where the panels meet the engine
+(every signal of the worker and of each panel is handled here, in the order a user meets
+them). Everything that is not wiring lives elsewhere: widgets in ``ui/widgets``, menus in
+``ui/menus.py``, the citation viewer flow in ``ui/citation_opener.py``, Qt-free state in
+``app/workspace.py`` and ``app/sessions.py``.
 """
 
 from __future__ import annotations
@@ -16,13 +22,10 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QThreadPool, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import (
-    QAction,
-    QActionGroup,
     QCloseEvent,
     QDesktopServices,
     QDragEnterEvent,
     QDropEvent,
-    QKeySequence,
 )
 from PySide6.QtWidgets import (
     QApplication,
@@ -78,16 +81,18 @@ from engine.backends.base import (
 )
 from engine.context.plan import ContextPlan
 from engine.corpus.load import load_sources
-from engine.corpus.model import AnchorKind, Corpus
+from engine.corpus.model import Corpus
 from ui.activity import ActivityBar, duration
+from ui.citation_opener import CitationOpener
 from ui.dialogs import AboutDialog, SettingsDialog, confirm_link, llama_versions, pick_model_file, store_key
+from ui.menus import build_menus
 from ui.sessions_panel import SessionsPanel
 from ui.theme import ThemeMode, apply_theme
 from ui.welcome import WelcomePage
 from ui.widgets.budget_meter import BudgetFigures, BudgetMeter
 from ui.widgets.conversation import ConversationView
 from ui.widgets.model_bar import WHERE_HOSTED, WHERE_LOCAL, ModelBar
-from ui.widgets.source_viewer import RenderedPage, SourceViewer, render_pdf_page
+from ui.widgets.source_viewer import SourceViewer
 from ui.widgets.sources_panel import SourcesPanel
 from ui.workers.engine_worker import (
     AskQuestion,
@@ -177,6 +182,7 @@ class MainWindow(QMainWindow):
         self._streaming_index = -1
         self._started_answer = False
         self._reading_marked = False
+        self.theme_applied = False
         self.theme = ThemeMode(str(self.state.value("theme", ThemeMode.SYSTEM.value)))
 
         self.setWindowTitle("Longdesk")
@@ -278,10 +284,12 @@ class MainWindow(QMainWindow):
         self.viewer = SourceViewer(self.splitter)
         self.viewer.closed.connect(lambda: self.viewer.setVisible(False))
         self.viewer.setVisible(False)
+        self.citation_opener = CitationOpener(self.viewer, self.runner, self)
+        self.citation_opener.shown.connect(self.viewer_shown)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setStretchFactor(2, 1)
-        self.splitter.setSizes([460, 760, 520])
+        self.splitter.setSizes([500, 760, 520])
         outer.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
 
@@ -291,57 +299,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Starting…")
 
     def _build_menus(self) -> None:
-        bar = self.menuBar()
-
-        def action(
-            menu_name: str,
-            text: str,
-            slot: object,
-            shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
-        ) -> QAction:
-            menu = menus[menu_name]
-            act = QAction(text, self)
-            if shortcut is not None:
-                act.setShortcut(QKeySequence(shortcut))
-                act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            act.triggered.connect(slot)
-            menu.addAction(act)
-            return act
-
-        menus = {name: bar.addMenu(name) for name in ("&File", "&Edit", "&Conversation", "&View", "&Help")}
-        self.new_session_action = action(
-            "&File", "New session", self.new_session, QKeySequence.StandardKey.New
-        )
-        action("&File", "New thread on these sources", self.new_thread, "Ctrl+Shift+N")
-        self.add_action = action("&File", "Add files…", self.on_add_files, QKeySequence.StandardKey.Open)
-        action("&File", "Add folder…", self.on_add_folder, "Ctrl+Shift+O")
-        action("&File", "Use another model…", self.on_choose_model)
-        self.recent_menu = menus["&File"].addMenu("Open recent")
-        action("&File", "Export conversation as Markdown…", self.on_export, "Ctrl+E")
-        menus["&File"].addSeparator()
-        action("&File", "Settings…", self.on_settings, QKeySequence.StandardKey.Preferences)
-        action("&File", "Quit", self.close, QKeySequence.StandardKey.Quit)
-        self.find_action = action("&Edit", "Find…", self.on_find, QKeySequence.StandardKey.Find)
-        self.ask_action = action("&Conversation", "Ask", self.ask, "Ctrl+Return")
-        self.stop_action = action("&Conversation", "Stop", self.stop, "Escape")
-        action(
-            "&Conversation", "Regenerate last answer", lambda: self.regenerate(len(self.session.turns) - 1)
-        )
-        group = QActionGroup(self)
-        theme_menu = menus["&View"].addMenu("Theme")
-        self.theme_actions: dict[ThemeMode, QAction] = {}
-        for mode, label in (
-            (ThemeMode.SYSTEM, "Follow the system"),
-            (ThemeMode.LIGHT, "Light"),
-            (ThemeMode.DARK, "Dark"),
-        ):
-            act = QAction(label, self, checkable=True)
-            act.setChecked(mode is self.theme)
-            act.triggered.connect(lambda _c=False, m=mode: self.set_theme(m))
-            group.addAction(act)
-            theme_menu.addAction(act)
-            self.theme_actions[mode] = act
-        action("&Help", "About Longdesk", self.on_about)
+        actions = build_menus(self)
+        self.recent_menu = actions.recent
+        self.theme_actions = actions.themes
 
     def _connect_engine(self) -> None:
         e = self.engine
@@ -366,7 +326,8 @@ class MainWindow(QMainWindow):
     @Slot()
     def start_background_work(self) -> None:
         """After the first paint: check and load the model, list sessions, reopen the last one."""
-        self._apply_theme()
+        if not self.theme_applied:
+            self._apply_theme()
         self._probe_and_load(None)
         self.refresh_sessions()
         last = str(self.state.value("last_session", ""))
@@ -506,7 +467,6 @@ class MainWindow(QMainWindow):
         reserve = THINKING_RESERVE[self.model_bar.thinking_mode()]
         output = self.settings.max_output_tokens
         self.plan = None
-        self.sources.model.set_status({d.doc_id: "counting…" for d in corpus.documents})
         self._plan_id = self.engine.submit(lambda rid: PlanCorpus(rid, corpus, output, reserve))
         self._refresh_all()
 
@@ -781,6 +741,8 @@ class MainWindow(QMainWindow):
             self.conversation.update_turn(index, turn, streaming=False)
             if message:
                 self.statusBar().showMessage(message, 15_000)
+            elif stop_reason == "cancelled":
+                self.statusBar().showMessage("Stopped; the partial answer is kept.", 8000)
             self.answer_finished.emit(turn)
         self._streaming_index = -1
         self.autosave()
@@ -801,51 +763,7 @@ class MainWindow(QMainWindow):
     def show_citation(self, cite: object) -> None:
         """Open the source viewer at the cited place (rendering off the GUI thread)."""
         assert isinstance(cite, Citation)
-        ref = self.session.refs().get(cite.doc_id)
-        self.viewer.setVisible(True)
-        if ref is None:
-            self.viewer.header.setText(f"<b>{cite.raw}</b>")
-            self.viewer.show_error(f"There is no document {cite.doc_id} in this session's sources.")
-            return
-        self.viewer.set_header(cite, ref.name)
-        doc = self.corpus.by_id(cite.doc_id) if self.corpus is not None else None
-        if ref.kind == "pdf" or (doc is None and cite.kind is AnchorKind.PAGE):
-            page = cite.first if cite.kind is AnchorKind.PAGE else 1
-            self.viewer.show_loading(f"Rendering page {page}…")
-            ratio = self.devicePixelRatioF()
-            self.runner.run_task(
-                lambda: render_pdf_page(ref.source, page, cite.quote, zoom=1.5 * ratio),
-                lambda result: self._on_page_rendered(cite, result),
-                lambda msg: self.viewer.show_error(f"Could not show the page: {msg}"),
-            )
-            return
-        if doc is not None:
-            if cite.kind is AnchorKind.CHAPTER:
-                text = "".join(s.text for s in doc.segments if s.anchor.start <= cite.first <= s.anchor.end)
-                self.viewer.show_text(text or doc.text, 0, -1, cite.quote)
-            else:
-                self.viewer.show_text(doc.text, cite.first, cite.last, cite.quote)
-            self.viewer_shown.emit(cite)
-            return
-        self.viewer.show_loading("Opening the file…")
-        source = ref.source
-        self.runner.run_task(
-            lambda: Path(source).read_text(encoding="utf-8", errors="replace"),
-            lambda text: self._on_text_read(cite, text),
-            lambda msg: self.viewer.show_error(f"Could not open {source}: {msg}"),
-        )
-
-    def _on_page_rendered(self, cite: Citation, page: object) -> None:
-        if self.viewer.citation is not cite or not isinstance(page, RenderedPage):
-            return
-        self.viewer.show_page(page)
-        self.viewer_shown.emit(cite)
-
-    def _on_text_read(self, cite: Citation, text: object) -> None:
-        if self.viewer.citation is not cite:
-            return
-        self.viewer.show_text(str(text), cite.first, cite.last, cite.quote)
-        self.viewer_shown.emit(cite)
+        self.citation_opener.open(cite, self.session.refs(), self.corpus, self.devicePixelRatioF())
 
     @Slot(QUrl)
     def on_link_requested(self, url: QUrl) -> None:
@@ -1037,6 +955,7 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if isinstance(app, QApplication):
             apply_theme(app, self.theme)
+            self.theme_applied = True
 
     @Slot()
     def on_find(self) -> None:
@@ -1123,6 +1042,6 @@ class MainWindow(QMainWindow):
         if self._ingest is not None:
             self._ingest.cancel()
         self.engine.shutdown(60_000)
-        self.runner.wait(5000)
-        self.save_runner.wait(10_000)
+        self.runner.close(5000)
+        self.save_runner.close(10_000)
         super().closeEvent(event)

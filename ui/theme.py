@@ -91,10 +91,11 @@ def stylesheet(dark: bool) -> str:
     bubble = "#2d3440" if dark else "#e8f0fa"
     muted = "#9aa1ab" if dark else "#6b7079"
     return f"""
-    QFrame#turn {{ background: {card}; border: 1px solid {border}; border-radius: 8px; padding: 6px 10px; }}
-    QLabel#question {{ background: {bubble}; border-radius: 8px; padding: 8px 10px; font-weight: 600; }}
+    QFrame#turn {{ background: {card}; border: 1px solid {border}; border-radius: 8px; }}
+    QFrame#questionBubble {{ background: {bubble}; border: none; border-radius: 8px; }}
+    QLabel#question {{ background: transparent; font-weight: 600; }}
     QLabel#figures, QLabel#citeSummary, QLabel#sourcesSummary, QLabel#viewerNote {{ color: {muted}; }}
-    QLabel#dropHint {{ color: {muted}; border: 2px dashed {border}; border-radius: 10px; padding: 24px; }}
+    QLabel#dropHint {{ color: {muted}; border: 2px dashed {border}; border-radius: 10px; }}
     QWidget#modelBar, QWidget#askBar {{ background: {card}; border-bottom: 1px solid {border}; }}
     QTextBrowser#answer, QTextBrowser#thinking {{ background: transparent; }}
     QTextBrowser#thinking {{ color: {muted}; }}

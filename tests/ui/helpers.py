@@ -15,13 +15,11 @@ def drop_paths(target: QWidget, paths: Sequence[Path]) -> bool:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     centre = target.rect().center()
-    enter = QDragEnterEvent(
-        QPointF(centre),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
+    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    try:
+        enter = QDragEnterEvent(QPointF(centre), *args)  # type: ignore[call-overload]  # Qt 6.12+
+    except TypeError:
+        enter = QDragEnterEvent(centre, *args)
     QApplication.sendEvent(target, enter)
     if not enter.isAccepted():
         return False
@@ -38,6 +36,8 @@ def drop_paths(target: QWidget, paths: Sequence[Path]) -> bool:
 
 def shot(widget: QWidget, folder: Path, name: str) -> Path:
     path = folder / name
-    QApplication.processEvents()  # let pending layout requests settle before grabbing
+    for _ in range(3):  # let pending layout requests (nested layouts take several passes) settle
+        QApplication.sendPostedEvents()
+        QApplication.processEvents()
     assert widget.grab().save(str(path)), f"could not save {path}"
     return path

@@ -105,7 +105,8 @@ def test_pdf_citation_opens_the_page_with_the_quote_marked(
     assert mark.width() > 20
     assert 0 < mark.top() < viewer.page_view.height()
     window.resize(1400, 860)
-    qtbot.waitUntil(lambda: viewer.page_view.width() > 300)
+    window.splitter.setSizes([360, 560, 480])
+    qtbot.waitUntil(lambda: viewer.page_view.width() > 200)
     assert window.grab().save(str(artifacts / "citation-pdf-page.png"))
 
     cite = _click_citation(qtbot, window, widget, 1)

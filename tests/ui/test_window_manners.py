@@ -11,8 +11,10 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
+from app.citations import parse_citations
 from app.paths import Paths
 from app.sessions import DocRecord, Session, SessionStore, TurnRecord
+from app.settings import Settings
 from tests.ui.helpers import drop_paths, shot
 from ui.main_window import MainWindow
 from ui.theme import ThemeMode
@@ -95,6 +97,11 @@ def test_sessions_list_rename_delete_and_lazy_reopen(
     window.conversation.on_earlier_button_clicked()
     assert len(window.conversation.widgets) == 45
     window.left_tabs.setCurrentWidget(window.sessions_panel)
+    inner = window.conversation.widget()
+    # Every turn gets the height its contents need (nothing is squeezed).
+    qtbot.waitUntil(lambda: inner.height() >= inner.minimumSizeHint().height(), timeout=5000)
+    last = window.conversation.widgets[44]
+    qtbot.waitUntil(lambda: last.question_label.height() >= last.question_label.sizeHint().height())
     shot(window, artifacts, "sessions-reopened.png")
 
     with qtbot.waitSignal(window.sessions_listed, timeout=10_000):
@@ -152,3 +159,69 @@ def test_settings_round_trip_and_keys_never_in_the_file(qtbot: QtBot, ui_home: P
     data = json.loads((Paths.default().config / "settings.json").read_text())
     assert data["n_threads"] == 3
     assert not any("key" in k.lower() for k in data)
+
+
+def test_about_names_the_bundled_llama_cpp(qtbot: QtBot, ui_home: Path) -> None:
+    from ui.dialogs import AboutDialog, SettingsDialog, llama_versions
+
+    version, system_info = llama_versions()
+    assert version == "0.3.36"
+    assert "AVX" in system_info or "CPU" in system_info
+    dialog = AboutDialog()
+    qtbot.addWidget(dialog)
+    dialog.set_llama(version, system_info)
+    text = dialog.versions.text()
+    assert "llama-cpp-python (bundled llama.cpp)" in text
+    assert "0.3.36" in text
+    assert "PySide6" in text
+    settings = SettingsDialog(dataclasses.replace(Settings(), n_threads=4))
+    qtbot.addWidget(settings)
+    settings.key.setText("sk-secret")
+    settings.endpoint.setText("http://127.0.0.1:8000/v1")
+    result = settings.result_settings()
+    assert result.n_threads == 4
+    assert result.hosted_endpoint == "http://127.0.0.1:8000/v1"
+    assert "sk-secret" not in result.to_json()
+
+
+def test_turn_renders_markdown_reasoning_figures_and_copy(qtbot: QtBot, artifacts: Path) -> None:
+    from ui.widgets.conversation import ConversationView
+
+    answer = (
+        "The tide is **high** at noon [D1, line 2].\n\n"
+        "| hour | tide |\n|---|---|\n| 12 | high |\n| 18 | low |\n\n"
+        "```python\ndef tide(hour):\n    return 'high'\n```\n"
+    )
+    turn = TurnRecord(
+        "When is the tide high?",
+        answer,
+        thinking="The table lists hour 12 as high.",
+        prompt_tokens=1200,
+        cached_tokens=1100,
+        output_tokens=50,
+        seconds=2.0,
+        cost=0.0012,
+        currency="$",
+    )
+    view = ConversationView(parse_citations)
+    qtbot.addWidget(view)
+    view.resize(800, 600)
+    view.show()
+    view.set_turns([turn])
+    widget = view.widgets[0]
+    doc = widget.answer_view.document()
+    assert doc.toPlainText().count("high") >= 2
+    assert "|12|high|" in doc.toMarkdown().replace(" ", "")  # a real table, not pipes in text
+    assert "```python" in doc.toMarkdown()
+    assert not widget.thinking_toggle.isHidden()
+    assert widget.thinking_view.isHidden()  # reasoning starts collapsed once the answer is done
+    widget.thinking_toggle.click()
+    assert not widget.thinking_view.isHidden()
+    figures = widget.figures_label.text()
+    assert "50 tokens" in figures
+    assert "25.0 tok/s" in figures
+    assert "1,100 of 1,200 prompt tokens cached" in figures
+    assert "$0.0012" in figures
+    widget.copy_button.click()
+    assert QApplication.clipboard().text() == answer
+    shot(view, artifacts, "turn-markdown-reasoning.png")

@@ -118,7 +118,7 @@ class BudgetMeter(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(3)
         self.bar = _Bar(self)
-        self.label = QLabel("No sources yet", self)
+        self.label = QLabel("", self)
         self.label.setObjectName("budgetLabel")
         self.label.setWordWrap(True)
         self.label.setTextFormat(Qt.TextFormat.RichText)
@@ -141,7 +141,9 @@ class BudgetMeter(QWidget):
         self.bar.figures = figures
         self.bar.update()
         if figures is None:
-            self.label.setText("No sources yet")
+            self.label.setText(
+                "The token budget appears once the model is loaded and the sources are counted."
+            )
             self.advice.setVisible(False)
             return
         bits = []

@@ -37,7 +37,7 @@ def turn_figures(turn: TurnRecord) -> str:
     """``42 tokens · 21.3 tok/s · 1,200 of 1,260 prompt tokens cached · $0.0012``."""
     parts = []
     if turn.output_tokens:
-        parts.append(f"{turn.output_tokens:,} tokens")
+        parts.append(f"{turn.output_tokens:,} token{'s' if turn.output_tokens != 1 else ''}")
     if turn.seconds > 0 and turn.output_tokens:
         parts.append(f"{turn.output_tokens / turn.seconds:,.1f} tok/s")
     if turn.prompt_tokens:
@@ -87,14 +87,21 @@ class TurnWidget(QFrame):
         self._render_timer.timeout.connect(self._render)
 
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 6, 0, 10)
+        # Spacing comes from layout margins, not stylesheet padding: Qt's size hints do not
+        # always see padding applied after a widget was first laid out.
+        layout.setContentsMargins(12, 10, 12, 8)
         layout.setSpacing(4)
-        self.question_label = QLabel(turn.question, self)
+        bubble = QFrame(self)
+        bubble.setObjectName("questionBubble")
+        bubble_layout = QVBoxLayout(bubble)
+        bubble_layout.setContentsMargins(10, 7, 10, 7)
+        self.question_label = QLabel(turn.question, bubble)
         self.question_label.setObjectName("question")
         self.question_label.setWordWrap(True)
         self.question_label.setTextFormat(Qt.TextFormat.PlainText)
         self.question_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        layout.addWidget(self.question_label)
+        bubble_layout.addWidget(self.question_label)
+        layout.addWidget(bubble)
 
         self.thinking_toggle = QToolButton(self)
         self.thinking_toggle.setObjectName("thinkingToggle")

@@ -67,12 +67,14 @@ class _Signals(QObject):
         on_failed: Callable[[str], None] | None,
         on_progress: Callable[[int, int, str], None] | None,
         on_end: Callable[[_Signals], None],
+        is_closed: Callable[[], bool],
     ) -> None:
         super().__init__()
         self._on_done_cb = on_done
         self._on_failed_cb = on_failed
         self._on_progress_cb = on_progress
         self._on_end = on_end
+        self._is_closed = is_closed
         self.done.connect(self.on_self_done)
         self.failed.connect(self.on_self_failed)
         self.progressed.connect(self.on_self_progressed)
@@ -80,17 +82,18 @@ class _Signals(QObject):
     @Slot(object)
     def on_self_done(self, result: object) -> None:
         self._on_end(self)
-        self._on_done_cb(result)
+        if not self._is_closed():
+            self._on_done_cb(result)
 
     @Slot(str)
     def on_self_failed(self, message: str) -> None:
         self._on_end(self)
-        if self._on_failed_cb is not None:
+        if self._on_failed_cb is not None and not self._is_closed():
             self._on_failed_cb(message)
 
     @Slot(int, int, str)
     def on_self_progressed(self, done: int, total: int, what: str) -> None:
-        if self._on_progress_cb is not None:
+        if self._on_progress_cb is not None and not self._is_closed():
             self._on_progress_cb(done, total, what)
 
 
@@ -121,6 +124,7 @@ class TaskRunner(QObject):
         super().__init__(parent)
         self.pool = pool or QThreadPool.globalInstance()
         self._live: set[_Signals] = set()
+        self.closed = False
 
     def run_job(
         self,
@@ -130,7 +134,7 @@ class TaskRunner(QObject):
         on_progress: Callable[[int, int, str], None] | None = None,
     ) -> JobContext:
         """Run ``fn(context)`` on the pool; callbacks run on the GUI thread."""
-        signals = _Signals(on_done, on_failed, on_progress, self._live.discard)
+        signals = _Signals(on_done, on_failed, on_progress, self._live.discard, lambda: self.closed)
         self._live.add(signals)
         context = JobContext(signals.progressed.emit)
         self.pool.start(_Job(fn, signals, context))
@@ -151,3 +155,9 @@ class TaskRunner(QObject):
     def wait(self, msecs: int = 5000) -> bool:
         """Wait for running jobs (at shutdown)."""
         return bool(self.pool.waitForDone(msecs))
+
+    def close(self, msecs: int = 5000) -> bool:
+        """Wait for running jobs, then drop every result still to be delivered (window closed)."""
+        done = self.wait(msecs)
+        self.closed = True
+        return done

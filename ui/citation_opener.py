@@ -1,0 +1,81 @@
+"""Opens the source viewer at a citation: the PDF page rendered off the GUI thread, or the lines."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from app.citations import Citation, DocRef
+from engine.corpus.model import AnchorKind, Corpus
+from ui.widgets.source_viewer import RenderedPage, SourceViewer, render_pdf_page
+from ui.workers.pool import TaskRunner
+
+
+class CitationOpener(QObject):
+    """Shows citations in a SourceViewer; results of superseded clicks are dropped.
+
+    Signals:
+        shown(object): the Citation now shown, once its page or text is on screen.
+    """
+
+    shown = Signal(object)
+
+    def __init__(self, viewer: SourceViewer, runner: TaskRunner, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = viewer
+        self.runner = runner
+
+    def open(self, cite: Citation, refs: Mapping[str, DocRef], corpus: Corpus | None, ratio: float) -> None:
+        """Show ``cite``: from the corpus in memory, else rendered or read on a pool thread."""
+        viewer = self.viewer
+        ref = refs.get(cite.doc_id)
+        viewer.setVisible(True)
+        if ref is None:
+            viewer.citation = cite
+            viewer.header.setText(f"<b>{cite.raw}</b>")
+            viewer.show_error(f"There is no document {cite.doc_id} in this session's sources.")
+            return
+        viewer.set_header(cite, ref.name)
+        doc = corpus.by_id(cite.doc_id) if corpus is not None else None
+        if ref.kind == "pdf" or (doc is None and cite.kind is AnchorKind.PAGE):
+            page = cite.first if cite.kind is AnchorKind.PAGE else 1
+            viewer.show_loading(f"Rendering page {page}…")
+            self.runner.run_task(
+                lambda: render_pdf_page(ref.source, page, cite.quote, zoom=1.5 * ratio),
+                lambda result: self._on_page_rendered(cite, result),
+                lambda msg: self._on_failed(cite, f"Could not show the page: {msg}"),
+            )
+            return
+        if doc is not None:
+            if cite.kind is AnchorKind.CHAPTER:
+                text = "".join(s.text for s in doc.segments if s.anchor.start <= cite.first <= s.anchor.end)
+                viewer.show_text(text or doc.text, 0, -1, cite.quote)
+            else:
+                viewer.show_text(doc.text, cite.first, cite.last, cite.quote)
+            self.shown.emit(cite)
+            return
+        viewer.show_loading("Opening the file…")
+        source = ref.source
+        self.runner.run_task(
+            lambda: Path(source).read_text(encoding="utf-8", errors="replace"),
+            lambda text: self._on_text_read(cite, text),
+            lambda msg: self._on_failed(cite, f"Could not open {source}: {msg}"),
+        )
+
+    def _on_page_rendered(self, cite: Citation, page: object) -> None:
+        if self.viewer.citation is not cite or not isinstance(page, RenderedPage):
+            return
+        self.viewer.show_page(page)
+        self.shown.emit(cite)
+
+    def _on_text_read(self, cite: Citation, text: object) -> None:
+        if self.viewer.citation is not cite:
+            return
+        self.viewer.show_text(str(text), cite.first, cite.last, cite.quote)
+        self.shown.emit(cite)
+
+    def _on_failed(self, cite: Citation, message: str) -> None:
+        if self.viewer.citation is cite:
+            self.viewer.show_error(message)

@@ -1,0 +1,79 @@
+"""The menu bar and its keyboard shortcuts (new session Ctrl+N, add sources Ctrl+O, ask
+Ctrl+Enter, stop Esc, find Ctrl+F), built for a MainWindow."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QMenu
+
+from ui.theme import ThemeMode
+
+if TYPE_CHECKING:
+    from ui.main_window import MainWindow
+
+
+@dataclass(frozen=True, slots=True)
+class MenuActions:
+    """What the window keeps of its menus."""
+
+    recent: QMenu
+    themes: dict[ThemeMode, QAction]
+
+
+def build_menus(window: MainWindow) -> MenuActions:
+    """Create the menus of ``window``; every action calls one of its slots."""
+    bar = window.menuBar()
+
+    def action(
+        menu_name: str,
+        text: str,
+        slot: Callable[[], object],
+        shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
+    ) -> QAction:
+        menu = menus[menu_name]
+        act = QAction(text, window)
+        if shortcut is not None:
+            act.setShortcut(QKeySequence(shortcut))
+            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        act.triggered.connect(slot)
+        menu.addAction(act)
+        return act
+
+    menus = {name: bar.addMenu(name) for name in ("&File", "&Edit", "&Conversation", "&View", "&Help")}
+    action("&File", "New session", window.new_session, QKeySequence.StandardKey.New)
+    action("&File", "New thread on these sources", window.new_thread, "Ctrl+Shift+N")
+    action("&File", "Add files…", window.on_add_files, QKeySequence.StandardKey.Open)
+    action("&File", "Add folder…", window.on_add_folder, "Ctrl+Shift+O")
+    action("&File", "Use another model…", window.on_choose_model)
+    recent = menus["&File"].addMenu("Open recent")
+    action("&File", "Export conversation as Markdown…", window.on_export, "Ctrl+E")
+    menus["&File"].addSeparator()
+    action("&File", "Settings…", window.on_settings, QKeySequence.StandardKey.Preferences)
+    action("&File", "Quit", window.close, QKeySequence.StandardKey.Quit)
+    action("&Edit", "Find…", window.on_find, QKeySequence.StandardKey.Find)
+    action("&Conversation", "Ask", window.ask, "Ctrl+Return")
+    action("&Conversation", "Stop", window.stop, "Escape")
+    action(
+        "&Conversation", "Regenerate last answer", lambda: window.regenerate(len(window.session.turns) - 1)
+    )
+    group = QActionGroup(window)
+    theme_menu = menus["&View"].addMenu("Theme")
+    themes: dict[ThemeMode, QAction] = {}
+    for mode, label in (
+        (ThemeMode.SYSTEM, "Follow the system"),
+        (ThemeMode.LIGHT, "Light"),
+        (ThemeMode.DARK, "Dark"),
+    ):
+        act = QAction(label, window, checkable=True)
+        act.setChecked(mode is window.theme)
+        act.triggered.connect(lambda _c=False, m=mode: window.set_theme(m))
+        group.addAction(act)
+        theme_menu.addAction(act)
+        themes[mode] = act
+    action("&Help", "About Longdesk", window.on_about)
+    return MenuActions(recent, themes)
