@@ -1,32 +1,28 @@
-"""Citations in answers: find them, resolve them to a file and place, and mark what is checked.
+"""Citations in answers as the UI and the session export see them.
 
-The citing contract (``assets/prompts/system.txt``) asks the model for ``[D2, p. 12]``,
-``[D5, lines 40-44]``, ``[D3, ch. 2]`` or ``[D1, Gen 1:1]``, followed by the quoted words.
-This module is the one place the UI and the session export learn about citations. Where
-``engine.grounding`` offers a verifier (a ``verify_answer(answer, corpus)`` function), its
-verdicts are used; until then every citation that parses is shown as *unverified*, and one
-that names a document the corpus lacks is shown as *unresolved*.
+Parsing, resolving and verifying are ``engine.grounding``'s (the citing contract is in
+``assets/prompts/system.txt``); this module turns its results into the small, flat records the
+widgets draw and the sessions store: where the citation sits in the answer, the document and
+place it points at, the quote, and whether it is verified, unverified, failed or unresolved,
+with the reason in words. Without the corpus at hand (an exported session), citations are
+resolved against the stored document list only and marked unverified.
 """
 
 from __future__ import annotations
 
 import enum
-import importlib
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
+from engine import grounding
 from engine.corpus.model import AnchorKind, Corpus
 
-_BRACKET = re.compile(r"\[(D\d+\s*,[^\[\]\n]{1,80})\]")
-_ONE = re.compile(r"^\s*(D\d+)\s*,\s*(.+?)\s*$")
-_RANGE = r"(\d+)(?:\s*(?:-|–|—|to)\s*(\d+))?"
-_PAGE = re.compile(rf"^(?:pp?\.?|pages?)\s*{_RANGE}$", re.IGNORECASE)
-_LINES = re.compile(rf"^(?:lines?|ll?\.?|L)\s*{_RANGE}$", re.IGNORECASE)
-_CHAPTER = re.compile(r"^(?:ch\.?|chapter|c)\s*(\d+)", re.IGNORECASE)
-_QUOTE = re.compile(r'^\s*[:,-]?\s*["“]([^"”\n]{4,400})["”]')
-_QUOTE_BEFORE = re.compile(r'["“]([^"”\n]{4,400})["”]\s*[,:]?\s*$')
+_PLACE_KINDS = {
+    grounding.PlaceKind.PAGE: AnchorKind.PAGE,
+    grounding.PlaceKind.LINES: AnchorKind.LINES,
+    grounding.PlaceKind.CHAPTER: AnchorKind.CHAPTER,
+    grounding.PlaceKind.VERSE: AnchorKind.VERSE,
+}
 
 
 class Check(enum.StrEnum):
@@ -79,42 +75,26 @@ class Citation:
         return self.label
 
 
-def _parse_place(place: str) -> tuple[AnchorKind | None, int, int, str]:
-    m = _PAGE.match(place)
-    if m:
-        first = int(m.group(1))
-        return AnchorKind.PAGE, first, int(m.group(2) or first), ""
-    m = _LINES.match(place)
-    if m:
-        first = int(m.group(1))
-        return AnchorKind.LINES, first, int(m.group(2) or first), ""
-    m = _CHAPTER.match(place)
-    if m:
-        first = int(m.group(1))
-        return AnchorKind.CHAPTER, first, first, ""
-    if re.match(r"^[1-3]?\s?[A-Za-z]+\.?\s+\d+:\d+", place):
-        return AnchorKind.VERSE, 0, 0, place
-    return None, 0, 0, place
+def _from_raw(raw: grounding.RawCitation, quote: str) -> Citation:
+    place = raw.place
+    kind = _PLACE_KINDS.get(place.kind)
+    label = place.describe() if kind is AnchorKind.VERSE else ""
+    first, last = (0, 0) if kind is AnchorKind.VERSE else (place.start, place.end)
+    cite = Citation(raw.start, raw.end, raw.text, raw.doc_ref, kind, first, last, label, quote)
+    if kind is None and place.kind is not grounding.PlaceKind.DOCUMENT:
+        return replace(cite, check=Check.UNRESOLVED, reason=f"cannot read the place in {raw.text!r}")
+    return cite
 
 
 def parse_citations(answer: str) -> list[Citation]:
-    """Every citation in ``answer``, in order; ``[D1, p. 2; D3, lines 4-5]`` gives two."""
-    found: list[Citation] = []
-    for m in _BRACKET.finditer(answer):
-        after = _QUOTE.match(answer[m.end() : m.end() + 420])
-        before = _QUOTE_BEFORE.search(answer[max(0, m.start() - 420) : m.start()])
-        quote = after.group(1) if after else (before.group(1) if before else "")
-        for part in m.group(1).split(";"):
-            one = _ONE.match(part)
-            if not one:
-                continue
-            kind, first, last, label = _parse_place(one.group(2))
-            if first > last:
-                first, last = last, first
-            cite = Citation(m.start(), m.end(), m.group(0), one.group(1), kind, first, last, label, quote)
-            if kind is None:
-                cite = replace(cite, check=Check.UNRESOLVED, reason=f"cannot read the place {label!r}")
-            found.append(cite)
+    """Every citation in ``answer``, in order (``[D1, p. 2; D3, lines 4-5]`` gives two)."""
+    quotes = grounding.find_quotes(answer)
+    found = []
+    for raw in grounding.parse_citations(answer):
+        before = [q for q in quotes if q.end <= raw.start and raw.start - q.end <= 400]
+        after = [q for q in quotes if q.start >= raw.end and q.start - raw.end <= 3]
+        quote = after[0].text if after else (before[-1].text if before else "")
+        found.append(_from_raw(raw, quote))
     return found
 
 
@@ -142,46 +122,64 @@ def resolve(cite: Citation, refs: Mapping[str, DocRef]) -> Citation:
     """Mark a citation unresolved when its document or place does not exist."""
     if cite.check is not Check.UNVERIFIED:
         return cite
-    ref = refs.get(cite.doc_id)
+    ref = refs.get(cite.doc_id) or _ref_by_name(cite.doc_id, refs)
     if ref is None:
         return replace(cite, check=Check.UNRESOLVED, reason=f"there is no document {cite.doc_id}")
+    cite = replace(cite, doc_id=ref.doc_id)
     paged = cite.kind in (AnchorKind.PAGE, AnchorKind.LINES, AnchorKind.CHAPTER)
     if ref.last_place and paged and (cite.first < 1 or cite.last > ref.last_place):
         return replace(cite, check=Check.UNRESOLVED, reason=f"{ref.name} has no {cite.place()}")
     return cite
 
 
-def _grounding_verifier() -> Callable[[str, Corpus], Sequence[Any]] | None:
-    """``engine.grounding.verify_answer`` when the grounding step provides it."""
-    try:
-        module = importlib.import_module("engine.grounding")
-    except ImportError:
+def _ref_by_name(written: str, refs: Mapping[str, DocRef]) -> DocRef | None:
+    """A document cited by its name or file name instead of its id."""
+    if not written:
         return None
-    fn = getattr(module, "verify_answer", None)
-    return fn if callable(fn) else None
+    for ref in refs.values():
+        if written in (ref.name, ref.name.rsplit("/", 1)[-1]):
+            return ref
+    return None
+
+
+_CHECK_OF_STATUS = {
+    grounding.Status.VERIFIED: Check.VERIFIED,
+    grounding.Status.ANCHORED: Check.VERIFIED,
+    grounding.Status.QUOTE_NOT_FOUND: Check.FAILED,
+    grounding.Status.UNRESOLVED: Check.UNRESOLVED,
+}
 
 
 def check_citations(answer: str, corpus: Corpus | None, refs: Mapping[str, DocRef]) -> list[Citation]:
-    """Parse, resolve and (where a verifier exists) verify the citations of one answer."""
-    cites = [resolve(c, refs) for c in parse_citations(answer)]
-    verifier = _grounding_verifier()
-    if verifier is None or corpus is None:
-        return cites
-    try:
-        verdicts = list(verifier(answer, corpus))
-    except Exception:  # noqa: BLE001 - a verifier failure leaves citations unverified, never breaks an answer
-        return cites
-    by_start = {int(getattr(v, "start", -1)): v for v in verdicts}
+    """Parse, resolve and verify the citations of one answer (``engine.grounding``).
+
+    With ``corpus`` each citation is checked against the source: the place must exist and a
+    quote next to it must be found there. Without it, citations are only resolved against
+    ``refs`` and shown as unverified.
+    """
+    if corpus is None:
+        return [resolve(c, refs) for c in parse_citations(answer)]
+    verdicts, _summary = grounding.check_answer(answer, corpus)
     out = []
-    for c in cites:
-        v = by_start.get(c.start)
-        if v is None or c.check is not Check.UNVERIFIED:
-            out.append(c)
-            continue
-        ok = bool(getattr(v, "verified", False))
-        why = str(getattr(v, "reason", "") or "")
-        out.append(replace(c, check=Check.VERIFIED if ok else Check.FAILED, reason=why))
-    return out
+    for verdict in verdicts:
+        c = verdict.citation
+        raw = _from_raw(c.raw, c.quotes[0].text if c.quotes else "")
+        if c.resolved and c.anchor is not None:
+            verse = c.anchor.kind is AnchorKind.VERSE
+            raw = replace(
+                raw,
+                doc_id=c.doc_id,
+                kind=c.anchor.kind,
+                first=0 if verse else c.anchor.start,
+                last=0 if verse else c.anchor.end,
+                label=c.anchor.label if verse else "",
+            )
+        elif c.resolved:
+            raw = replace(raw, doc_id=c.doc_id)
+        out.append(
+            replace(raw, check=_CHECK_OF_STATUS.get(verdict.status, Check.UNVERIFIED), reason=verdict.reason)
+        )
+    return sorted(out, key=lambda x: x.start)
 
 
 def describe_for_export(cite: Citation, refs: Mapping[str, DocRef]) -> str:

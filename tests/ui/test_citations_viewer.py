@@ -77,14 +77,18 @@ def test_pdf_citation_opens_the_page_with_the_quote_marked(
     window, widget = _window_with_answer(qtbot, corpus, answer)
     window.sources.set_documents(window.session.documents, [], [str(pdf_book)])
     checks = [c.check for c in widget.citations]
-    assert checks == [Check.UNVERIFIED, Check.UNVERIFIED, Check.UNRESOLVED]
-    # Unverified and unresolved citations are drawn in different colours.
+    # The quote is on page 2 (verified); the lines exist (nothing quoted to compare: the place
+    # is checked); D7 does not exist.
+    assert checks == [Check.VERIFIED, Check.VERIFIED, Check.UNRESOLVED]
+    assert "no document D7" in widget.citations[2].reason
+    # Verified and unresolved citations are drawn in different colours.
     colours = [fmt.foreground().color().name() for _h, fmt in widget.answer_view.citation_formats()]
     assert colours == [
-        CHECK_COLORS[Check.UNVERIFIED].name(),
-        CHECK_COLORS[Check.UNVERIFIED].name(),
+        CHECK_COLORS[Check.VERIFIED].name(),
+        CHECK_COLORS[Check.VERIFIED].name(),
         CHECK_COLORS[Check.UNRESOLVED].name(),
     ]
+    assert CHECK_COLORS[Check.VERIFIED].name() != CHECK_COLORS[Check.UNRESOLVED].name()
     assert "1 unresolved" in widget.cites_label.text()
 
     cite = _click_citation(qtbot, window, widget, 0)
@@ -99,7 +103,8 @@ def test_pdf_citation_opens_the_page_with_the_quote_marked(
     assert len(page.marks) >= 1
     assert "p. 2" not in viewer.header.text()  # the header speaks words: "page 2"
     assert "page 2" in viewer.header.text()
-    assert "unverified" in viewer.header.text()
+    assert "verified" in viewer.header.text()
+    assert "unverified" not in viewer.header.text()
     # The mark sits where the page's second line of text is, inside the page.
     mark = viewer.page_view.mark_rects()[0]
     assert mark.width() > 20

@@ -15,6 +15,7 @@ from app.citations import parse_citations
 from app.paths import Paths
 from app.sessions import DocRecord, Session, SessionStore, TurnRecord
 from app.settings import Settings
+from engine.corpus.ids import assign_ids
 from tests.ui.helpers import drop_paths, shot
 from ui.main_window import MainWindow
 from ui.theme import ThemeMode
@@ -33,17 +34,29 @@ def _window(qtbot: QtBot, **kwargs: object) -> MainWindow:
 
 
 def _saved_session(folder: Path, code_folder: Path, title: str, turns: int) -> Session:
+    # The ids the corpus engine gives these documents (stable, derived from their names).
+    readme_id, tides_id = assign_ids(["harbour/README.md", "harbour/src/tides.py"])
     docs = (
         DocRecord(
-            "D1", "harbour/README.md", str(code_folder / "README.md"), "markdown", "3 lines", 20, True, 3
+            readme_id, "harbour/README.md", str(code_folder / "README.md"), "markdown", "3 lines", 20, True, 3
         ),
         DocRecord(
-            "D2", "harbour/src/tides.py", str(code_folder / "src/tides.py"), "code", "12 lines", 90, True, 12
+            tides_id,
+            "harbour/src/tides.py",
+            str(code_folder / "src/tides.py"),
+            "code",
+            "12 lines",
+            90,
+            True,
+            12,
         ),
     )
     answers = tuple(
         TurnRecord(
-            f"question {i}?", f"Answer {i} with a cite [D2, lines 5-6].", output_tokens=12, seconds=0.5
+            f"question {i}?",
+            f"Answer {i} with a cite [{tides_id}, lines 5-6].",
+            output_tokens=12,
+            seconds=0.5,
         )
         for i in range(turns)
     )
@@ -115,7 +128,8 @@ def test_sessions_list_rename_delete_and_lazy_reopen(
     window.export_to(out)
     qtbot.waitUntil(out.exists, timeout=10_000)
     text = out.read_text(encoding="utf-8")
-    assert "[D2, lines 5-6] (harbour/src/tides.py, lines 5-6)" in text
+    tides_id = assign_ids(["harbour/README.md", "harbour/src/tides.py"])[1]
+    assert f"[{tides_id}, lines 5-6] (harbour/src/tides.py, lines 5-6)" in text
     assert text.startswith("# Tides")
 
 
