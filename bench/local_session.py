@@ -161,6 +161,12 @@ def main() -> int:
         last_chunk = max(t for t, e in events if isinstance(e, Progress) and e.stage == "prefill")
         prefill_s = engine_s = last_chunk - t0  # template, tokenize, snapshot lookup, chunks
         save_s = timed_stages(events, "snapshot")
+        assert backend.store is not None
+        state = next(p for p in backend.store.folder.glob("*.state") if ".ckpt" not in p.name)
+        print(
+            f"[32K] snapshot: {state.stat().st_size / 1e6:,.1f} MB, "
+            f"{state.stat().st_size / len(tokens):,.0f} bytes/token"
+        )
         print(
             f"[32K] engine read: {reading.seconds:.1f} s incl. snapshot save {save_s:.2f} s; "
             f"prefill {prefill_s:.1f} s = {len(tokens) / prefill_s:,.0f} tok/s"
