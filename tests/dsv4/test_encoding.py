@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import subprocess
+import sys
+import tarfile
+import tempfile
 from pathlib import Path
 
+import platformdirs
 import pytest
 
 from engine.dsv4.encoding import (
@@ -32,16 +38,57 @@ TEMPLATE_FILES: dict[Variant, str] = {
 }
 
 
+@functools.cache
 def _templates_dir() -> Path | None:
-    """llama.cpp's ``models/templates`` from the llama-cpp-python 0.3.36 source, where present."""
-    candidates = [
-        os.environ.get("LONGDESK_LLAMA_CPP_SRC", ""),
-        "/tmp/sdist/llama_cpp_python-0.3.36/vendor/llama.cpp",
-    ]
-    for c in candidates:
-        if c and (Path(c) / "models/templates" / TEMPLATE_FILES["v4"]).is_file():
-            return Path(c) / "models/templates"
-    return None
+    """llama.cpp's ``models/templates`` from the llama-cpp-python 0.3.36 source.
+
+    Looked for in ``LONGDESK_LLAMA_CPP_SRC``, then in the test cache, where the two V4 templates
+    are extracted from the source distribution (``pip download``; pip's cache already holds it
+    after the setup compiled llama-cpp-python). The templates are data read at test time, never
+    committed.
+    """
+    env = os.environ.get("LONGDESK_LLAMA_CPP_SRC", "")
+    if env and (Path(env) / "models/templates" / TEMPLATE_FILES["v4"]).is_file():
+        return Path(env) / "models/templates"
+    cache = Path(platformdirs.user_cache_dir("longdesk", appauthor=False)) / "test-data" / "v4-templates"
+    if all((cache / name).is_file() for name in TEMPLATE_FILES.values()):
+        return cache
+    with tempfile.TemporaryDirectory() as tmp:
+        got = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "-d",
+                tmp,
+                "llama-cpp-python==0.3.36",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        sdists = list(Path(tmp).glob("llama_cpp_python-0.3.36.tar.gz"))
+        if got.returncode != 0 or not sdists:
+            return None
+        cache.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(sdists[0]) as tf:
+            for member in tf.getmembers():
+                name = member.name.rsplit("/", 1)[-1]
+                if (
+                    member.isfile()
+                    and "/models/templates/" in member.name
+                    and name in TEMPLATE_FILES.values()
+                ):
+                    data = tf.extractfile(member)
+                    if data is not None:
+                        (cache / name).write_bytes(data.read())
+    return cache if all((cache / name).is_file() for name in TEMPLATE_FILES.values()) else None
 
 
 def test_non_think_first_question() -> None:
