@@ -129,12 +129,34 @@ def resolve_settings(settings: LocalSettings, header: GGUFHeader) -> LocalSettin
     return replace(s, n_ctx=n_ctx, n_gpu_layers=layers, n_batch=n_batch, n_ubatch=n_ubatch)
 
 
+# Headers already checked in this process, by (path, size, modification time): the CLI and the
+# window ask for the same file several times (count, plan, load) and a big vocabulary costs
+# a tenth of a second to skip each time.
+_CHECKED: dict[tuple[str, int, int], GGUFHeader] = {}
+
+
 def inspect_model(path: Path) -> GGUFHeader:
     """Read and check a model file before anything is loaded.
 
     Raises:
         BackendError: missing file, not a GGUF, truncated, missing shard, unknown architecture.
     """
+    try:
+        st = path.stat()
+    except OSError:
+        st = None
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns) if st is not None else None
+    if key is not None and key in _CHECKED:
+        return _CHECKED[key]
+    header = _inspect_model(path)
+    if key is not None:
+        if len(_CHECKED) > 32:
+            _CHECKED.clear()
+        _CHECKED[key] = header
+    return header
+
+
+def _inspect_model(path: Path) -> GGUFHeader:
     if not path.exists():
         raise BackendError(FailureKind.BAD_INPUT, f"no such model file: {path}")
     if not path.is_file():

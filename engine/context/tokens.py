@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 CHUNK_CHARS = 8192
-_MIN_CACHED_CHARS = 512
+_MIN_CACHED_CHARS = 0  # every text: a cache hit avoids loading the vocabulary at all
 _PROBES = ("a\nb", "x = 1\n\ndef f():\n    return 2\n", "Hello\nworld\n\n\nend", " lead\n trail ")
 
 

@@ -391,8 +391,13 @@ def shard_paths(path: str | Path) -> list[Path]:
 
 
 def check_shards(path: str | Path) -> Iterator[str]:
-    """Problems with a split model's shards (missing or unreadable), as messages."""
+    """Problems with a split model's shards (missing or unreadable), as messages.
+
+    ``path`` itself is the caller's to read; only the other shards are checked here.
+    """
     for shard in shard_paths(path):
+        if shard == Path(path):
+            continue
         if not shard.is_file():
             yield f"missing shard {shard.name}"
             continue
