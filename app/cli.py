@@ -12,11 +12,12 @@ Exit codes (stable, for scripts):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
@@ -301,21 +302,11 @@ def cmd_ask(ns: argparse.Namespace, out: TextIO) -> int:
 def _ask_hosted(ns: argparse.Namespace, out: TextIO, corpus: Corpus) -> int:
     from app import hosted_ask
 
-    cancel = threading.Event()
-
-    def on_sigint(_sig: int, _frame: FrameType | None) -> None:
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-        print("\nlongdesk: stopping (Ctrl-C again to quit at once)", file=sys.stderr)
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        return hosted_ask.run_hosted(ns, out, corpus, cancel)
-    except hosted_ask.HostedCliError as exc:
-        raise CliError(_EXIT_FOR_KIND.get(exc.kind, EXIT_HOSTED), exc.message) from exc
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    with sigint_cancels() as cancel:
+        try:
+            return hosted_ask.run_hosted(ns, out, corpus, cancel)
+        except hosted_ask.HostedCliError as exc:
+            raise CliError(_EXIT_FOR_KIND.get(exc.kind, EXIT_HOSTED), exc.message) from exc
 
 
 def _ask_local(ns: argparse.Namespace, out: TextIO, corpus: Corpus) -> int:
@@ -336,16 +327,7 @@ def _ask_local(ns: argparse.Namespace, out: TextIO, corpus: Corpus) -> int:
     wanted = plan.prefix_tokens + ns.max_tokens + 1024
     n_ctx = ns.ctx or min(window, (wanted + 1023) // 1024 * 1024)
     settings = _local_settings(ns, app_paths, n_ctx)
-    cancel = threading.Event()
-
-    def on_sigint(_sig: int, _frame: FrameType | None) -> None:
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-        print("\nlongdesk: stopping (Ctrl-C again to quit at once)", file=sys.stderr)
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
+    with sigint_cancels() as cancel:
         print(
             f"longdesk: {len(corpus.documents)} document(s), {plan.prefix_tokens:,} tokens; "
             f"loading {model.name} (context {n_ctx:,})",
@@ -360,6 +342,22 @@ def _ask_local(ns: argparse.Namespace, out: TextIO, corpus: Corpus) -> int:
             return _run_ask(backend, plan, ns, out, cancel, corpus)
         finally:
             backend.close()
+
+
+@contextlib.contextmanager
+def sigint_cancels() -> Iterator[threading.Event]:
+    """Ctrl-C sets the yielded event (work stops between chunks); a second Ctrl-C quits at once."""
+    cancel = threading.Event()
+
+    def on_sigint(_sig: int, _frame: FrameType | None) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        print("\nlongdesk: stopping (Ctrl-C again to quit at once)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield cancel
     finally:
         signal.signal(signal.SIGINT, previous)
 
