@@ -359,7 +359,12 @@ class MainWindow(QMainWindow):
         from engine.backends.local import LocalSettings  # already imported by the probe
 
         local = LocalSettings(
-            n_ctx=n_ctx, n_threads=self.settings.n_threads, n_gpu_layers=self.settings.n_gpu_layers
+            n_ctx=n_ctx,
+            n_threads=self.settings.n_threads,
+            n_gpu_layers=self.settings.n_gpu_layers,
+            # Read once, ask forever: readings are saved and restored across sessions.
+            snapshot_dir=self.paths.snapshots,
+            snapshot_budget_bytes=int(self.settings.snapshot_budget_gb * (1 << 30)),
         )
         self.info = None
         self.model_bar.set_state("loading…")

@@ -155,6 +155,8 @@ def test_drop_ask_stop_close_and_follow_up(
         window2.ask()
     assert followed.args[0].answer.strip()
     assert len(window2.session.turns) == 3
+    # The corpus was not read again: its saved state came back from the snapshot folder.
+    assert window2.reading_note.startswith("Restored from a saved snapshot"), window2.reading_note
     print(f"follow-up after reopen: first text after {first[0]:.1f} s")
     shot(window2, artifacts, "07-reopened-follow-up.png")
     window2.close()
