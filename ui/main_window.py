@@ -20,12 +20,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QThreadPool, QTimer, QUrl, Signal, Slot
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QThreadPool, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import (
     QCloseEvent,
     QDesktopServices,
     QDragEnterEvent,
     QDropEvent,
+    QGuiApplication,
 )
 from PySide6.QtWidgets import (
     QApplication,
@@ -186,7 +187,7 @@ class MainWindow(QMainWindow):
         self.theme = ThemeMode(str(self.state.value("theme", ThemeMode.SYSTEM.value)))
 
         self.setWindowTitle("Longdesk")
-        self.resize(1320, 820)
+        self.resize(_first_size())
         self.setAcceptDrops(True)
         self._build()
         self._build_menus()
@@ -1050,3 +1051,10 @@ class MainWindow(QMainWindow):
         self.runner.close(5000)
         self.save_runner.close(10_000)
         super().closeEvent(event)
+
+
+def _first_size() -> QSize:
+    """1320 x 820, or less on a small screen (before any saved window state applies)."""
+    wanted = QSize(1320, 820)
+    room = QGuiApplication.primaryScreen().availableGeometry().size() * 0.95
+    return wanted.boundedTo(room)
