@@ -163,7 +163,7 @@ def _plan(corpus: Corpus, model: Path, reserved_output: int) -> tuple[ContextPla
     in the cache, so a second run on the same corpus and model loads nothing.
     """
     from engine.backends.local import Tokenizer, inspect_model
-    from engine.context.tokens import ExactCounter, gguf_identity, llama_vocabulary
+    from engine.context.tokens import ExactCounter, gguf_identity
 
     try:
         header = inspect_model(model)
@@ -183,7 +183,7 @@ def _plan(corpus: Corpus, model: Path, reserved_output: int) -> tuple[ContextPla
         lambda text: tokenizer().count(text),
         gguf_identity(model),
         cache_dir=Paths.default().cache,
-        vocabulary=lambda: llama_vocabulary(tokenizer()._llm),
+        vocabulary=lambda: tokenizer().pieces(),
     )
     try:
         window = header.context_length or 4096

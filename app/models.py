@@ -76,7 +76,7 @@ def known_models(paths: Paths, settings: Settings, extra: list[str]) -> list[Mod
                 if p.name == DEFAULT_MODEL_NAME and p.parent == paths.models:
                     continue
                 # Only the first shard of a split model stands for it.
-                if "-of-" in p.name and not p.name.endswith(f"-00001-of-{p.name[-10:-5]}.gguf"):
+                if shard_paths(p)[0] != p:
                     continue
                 candidates.append((p, "models folder"))
     candidates += [(Path(p).expanduser(), "settings") for p in settings.extra_model_paths]

@@ -200,6 +200,12 @@ class Tokenizer:
     def count(self, text: str) -> int:
         return len(self.tokenize(text))
 
+    def pieces(self) -> Iterator[bytes]:
+        """Every token piece of the vocabulary (to prove where texts can be cut exactly)."""
+        from engine.context.tokens import llama_vocabulary
+
+        return llama_vocabulary(self._llm)
+
     def close(self) -> None:
         self._llm.close()
 

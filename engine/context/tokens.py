@@ -213,9 +213,8 @@ def llama_vocabulary(llm: Any) -> Iterator[bytes]:
 
 def counter_for_gguf(tokenizer: Any, model: Path, cache_dir: Path | None) -> ExactCounter:
     """An ExactCounter around ``engine.backends.local.Tokenizer`` for the GGUF ``model``."""
-    llm = getattr(tokenizer, "_llm", None)
-    vocabulary = (lambda: llama_vocabulary(llm)) if llm is not None else None
-    return ExactCounter(tokenizer.count, gguf_identity(model), cache_dir=cache_dir, vocabulary=vocabulary)
+    pieces = getattr(tokenizer, "pieces", None)
+    return ExactCounter(tokenizer.count, gguf_identity(model), cache_dir=cache_dir, vocabulary=pieces)
 
 
 def counter_for_deepseek(cache_dir: Path | None) -> ExactCounter:

@@ -9,10 +9,10 @@ the address to the window, which shows it and asks first.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from PySide6.QtCore import QRect, QSize, Qt, QUrl, Signal, Slot
-from PySide6.QtGui import QColor, QResizeEvent, QTextCharFormat, QTextCursor, QTextDocument
+from PySide6.QtGui import QColor, QResizeEvent, QTextCharFormat, QTextCursor, QTextDocument, QTextFragment
 from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser, QWidget
 
 from app.citations import Check, Citation
@@ -107,9 +107,8 @@ class SafeBrowser(QTextBrowser):
         self.horizontalScrollBar().setValue(bar)
         self._fit_height()
 
-    def citation_rects(self) -> list[tuple[str, QRect]]:
-        """(href, viewport rectangle) of every citation link, e.g. to click it."""
-        found = []
+    def _citation_fragments(self) -> Iterator[QTextFragment]:
+        """Every text fragment that is a citation link, in document order."""
         block = self.document().begin()
         while block.isValid():
             it = block.begin()
@@ -117,27 +116,22 @@ class SafeBrowser(QTextBrowser):
                 frag = it.fragment()
                 fmt = frag.charFormat()
                 if fmt.isAnchor() and fmt.anchorHref().startswith(CITE_SCHEME + ":"):
-                    cursor = QTextCursor(self.document())
-                    cursor.setPosition(frag.position() + max(1, frag.length() // 2))
-                    found.append((fmt.anchorHref(), self.cursorRect(cursor)))
+                    yield frag
                 it += 1
             block = block.next()
+
+    def citation_rects(self) -> list[tuple[str, QRect]]:
+        """(href, viewport rectangle) of every citation link, e.g. to click it."""
+        found = []
+        for frag in self._citation_fragments():
+            cursor = QTextCursor(self.document())
+            cursor.setPosition(frag.position() + max(1, frag.length() // 2))
+            found.append((frag.charFormat().anchorHref(), self.cursorRect(cursor)))
         return found
 
     def citation_formats(self) -> list[tuple[str, QTextCharFormat]]:
         """(href, format) of every citation link fragment, for tests and checks."""
-        found = []
-        block = self.document().begin()
-        while block.isValid():
-            it = block.begin()
-            while not it.atEnd():
-                frag = it.fragment()
-                fmt = frag.charFormat()
-                if fmt.isAnchor() and fmt.anchorHref().startswith(CITE_SCHEME + ":"):
-                    found.append((fmt.anchorHref(), fmt))
-                it += 1
-            block = block.next()
-        return found
+        return [(frag.charFormat().anchorHref(), frag.charFormat()) for frag in self._citation_fragments()]
 
     def _style_citations(self, by_start: dict[int, Citation]) -> None:
         doc: QTextDocument = self.document()
