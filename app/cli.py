@@ -276,7 +276,7 @@ def _check_memory(model: Path, settings: LocalSettings) -> None:
         s = resolve_settings(settings, header)
     except BackendError as exc:
         raise _fail(exc) from exc
-    placement = plan_placement(header, s.n_ctx, s.n_gpu_layers or 0, swa_full=s.swa_full)
+    placement = plan_placement(header, s.n_ctx, s.n_gpu_layers or 0, swa_full=s.full_swa())
     if not placement.memory.fits:
         raise CliError(EXIT_FIT, f"{model.name} does not fit in memory: {placement.refusal()}")
 

@@ -20,15 +20,17 @@ Load settings: flash attention on (1.5x prefill at 8K); equal K and V cache type
 llama.cpp was built with one, with a large batch and ubatch there (on a CPU the batch stays at
 512 tokens so that cancel lands within a couple of seconds).
 
-The full-size sliding-window cache is ON by default, against the first plan. Measured on the
-default model (Gemma 3, window 512) with the sequence-state file API and 512-token chunks:
-with the full-size cache a chunked prefill gives exactly the logits of a single-pass one, and
-a state restored from disk gives exactly the live state's logits, at every length tried. With
-the reduced cache (``swa_full`` off) the chunked prefill itself already differs from the
-single pass once the window cache wraps (max |dlogit| 1.1 at 1.3K tokens), and a restored
-state differs from the live one (1.2-1.4 at 1.3K-1.7K tokens, with either state API). The
-reduced cache is 3.7x smaller on Gemma-style models and stays available as a setting;
-DeepSeek-V4's compressed cache is a separate kind of memory that this flag does not govern.
+The full-size sliding-window cache is chosen per architecture (``full_swa_cache``), against
+the first plan of always reducing it. Measured on the default model (Gemma 3, window 512) with
+the sequence-state API and 512-token chunks: with the full-size cache a chunked prefill gives
+exactly the logits of a single-pass one, and a state restored from disk gives exactly the live
+state's logits, at every length tried; with the reduced cache the chunked prefill already differs
+from the single pass once the window cache wraps (max |dlogit| 1.1 at 1.3K tokens) and a
+restored state differs from the live one (1.2-1.4 at 1.3K-1.7K tokens, with either state API).
+So Gemma-style models keep the full-size cache (3.7x larger). DeepSeek-V4's raw-window cache
+restores bit for bit when reduced, and at 1M tokens the full-size one would cost 43 GiB, so it
+is reduced there. States are saved and restored with the sequence-state API, the one that is
+exact in both cases.
 """
 
 from __future__ import annotations
@@ -116,7 +118,7 @@ class LocalBackend:
         llama_log.install()
         self.settings = s = resolve_settings(settings or LocalSettings(), self.header)
         self.placement: Placement = plan_placement(
-            self.header, s.n_ctx, s.n_gpu_layers or 0, swa_full=s.swa_full
+            self.header, s.n_ctx, s.n_gpu_layers or 0, swa_full=s.full_swa()
         )
         if s.check_memory and not self.placement.memory.fits:
             raise BackendError(FailureKind.MEMORY, self.placement.refusal())
@@ -132,7 +134,7 @@ class LocalBackend:
                     n_threads_batch=s.threads(),
                     n_gpu_layers=self.placement.n_gpu_layers,
                     flash_attn=s.flash_attn,
-                    swa_full=s.swa_full,
+                    swa_full=s.full_swa(),
                     type_k=KV_TYPES[s.type_k],
                     type_v=KV_TYPES[s.type_v],
                     logits_all=False,
@@ -439,23 +441,17 @@ class LocalBackend:
         self._llm.n_tokens = 0
 
     def _write_state(self, tokens: Sequence[int], n: int) -> Any:
-        """A writer for ``SnapshotStore.save``: llama.cpp writes the context state to the file.
+        """A writer for ``SnapshotStore.save``: llama.cpp writes sequence 0's state to the file.
 
-        With the full-size window cache (the default) the sequence-state API restores bit
-        for bit and the whole-context one does not (max |dlogit| 0.9 at 1.3K tokens); with the
-        reduced cache neither is exact, and the whole-context API comes closer (exact at 1.3K
-        tokens, 1.4 at 1.7K). The context holds only sequence 0, so both save the same
-        conversation.
+        The sequence-state API, not the whole-context one: with the full-size window cache it
+        restores bit for bit and the whole-context API does not (max |dlogit| 0.9 at 1.3K
+        tokens on Gemma 3); DeepSeek-V4's reduced window cache restores bit for bit through it.
         """
         lib, ctx = self._lib, self._llm.ctx
         arr = (lib.llama_token * n)(*tokens[:n])
-        per_sequence = self.settings.swa_full
 
         def write(path: Path) -> None:
-            if per_sequence:
-                ok = lib.llama_state_seq_save_file(ctx, str(path).encode(), 0, arr, n) != 0
-            else:
-                ok = bool(lib.llama_state_save_file(ctx, str(path).encode(), arr, n))
+            ok = lib.llama_state_seq_save_file(ctx, str(path).encode(), 0, arr, n) != 0
             if not ok:
                 raise OSError(f"llama.cpp could not write the state to {path}")
 
@@ -473,10 +469,7 @@ class LocalBackend:
         out = (lib.llama_token * max(n, 1))()
         count = ctypes.c_size_t(0)
         name = str(path).encode()
-        if self.settings.swa_full:
-            ok = lib.llama_state_seq_load_file(self._llm.ctx, name, 0, out, n, ctypes.byref(count)) != 0
-        else:
-            ok = bool(lib.llama_state_load_file(self._llm.ctx, name, out, n, ctypes.byref(count)))
+        ok = lib.llama_state_seq_load_file(self._llm.ctx, name, 0, out, n, ctypes.byref(count)) != 0
         if not ok or count.value != n or list(out[:n]) != list(expected):
             self._clear()
             raise SnapshotError(f"llama.cpp could not restore {path.name} into this context")
@@ -541,14 +534,9 @@ class LocalBackend:
     def _state_bytes(self) -> bytes:
         lib = self._lib
         ctx = self._llm.ctx
-        if self.settings.swa_full:
-            size = lib.llama_state_seq_get_size(ctx, 0)
-            buf = (ctypes.c_uint8 * size)()
-            written = lib.llama_state_seq_get_data(ctx, buf, size, 0)
-        else:
-            size = lib.llama_state_get_size(ctx)
-            buf = (ctypes.c_uint8 * size)()
-            written = lib.llama_state_get_data(ctx, buf, size)
+        size = lib.llama_state_seq_get_size(ctx, 0)
+        buf = (ctypes.c_uint8 * size)()
+        written = lib.llama_state_seq_get_data(ctx, buf, size, 0)
         return ctypes.string_at(buf, written)  # copies in C, without a list of ints under the GIL
 
     def _restore_prefix(self) -> None:
@@ -567,10 +555,7 @@ class LocalBackend:
             data = self._prefix_state
             buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
             ctx, lib = self._llm.ctx, self._lib
-            if self.settings.swa_full:
-                ok = lib.llama_state_seq_set_data(ctx, buf, len(data), 0) != 0
-            else:
-                ok = lib.llama_state_set_data(ctx, buf, len(data)) != 0
+            ok = lib.llama_state_seq_set_data(ctx, buf, len(data), 0) != 0
             if not ok:
                 raise BackendError(FailureKind.MODEL, "could not restore the corpus state")
             self._llm.n_tokens = len(tokens)

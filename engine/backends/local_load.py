@@ -20,6 +20,7 @@ import psutil
 
 from engine.backends.base import BackendError, FailureKind
 from engine.models.gguf_header import GGUFError, GGUFHeader, check_shards, read_header
+from engine.models.memory import full_swa_cache
 from engine.models.registry import check_supported
 
 # Used when a GGUF carries no chat template: a plain, role-labelled layout.
@@ -84,7 +85,7 @@ class LocalSettings:
     n_threads: int = 0  # 0: physical cores
     n_gpu_layers: int | None = None
     flash_attn: bool = True
-    swa_full: bool = True
+    swa_full: bool | None = None  # None: per architecture (``full_swa_cache``)
     type_k: str = "f16"
     type_v: str = "f16"
     checkpoint_interval_s: float = 180.0
@@ -96,11 +97,16 @@ class LocalSettings:
     def threads(self) -> int:
         return self.n_threads or physical_cores()
 
+    def full_swa(self) -> bool:
+        """The full-size window cache choice, once ``resolve_settings`` has made it."""
+        assert self.swa_full is not None, "resolve_settings() decides the window cache"
+        return self.swa_full
+
     def state_layout(self) -> str:
         """The settings that change a saved state's layout, for snapshot keys."""
         return (
             f"type_k={self.type_k} type_v={self.type_v} flash_attn={int(self.flash_attn)} "
-            f"swa_full={int(self.swa_full)} n_ubatch={self.n_ubatch}"
+            f"swa_full={int(self.full_swa())} n_ubatch={self.n_ubatch}"
         )
 
 
@@ -126,7 +132,8 @@ def resolve_settings(settings: LocalSettings, header: GGUFHeader) -> LocalSettin
     n_ctx = min(s.n_ctx, header.context_length or s.n_ctx)
     n_batch = min(s.n_batch or big, n_ctx)
     n_ubatch = min(s.n_ubatch or n_batch, n_batch)
-    return replace(s, n_ctx=n_ctx, n_gpu_layers=layers, n_batch=n_batch, n_ubatch=n_ubatch)
+    swa_full = full_swa_cache(header.architecture) if s.swa_full is None else s.swa_full
+    return replace(s, n_ctx=n_ctx, n_gpu_layers=layers, n_batch=n_batch, n_ubatch=n_ubatch, swa_full=swa_full)
 
 
 # Headers already checked in this process, by (path, size, modification time): the CLI and the

@@ -21,6 +21,18 @@ BASE_OVERHEAD = 120 * MIB
 # is fixed in llama.cpp rather than stored in the GGUF.
 _SWA_PERIOD = {"gemma3": 6, "gemma2": 2, "gemma3n": 5, "cohere2": 4}
 
+# Architectures whose restored state is bit-exact with the reduced sliding-window cache
+# (window + ubatch rows), measured with the sequence-state API: DeepSeek-V4's raw-window cache
+# restores exactly (tiny V4 file, 3.2K tokens, 128- and 512-token chunks), and the full-size one
+# would cost 43 GiB more at 1M tokens. Gemma-style caches do not restore exactly when reduced
+# (max |dlogit| 1.2-1.4 at 1.3K-1.7K tokens), so every other architecture keeps the full size.
+_REDUCED_SWA_EXACT = frozenset({"deepseek4"})
+
+
+def full_swa_cache(architecture: str) -> bool:
+    """Whether ``architecture`` gets the full-size window cache (needed for exact restores)."""
+    return architecture not in _REDUCED_SWA_EXACT
+
 
 @dataclass(frozen=True, slots=True)
 class MemoryPlan:
@@ -51,14 +63,22 @@ class MemoryPlan:
 
 
 def kv_bytes(
-    header: GGUFHeader, n_ctx: int, *, n_ubatch: int = 512, swa_full: bool = True, bytes_per_value: int = 2
+    header: GGUFHeader,
+    n_ctx: int,
+    *,
+    n_ubatch: int = 512,
+    swa_full: bool | None = None,
+    bytes_per_value: int = 2,
 ) -> int:
     """KV cache bytes at ``n_ctx`` tokens for a standard-attention architecture.
 
     Per layer: cached tokens x KV heads x (key length + value length) x bytes per value. Sliding
-    window layers cache only ``window + ubatch`` tokens unless the full-size SWA cache is on.
+    window layers cache only ``window + ubatch`` tokens unless the full-size SWA cache is on
+    (``None``: the architecture's choice, ``full_swa_cache``).
     """
     arch = header.architecture
+    if swa_full is None:
+        swa_full = full_swa_cache(arch)
     if arch == "deepseek4":
         from engine.dsv4.kv import dsv4_kv_bytes
 
@@ -116,7 +136,7 @@ def plan_memory(
     *,
     available: int | None = None,
     n_ubatch: int = 512,
-    swa_full: bool = True,
+    swa_full: bool | None = None,
 ) -> MemoryPlan:
     return MemoryPlan(
         weights=header.weights_bytes,
@@ -129,7 +149,7 @@ def plan_memory(
 
 
 def largest_fitting_context(
-    header: GGUFHeader, *, available: int | None = None, step: int = 1024, swa_full: bool = True
+    header: GGUFHeader, *, available: int | None = None, step: int = 1024, swa_full: bool | None = None
 ) -> int:
     """The largest context (a multiple of ``step``, at most the trained one) that fits; 0 if none."""
     limit = header.context_length or 4096
@@ -228,7 +248,7 @@ def plan_placement(
     n_ctx: int,
     n_gpu_layers: int,
     *,
-    swa_full: bool = True,
+    swa_full: bool | None = None,
     available: int | None = None,
     vram: tuple[int, int] | bool | None = True,
 ) -> Placement:
@@ -246,7 +266,7 @@ def plan_placement(
     gpu = accelerator_memory() if vram is True else vram
     full = plan_memory(header, n_ctx, available=avail, swa_full=swa_full)
     if not gpu or n_gpu_layers == 0:
-        best = 0 if full.fits else largest_fitting_context(header, available=avail)
+        best = 0 if full.fits else largest_fitting_context(header, available=avail, swa_full=swa_full)
         return Placement(0, (), full, largest_context=best)
     free = int(gpu[0] * 0.9)
     need = full.weights + full.kv_cache + full.compute

@@ -85,6 +85,47 @@ def test_backend_offers_modes_and_streams_thinking_apart(tiny_v4: Path) -> None:
         backend.close()
 
 
+def test_restored_v4_state_gives_the_live_logits_with_the_reduced_window_cache(
+    tiny_v4: Path, tmp_path: Path
+) -> None:
+    """Read a prefix long enough for the raw-window cache to wrap, in several chunks; a fresh
+    process-like backend restores it from disk and sees the same next-token logits, bit for bit.
+    The window cache stays reduced (window + ubatch rows): at 1M tokens the full-size one would
+    cost DeepSeek-V4-Flash 43 GiB."""
+    import numpy as np
+
+    from engine.backends.local import LocalBackend, LocalSettings
+    from engine.snapshots.store import SnapshotStore
+
+    words = " ".join(f"gate {i} is painted colour {i % 11}." for i in range(140))
+    text = f"<doc id=1>{words}</doc>"
+    plan = ContextPlan("Answer from the documents.", text, 0, (), Budget(context_window=4096, prefix=0))
+    settings = LocalSettings(n_ctx=4096, n_threads=2, n_batch=256, n_ubatch=256, checkpoint_interval_s=0)
+    question = "What colour is gate 7?"
+
+    live = LocalBackend(tiny_v4, settings)
+    try:
+        assert live.settings.swa_full is False
+        window = live.header.arch_int("attention.sliding_window")
+        live.store = SnapshotStore(tmp_path / "snapshots")
+        reading = live.read(plan, lambda _e: None, lambda: False)
+        assert reading.prefix_tokens > 4 * (window + 256)  # the window cache wrapped several times
+        assert reading.detail["snapshot"] == "saved"
+        expected = live.probe_logits(live.encoder.first_turn(question, live._thinking))
+    finally:
+        live.close()
+
+    again = LocalBackend(tiny_v4, settings)
+    try:
+        again.store = SnapshotStore(tmp_path / "snapshots")
+        restored = again.read(plan, lambda _e: None, lambda: False)
+        assert restored.restored
+        got = again.probe_logits(again.encoder.first_turn(question, again._thinking))
+    finally:
+        again.close()
+    assert np.array_equal(got, expected)
+
+
 @pytest.mark.parametrize("mode", ["high"])
 def test_longdesk_ask_streams_with_each_thinking_mode(
     tiny_v4: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str

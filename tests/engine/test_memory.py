@@ -103,3 +103,19 @@ def test_moe_experts_stay_in_ram_when_vram_is_short(tmp_path: Path) -> None:
     # No accelerator: everything in RAM.
     cpu = plan_placement(header, 4096, -1, available=1 << 34, vram=None)
     assert (cpu.n_gpu_layers, cpu.memory.weights) == (0, header.weights_bytes)
+
+
+def test_the_window_cache_size_follows_the_architecture(default_model: Path, tmp_path: Path) -> None:
+    """Gemma keeps the full-size window cache (its reduced one does not restore exactly);
+    DeepSeek-V4 keeps the reduced one (exact, and 43 GiB less at 1M tokens for V4-Flash)."""
+    from engine.backends.local_load import LocalSettings, resolve_settings
+    from engine.dsv4.tiny_gguf import write_tiny_v4
+    from engine.models.memory import kv_bytes
+
+    gemma = read_header(default_model)
+    v4 = read_header(write_tiny_v4(tmp_path / "tiny-v4.gguf"))
+    assert resolve_settings(LocalSettings(), gemma).swa_full is True
+    assert resolve_settings(LocalSettings(), v4).swa_full is False
+    assert resolve_settings(LocalSettings(swa_full=True), v4).swa_full is True  # a setting wins
+    assert kv_bytes(gemma, 32768) == kv_bytes(gemma, 32768, swa_full=True)
+    assert kv_bytes(v4, 4096) == kv_bytes(v4, 4096, swa_full=False) < kv_bytes(v4, 4096, swa_full=True)
