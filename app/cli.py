@@ -46,7 +46,8 @@ from engine.grounding import CitationTracker, Verdict
 from engine.models.default_model import DefaultModelError
 
 if TYPE_CHECKING:
-    from engine.backends.local import LocalSettings, Tokenizer
+    from app.worker import RemoteBackend
+    from engine.backends.local import LocalBackend, LocalSettings, Tokenizer
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -309,9 +310,42 @@ def _ask_hosted(ns: argparse.Namespace, out: TextIO, corpus: Corpus) -> int:
             raise CliError(_EXIT_FOR_KIND.get(exc.kind, EXIT_HOSTED), exc.message) from exc
 
 
-def _ask_local(ns: argparse.Namespace, out: TextIO, corpus: Corpus) -> int:
+def _open_local(model: Path, settings: LocalSettings, app_paths: Paths) -> LocalBackend | RemoteBackend:
+    """The model through the resident worker (loaded once, kept between runs), else in this process.
+
+    Raises:
+        BackendError: the model cannot be loaded.
+    """
+    from app import worker
     from engine.backends.local import LocalBackend
 
+    keep = worker.keep_alive_s()
+    if keep > 0 and worker.supported():
+        try:
+            conn = worker.connect(
+                app_paths.config, start=True, keep_alive=keep, log=app_paths.logs / "worker.log"
+            )
+        except worker.WorkerUnavailable as exc:
+            print(f"longdesk: no resident worker ({exc}); loading the model here", file=sys.stderr)
+        else:
+            remote = worker.RemoteBackend(conn, model, settings)
+            if remote.kept:
+                print(
+                    f"longdesk: {model.name} is already loaded in the worker (pid {remote.pid})",
+                    file=sys.stderr,
+                )
+            else:
+                print(
+                    f"longdesk: loaded {model.name} in a worker (pid {remote.pid}) that keeps it for "
+                    f"{keep:.0f} s after the last question ({worker.KEEP_ALIVE_ENV}=0 turns this off; "
+                    "`longdesk worker stop` ends it)",
+                    file=sys.stderr,
+                )
+            return remote
+    return LocalBackend(model, settings)
+
+
+def _ask_local(ns: argparse.Namespace, out: TextIO, corpus: Corpus) -> int:
     app_paths = Paths.default()
     model = _model_path(ns, app_paths)
     if ns.ctx:
@@ -335,7 +369,7 @@ def _ask_local(ns: argparse.Namespace, out: TextIO, corpus: Corpus) -> int:
         )
         _check_memory(model, settings)
         try:
-            backend = LocalBackend(model, settings)
+            backend = _open_local(model, settings, app_paths)
         except BackendError as exc:
             raise _fail(exc) from exc
         try:
@@ -388,9 +422,10 @@ def _run_ask(
     cancel: threading.Event,
     corpus: Corpus | None = None,
 ) -> int:
+    from app.worker import RemoteBackend
     from engine.backends.local import LocalBackend
 
-    assert isinstance(backend, LocalBackend)
+    assert isinstance(backend, LocalBackend | RemoteBackend)
     progress = ProgressPrinter(sys.stderr)
     failures: list[Failed] = []
     usage: list[Usage] = []
@@ -427,7 +462,12 @@ def _run_ask(
         reading = backend.read(plan, on_event, cancel.is_set, thinking=thinking)
     except BackendError as exc:
         raise _fail(exc) from exc
-    if reading.restored:
+    if reading.detail.get("snapshot") == "held":
+        print(
+            f"longdesk: the worker already holds the reading of {reading.prefix_tokens:,} tokens",
+            file=sys.stderr,
+        )
+    elif reading.restored:
         print(
             f"longdesk: restored the reading of {reading.prefix_tokens:,} tokens from a snapshot "
             f"in {reading.seconds:.1f} s",
@@ -471,6 +511,21 @@ def cmd_key(ns: argparse.Namespace, _out: TextIO) -> int:
         return hosted_ask.cmd_key(ns, sys.stdin)
     except hosted_ask.HostedCliError as exc:
         raise CliError(EXIT_HOSTED, exc.message) from exc
+
+
+def cmd_worker(ns: argparse.Namespace, out: TextIO) -> int:
+    from app import worker
+
+    reply = worker.request(Paths.default().config, "stop" if ns.action == "stop" else "ping")
+    if reply is None:
+        print("longdesk: no worker is running", file=out)
+        return EXIT_OK
+    if ns.action == "stop":
+        print(f"longdesk: the worker (pid {reply.get('pid')}) is stopping", file=out)
+    else:
+        model = reply.get("model") or "no model yet"
+        print(f"longdesk: a worker is running (pid {reply.get('pid')}): {model}", file=out)
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -530,6 +585,12 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--preset", choices=("deepseek", "openai-compatible"), help="kind of endpoint")
     key.add_argument("--base-url", help="endpoint base URL (default: the preset's)")
     key.set_defaults(func=cmd_key)
+
+    work = sub.add_parser(
+        "worker", help="the background process that keeps a local model loaded between `ask` runs"
+    )
+    work.add_argument("action", choices=("status", "stop"))
+    work.set_defaults(func=cmd_worker)
     return parser
 
 

@@ -212,8 +212,12 @@ class LocalBackend:
         cancelled: CancelCheck,
         *,
         thinking: ThinkingMode = ThinkingMode.OFF,
+        keep_held: bool = False,
     ) -> Reading:
         """Make the model hold the prefix: restore its snapshot, or prefill (and save one).
+
+        With ``keep_held``, a prefix this context already holds is kept as it is (a resident
+        worker's next client); otherwise it is always restored or read again.
 
         Raises:
             BackendError: the prefix does not fit the context (CONTEXT), the prompt format
@@ -221,6 +225,7 @@ class LocalBackend:
                 checkpoint is kept and the next read resumes from it).
         """
         t0 = time.perf_counter()
+        detail: dict[str, object] = {"snapshot": "none"}
         try:
             text = self.encoder.prefix(plan.system_text, thinking)
         except TemplateError as exc:
@@ -232,10 +237,16 @@ class LocalBackend:
                 f"the corpus needs {len(tokens):,} tokens; the loaded context holds {self.settings.n_ctx:,}",
             )
         key = self.snapshot_key(tokens)
+        detail["key"] = key.digest
+        if keep_held and key == self._key and thinking == self._thinking:
+            # This context already holds the prefix (a resident worker's next client): only
+            # the conversation on top of it, if any, is dropped when the next thread starts.
+            self._plan = plan
+            detail["snapshot"] = "held"
+            return Reading(len(tokens), restored=True, seconds=time.perf_counter() - t0, detail=detail)
         self._key, self._live, self._prefix_state = None, None, None
         self._thinking = thinking
         self._plan = plan
-        detail: dict[str, object] = {"snapshot": "none", "key": key.digest}
         if self.store is not None:
             note = self._restore_snapshot(key, tokens, on_event)
             if note == "":
@@ -326,6 +337,15 @@ class LocalBackend:
         self._llm.close()
 
     # ------------------------------------------------------------------ checks
+    def rewind(self) -> None:
+        """Bring the context back to the prefix now, so that the next new thread starts at once.
+
+        Raises:
+            BackendError: the prefix state could not be restored.
+        """
+        if self._key is not None:
+            self._restore_prefix()
+
     def probe_logits(self, text: str) -> np.ndarray[Any, np.dtype[np.float32]]:
         """Next-token logits after the prefix followed by ``text`` (restore checks, tests).
 

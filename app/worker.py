@@ -1,0 +1,511 @@
+"""The resident worker: a local model kept loaded between `longdesk ask` runs.
+
+A fresh process pays for imports, the model load, the context allocation and a snapshot
+restore before it can answer (about 2 s for the 270M default model at 32K tokens; tens of
+seconds for a large model). The first `longdesk ask` therefore starts a worker process that
+owns the model (one thread, as everywhere in Longdesk) and serves later runs over a Unix
+socket; it keeps the corpus state in the context between runs, so a second question on the
+same corpus only evaluates the question. It exits after ``keep_alive`` seconds without a
+request (``LONGDESK_KEEP_ALIVE``, default 300; 0 turns the worker off and `ask` runs in its
+own process), on `longdesk worker stop`, or when its socket is removed.
+
+Protocol: JSON lines over a stream socket in a per-user folder (mode 0700). A client sends
+``open`` (model and load settings; the worker loads or keeps the model), then ``read`` (the
+plan) and ``ask``; the worker streams the backend's events and ends each request with one
+``reading``, ``result`` or ``error`` line. ``cancel`` sets the backend's cancel flag, and a
+client that disappears cancels too. One client at a time; others wait their turn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import queue
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.backends.base import (
+    AnswerDelta,
+    AskOptions,
+    BackendError,
+    BackendInfo,
+    CancelCheck,
+    Event,
+    EventSink,
+    Failed,
+    FailureKind,
+    Finished,
+    Progress,
+    Reading,
+    ThinkingDelta,
+    ThinkingMode,
+    Turn,
+    Usage,
+)
+from engine.context.plan import Budget, ContextPlan, DocumentSpan
+
+KEEP_ALIVE_ENV = "LONGDESK_KEEP_ALIVE"
+DEFAULT_KEEP_ALIVE_S = 300.0
+_START_WAIT_S = 20.0
+_EVENTS: dict[str, type[Any]] = {
+    c.__name__: c for c in (Progress, ThinkingDelta, AnswerDelta, Usage, Finished, Failed)
+}
+
+
+class WorkerUnavailable(Exception):
+    """No worker can serve here (no Unix sockets, unsafe folder, could not start one)."""
+
+
+def keep_alive_s() -> float:
+    """Seconds an idle worker stays; 0 when the environment turns the worker off."""
+    raw = os.environ.get(KEEP_ALIVE_ENV, "")
+    try:
+        return max(0.0, float(raw)) if raw else DEFAULT_KEEP_ALIVE_S
+    except ValueError:
+        return DEFAULT_KEEP_ALIVE_S
+
+
+def supported() -> bool:
+    return hasattr(socket, "AF_UNIX") and hasattr(os, "getuid")
+
+
+def socket_path(home: Path) -> Path:
+    """The worker's socket for ``home``: short (Unix sockets allow ~100 bytes), per user.
+
+    Raises:
+        WorkerUnavailable: the per-user folder is not ours or is open to others.
+    """
+    folder = Path(tempfile.gettempdir()) / f"longdesk-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    st = folder.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise WorkerUnavailable(f"{folder} is not a private folder of this user")
+    name = hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:16]
+    return folder / f"{name}.sock"
+
+
+# ---------------------------------------------------------------------------- wire format
+def _send(conn: socket.socket, message: dict[str, Any]) -> None:
+    conn.settimeout(None)  # a reader's short poll timeout must not cut a large plan in half
+    conn.sendall(json.dumps(message, ensure_ascii=False).encode() + b"\n")
+
+
+class _Lines:
+    """JSON messages from a socket, one per line."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self._conn = conn
+        self._buf = b""
+
+    def next(self, timeout: float | None = None) -> dict[str, Any] | None:
+        """The next message; None when the peer closed or failed.
+
+        Raises:
+            TimeoutError: no whole message within ``timeout`` seconds.
+        """
+        while b"\n" not in self._buf:
+            self._conn.settimeout(timeout)
+            try:
+                chunk = self._conn.recv(1 << 16)
+            except TimeoutError:
+                raise
+            except OSError:
+                return None
+            if not chunk:
+                return None
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        message: dict[str, Any] = json.loads(line)
+        return message
+
+
+def encode_event(ev: Event) -> dict[str, Any]:
+    return {
+        "t": "event",
+        "type": type(ev).__name__,
+        **{f.name: getattr(ev, f.name) for f in dataclasses.fields(ev)},
+    }
+
+
+def decode_event(msg: dict[str, Any]) -> Event:
+    fields = {k: v for k, v in msg.items() if k not in ("t", "type")}
+    if msg["type"] == "Failed":
+        fields["kind"] = FailureKind(fields["kind"])
+    event: Event = _EVENTS[msg["type"]](**fields)
+    return event
+
+
+def encode_plan(plan: ContextPlan) -> dict[str, Any]:
+    return dataclasses.asdict(plan)
+
+
+def decode_plan(d: dict[str, Any]) -> ContextPlan:
+    return ContextPlan(
+        d["instructions"],
+        d["corpus_text"],
+        d["prefix_tokens"],
+        tuple(DocumentSpan(**s) for s in d["spans"]),
+        Budget(**d["budget"]),
+    )
+
+
+def _error(exc: BackendError) -> dict[str, Any]:
+    return {"t": "error", "kind": exc.kind.value, "message": exc.message}
+
+
+# ---------------------------------------------------------------------------- the worker
+class _Worker:
+    """Owns at most one LocalBackend; serves one connection at a time on its own thread."""
+
+    def __init__(self, keep_alive: float) -> None:
+        self.keep_alive = keep_alive
+        self.backend: Any = None
+        self.identity: tuple[object, ...] = ()
+        self.stop = False
+
+    def serve(self, listener: socket.socket, path: Path) -> None:
+        while not self.stop:
+            listener.settimeout(self.keep_alive)
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                return  # idle for keep_alive seconds
+            if not path.exists():
+                return  # someone removed the socket: this worker is retired
+            with conn:
+                self.handle(conn)
+            self.rewind()
+
+    def handle(self, conn: socket.socket) -> None:
+        """Run a client's requests in order; a reader thread turns cancel and hang-up into the flag."""
+        requests: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        cancel = threading.Event()
+
+        def reader() -> None:
+            lines = _Lines(conn)
+            while (msg := lines.next()) is not None:
+                if msg.get("op") == "cancel":
+                    cancel.set()
+                else:
+                    requests.put(msg)
+            cancel.set()  # the client went away: stop what it asked for
+            requests.put(None)
+
+        threading.Thread(target=reader, name="longdesk-worker-reader", daemon=True).start()
+        reading: Reading | None = None
+        while (msg := requests.get()) is not None:
+            op = msg.get("op")
+            try:
+                if op == "ping":
+                    model = str(self.identity[0]) if self.identity else ""
+                    _send(conn, {"t": "pong", "pid": os.getpid(), "model": model})
+                elif op == "stop":
+                    self.stop = True
+                    _send(conn, {"t": "stopping", "pid": os.getpid()})
+                    return
+                elif op == "open":
+                    _send(conn, self.open(msg))
+                elif op == "read":
+                    cancel.clear()
+                    reading = self.read(conn, msg, cancel.is_set)
+                elif op == "ask" and reading is not None:
+                    cancel.clear()
+                    self.ask(conn, msg, reading, cancel.is_set)
+                elif op == "done":
+                    return
+                else:
+                    _send(conn, {"t": "error", "kind": "internal", "message": f"unexpected request {op!r}"})
+            except OSError:
+                return  # the client is gone
+
+    def open(self, msg: dict[str, Any]) -> dict[str, Any]:
+        from engine.backends.local import LocalBackend, LocalSettings
+
+        model = Path(msg["model"])
+        raw = dict(msg["settings"])
+        raw["snapshot_dir"] = Path(raw["snapshot_dir"]) if raw.get("snapshot_dir") else None
+        settings = LocalSettings(**raw)
+        try:
+            st = model.stat()
+        except OSError as exc:
+            return _error(BackendError(FailureKind.BAD_INPUT, f"cannot open {model}: {exc.strerror}"))
+        identity = (str(model.resolve()), st.st_size, st.st_mtime_ns, settings)
+        kept = self.backend is not None and identity == self.identity
+        if not kept:
+            self.close()
+            try:
+                self.backend = LocalBackend(model, settings)
+            except BackendError as exc:
+                return _error(exc)
+            self.identity = identity
+        info = self.backend.describe()
+        return {
+            "t": "opened",
+            "kept": kept,
+            "pid": os.getpid(),
+            "info": {**dataclasses.asdict(info), "thinking_modes": [m.value for m in info.thinking_modes]},
+        }
+
+    def read(self, conn: socket.socket, msg: dict[str, Any], cancelled: CancelCheck) -> Reading | None:
+        def sink(ev: Event) -> None:
+            _send(conn, encode_event(ev))
+
+        try:
+            reading: Reading = self.backend.read(
+                decode_plan(msg["plan"]),
+                sink,
+                cancelled,
+                thinking=ThinkingMode(msg["thinking"]),
+                keep_held=True,
+            )
+        except BackendError as exc:
+            _send(conn, _error(exc))
+            return None
+        _send(conn, {"t": "reading", **dataclasses.asdict(reading)})
+        return reading
+
+    def ask(self, conn: socket.socket, msg: dict[str, Any], reading: Reading, cancelled: CancelCheck) -> None:
+        def sink(ev: Event) -> None:
+            _send(conn, encode_event(ev))
+
+        o = msg["options"]
+        options = AskOptions(ThinkingMode(o["thinking"]), o["max_output_tokens"], o["temperature"], o["seed"])
+        history = tuple(Turn(**t) for t in msg["history"])
+        result = self.backend.ask(reading, history, msg["question"], options, sink, cancelled)
+        _send(conn, {**encode_event(result), "t": "result"})
+
+    def rewind(self) -> None:
+        """Between clients, bring the context back to the corpus so the next question starts at once."""
+        if self.backend is not None:
+            with contextlib.suppress(BackendError):
+                self.backend.rewind()
+
+    def close(self) -> None:
+        if self.backend is not None:
+            self.backend.close()
+            self.backend, self.identity = None, ()
+
+
+def serve(home: Path, keep_alive: float) -> int:
+    """Run a worker for ``home`` until it has been idle ``keep_alive`` seconds; 0 when another serves."""
+    import fcntl
+
+    path = socket_path(home)
+    lock = path.with_suffix(".lock").open("a+b")  # held for the worker's life
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return 0  # another worker serves this home
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()  # left by a worker that was killed
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    worker = _Worker(keep_alive)
+    ours = -1
+    try:
+        listener.bind(str(path))
+        ours = path.stat().st_ino
+        path.chmod(0o600)
+        listener.listen(8)
+        worker.serve(listener, path)
+    finally:
+        worker.close()
+        listener.close()
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_ino == ours:  # not a socket a newer worker made after ours was removed
+                path.unlink()
+        lock.close()
+    return 0
+
+
+# ---------------------------------------------------------------------------- the client
+def connect(home: Path, *, start: bool, keep_alive: float, log: Path | None = None) -> socket.socket:
+    """A connection to the worker for ``home``, starting one when ``start`` and none runs.
+
+    Raises:
+        WorkerUnavailable: no worker runs (and ``start`` is False), or one could not start.
+    """
+    if not supported():
+        raise WorkerUnavailable("this system has no Unix sockets")
+    path = socket_path(home)
+    conn = _try_connect(path)
+    if conn is not None or not start:
+        if conn is None:
+            raise WorkerUnavailable("no worker is running")
+        return conn
+    err = subprocess.DEVNULL if log is None else _open_log(log)
+    subprocess.Popen(
+        [sys.executable, "-m", "app.worker", "serve", "--home", str(home), "--keep-alive", str(keep_alive)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=err,
+        start_new_session=True,  # Ctrl-C in the terminal is for the client, not the worker
+        close_fds=True,
+    )
+    deadline = time.monotonic() + _START_WAIT_S
+    while time.monotonic() < deadline:
+        time.sleep(0.02)
+        conn = _try_connect(path)
+        if conn is not None:
+            return conn
+    raise WorkerUnavailable(f"the worker did not start within {_START_WAIT_S:.0f} s")
+
+
+def _open_log(log: Path) -> Any:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    return log.open("ab")
+
+
+def _try_connect(path: Path) -> socket.socket | None:
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(str(path))
+    except OSError:
+        conn.close()
+        return None
+    return conn
+
+
+def request(home: Path, op: str) -> dict[str, Any] | None:
+    """Send one control request (ping, stop) to a running worker; None when none runs."""
+    try:
+        conn = connect(home, start=False, keep_alive=0)
+    except WorkerUnavailable:
+        return None
+    with conn:
+        _send(conn, {"op": op})
+        reply = _Lines(conn).next(timeout=30)
+        if op != "stop":
+            _send(conn, {"op": "done"})
+        return reply
+
+
+class RemoteBackend:
+    """The local backend as served by the worker: the CLI's side of the socket.
+
+    Same calls as ``LocalBackend`` for what `longdesk ask` uses (describe, read, ask, close).
+    """
+
+    def __init__(self, conn: socket.socket, model: Path, settings: Any) -> None:
+        self.path = model
+        self._conn = conn
+        self._lines = _Lines(conn)
+        raw = dataclasses.asdict(settings)
+        raw["snapshot_dir"] = str(settings.snapshot_dir) if settings.snapshot_dir else None
+        _send(conn, {"op": "open", "model": str(model), "settings": raw})
+        reply = self._next(lambda: False)
+        if reply["t"] == "error":
+            self.close()
+            raise BackendError(FailureKind(reply["kind"]), reply["message"])
+        info = dict(reply["info"])
+        info["thinking_modes"] = tuple(ThinkingMode(m) for m in info["thinking_modes"])
+        info["notes"] = tuple(info["notes"])
+        self._info = BackendInfo(**info)
+        self.kept = bool(reply["kept"])
+        self.pid = int(reply["pid"])
+
+    def describe(self) -> BackendInfo:
+        return self._info
+
+    def read(
+        self,
+        plan: ContextPlan,
+        on_event: EventSink,
+        cancelled: CancelCheck,
+        *,
+        thinking: ThinkingMode = ThinkingMode.OFF,
+    ) -> Reading:
+        _send(self._conn, {"op": "read", "plan": encode_plan(plan), "thinking": thinking.value})
+        while True:
+            msg = self._next(cancelled)
+            if msg["t"] == "event":
+                on_event(decode_event(msg))
+            elif msg["t"] == "reading":
+                return Reading(msg["prefix_tokens"], msg["restored"], msg["seconds"], msg["detail"])
+            else:
+                raise BackendError(FailureKind(msg["kind"]), msg["message"])
+
+    def ask(
+        self,
+        reading: Reading,
+        history: tuple[Turn, ...],
+        question: str,
+        options: AskOptions,
+        on_event: EventSink,
+        cancelled: CancelCheck,
+    ) -> Finished | Failed:
+        del reading  # the worker holds its own handle for this connection
+        _send(
+            self._conn,
+            {
+                "op": "ask",
+                "history": [dataclasses.asdict(t) for t in history],
+                "question": question,
+                "options": {**dataclasses.asdict(options), "thinking": options.thinking.value},
+            },
+        )
+        while True:
+            try:
+                msg = self._next(cancelled)
+            except BackendError as exc:
+                return Failed(exc.kind, exc.message, partial=True)
+            if msg["t"] == "event":
+                on_event(decode_event(msg))
+            elif msg["t"] == "result":
+                result = decode_event(msg)
+                assert isinstance(result, Finished | Failed)
+                return result
+            else:
+                return Failed(FailureKind(msg["kind"]), msg["message"])
+
+    def _next(self, cancelled: CancelCheck) -> dict[str, Any]:
+        """The next message; tells the worker once when ``cancelled`` turns true meanwhile.
+
+        Raises:
+            BackendError: the worker went away.
+        """
+        told = False
+        while True:
+            try:
+                msg = self._lines.next(timeout=0.1)
+            except TimeoutError:
+                msg = {}
+            if msg is None:
+                raise BackendError(
+                    FailureKind.MODEL, "the Longdesk worker stopped unexpectedly (see worker.log)"
+                )
+            if msg:
+                return msg
+            if cancelled() and not told:
+                told = True
+                with contextlib.suppress(OSError):
+                    _send(self._conn, {"op": "cancel"})
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            _send(self._conn, {"op": "done"})
+        self._conn.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.worker")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("serve")
+    run.add_argument("--home", required=True)
+    run.add_argument("--keep-alive", type=float, default=DEFAULT_KEEP_ALIVE_S)
+    ns = parser.parse_args(argv)
+    return serve(Path(ns.home), ns.keep_alive)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
