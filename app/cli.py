@@ -47,7 +47,8 @@ from engine.models.default_model import DefaultModelError
 
 if TYPE_CHECKING:
     from app.worker import RemoteBackend
-    from engine.backends.local import LocalBackend, LocalSettings, Tokenizer
+    from engine.backends.local import LocalBackend
+    from engine.backends.local_load import LocalSettings, Tokenizer
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -163,7 +164,7 @@ def _plan(corpus: Corpus, model: Path, reserved_output: int) -> tuple[ContextPla
     The vocabulary (about a second to load for 262K tokens) is loaded only when a count is not
     in the cache, so a second run on the same corpus and model loads nothing.
     """
-    from engine.backends.local import Tokenizer, inspect_model
+    from engine.backends.local_load import Tokenizer, inspect_model
     from engine.context.tokens import ExactCounter, gguf_identity
 
     try:
@@ -256,7 +257,7 @@ def cmd_models(ns: argparse.Namespace, out: TextIO) -> int:
 
 
 def _local_settings(ns: argparse.Namespace, app_paths: Paths, n_ctx: int) -> LocalSettings:
-    from engine.backends.local import LocalSettings
+    from engine.backends.local_load import LocalSettings
 
     settings, _warning = load_settings(app_paths.config)
     return LocalSettings(
@@ -269,7 +270,7 @@ def _local_settings(ns: argparse.Namespace, app_paths: Paths, n_ctx: int) -> Loc
 
 def _check_memory(model: Path, settings: LocalSettings) -> None:
     """Refuse, before anything is loaded, a context the memory planner says will not fit."""
-    from engine.backends.local import inspect_model, resolve_settings
+    from engine.backends.local_load import inspect_model, resolve_settings
     from engine.models.memory import plan_placement
 
     try:
@@ -367,8 +368,7 @@ def _ask_local(ns: argparse.Namespace, out: TextIO, corpus: Corpus) -> int:
             f"loading {model.name} (context {n_ctx:,})",
             file=sys.stderr,
         )
-        _check_memory(model, settings)
-        try:
+        try:  # the backend refuses a context that will not fit before loading anything
             backend = _open_local(model, settings, app_paths)
         except BackendError as exc:
             raise _fail(exc) from exc
@@ -415,17 +415,13 @@ def print_citations(tracker: CitationTracker, stream: TextIO) -> None:
 
 
 def _run_ask(
-    backend: object,
+    backend: LocalBackend | RemoteBackend,
     plan: ContextPlan,
     ns: argparse.Namespace,
     out: TextIO,
     cancel: threading.Event,
     corpus: Corpus | None = None,
 ) -> int:
-    from app.worker import RemoteBackend
-    from engine.backends.local import LocalBackend
-
-    assert isinstance(backend, LocalBackend | RemoteBackend)
     progress = ProgressPrinter(sys.stderr)
     failures: list[Failed] = []
     usage: list[Usage] = []

@@ -8,7 +8,7 @@ from pathlib import Path
 from app.paths import Paths
 from app.settings import Settings
 from engine.backends.base import BackendError
-from engine.backends.local import inspect_model
+from engine.backends.local_load import inspect_model
 from engine.models.default_model import DEFAULT_MODEL_NAME, ensure_default_model
 from engine.models.gguf_header import shard_paths
 from engine.models.memory import MemoryPlan, plan_memory

@@ -10,7 +10,8 @@ One run measures, on a generated ~32K-token corpus (and an ~8K one for the size 
 4. resume: a prefill stopped at ~60% without a final checkpoint (as a crash would) and
    started again redoes at most one checkpoint interval of work;
 5. the same logits after a restore as after the live prefill (bit for bit);
-6. a second ``longdesk ask`` on the 32K corpus: wall time and time to the first answer byte.
+6. a second ``longdesk ask`` on the 32K corpus: time to the first answer byte in a fresh
+   process and from the resident worker.
 
 Run: ``.venv/bin/python -m bench.local_session [--tokens 32000] [--interval 30]``. Takes
 about 10 minutes on 2 idle cores.
@@ -20,10 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -233,34 +231,16 @@ def main() -> int:
         )
         backend.close()
 
-        # 6: the CLI on the same corpus, restoring the snapshot made above.
+        # 6: the CLI on the same corpus, restoring the snapshot made above: a fresh process
+        # vs the resident worker (bench/cli_second_ask.py).
         if not args.skip_cli:
-            env = {**os.environ, "LONGDESK_HOME": str(home)}
-            exe = Path(sys.executable).with_name("longdesk")
-            t0 = time.perf_counter()
-            proc = subprocess.Popen(
-                [
-                    str(exe),
-                    "ask",
-                    str(work / "c32k"),
-                    "-q",
-                    "Which shelf holds 5 books?",
-                    "--max-tokens",
-                    "8",
-                ],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=env,
-                cwd=ROOT,
+            from bench.cli_second_ask import compare
+
+            fresh, held = compare(home, work / "c32k", 3)
+            print(
+                f"[CLI] second ask, first answer byte: fresh process {fresh:.2f} s, "
+                f"resident worker {held:.2f} s ({fresh / held:.1f}x sooner)"
             )
-            assert proc.stdout is not None
-            proc.stdout.read(1)
-            first_byte = time.perf_counter() - t0
-            _out, err = proc.communicate()
-            wall = time.perf_counter() - t0
-            restored_line = next((x for x in err.decode().splitlines() if "restored" in x), "NOT RESTORED")
-            print(f"[CLI] second ask: first answer byte after {first_byte:.2f} s, done in {wall:.2f} s")
-            print(f"[CLI] {restored_line}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

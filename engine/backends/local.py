@@ -121,7 +121,9 @@ class LocalBackend:
             self.header, s.n_ctx, s.n_gpu_layers or 0, swa_full=s.full_swa()
         )
         if s.check_memory and not self.placement.memory.fits:
-            raise BackendError(FailureKind.MEMORY, self.placement.refusal())
+            raise BackendError(
+                FailureKind.MEMORY, f"{path.name} does not fit in memory: {self.placement.refusal()}"
+            )
         capture = llama_log.captured_stderr()
         try:
             with capture, tensor_overrides(self.placement.cpu_tensor_patterns):
