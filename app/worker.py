@@ -240,8 +240,14 @@ class _Worker:
             st = model.stat()
         except OSError as exc:
             return _error(BackendError(FailureKind.BAD_INPUT, f"cannot open {model}: {exc.strerror}"))
-        identity = (str(model.resolve()), st.st_size, st.st_mtime_ns, settings)
-        kept = self.backend is not None and identity == self.identity
+        # A held context at least as large serves a request that needs a smaller one.
+        identity = (str(model.resolve()), st.st_size, st.st_mtime_ns, dataclasses.replace(settings, n_ctx=0))
+        kept = (
+            self.backend is not None
+            and identity == self.identity
+            and self.backend.settings.n_ctx
+            >= min(settings.n_ctx, self.backend.header.context_length or settings.n_ctx)
+        )
         if not kept:
             self.close()
             try:
@@ -400,6 +406,7 @@ class RemoteBackend:
         self.path = model
         self._conn = conn
         self._lines = _Lines(conn)
+        self._told = False
         raw = dataclasses.asdict(settings)
         raw["snapshot_dir"] = str(settings.snapshot_dir) if settings.snapshot_dir else None
         _send(conn, {"op": "open", "model": str(model), "settings": raw})
@@ -425,6 +432,7 @@ class RemoteBackend:
         *,
         thinking: ThinkingMode = ThinkingMode.OFF,
     ) -> Reading:
+        self._told = False
         _send(self._conn, {"op": "read", "plan": encode_plan(plan), "thinking": thinking.value})
         while True:
             msg = self._next(cancelled)
@@ -445,6 +453,7 @@ class RemoteBackend:
         cancelled: CancelCheck,
     ) -> Finished | Failed:
         del reading  # the worker holds its own handle for this connection
+        self._told = False
         _send(
             self._conn,
             {
@@ -474,22 +483,20 @@ class RemoteBackend:
         Raises:
             BackendError: the worker went away.
         """
-        told = False
         while True:
+            if cancelled() and not self._told:
+                self._told = True  # once per request: the worker stops between tokens or chunks
+                with contextlib.suppress(OSError):
+                    _send(self._conn, {"op": "cancel"})
             try:
                 msg = self._lines.next(timeout=0.1)
             except TimeoutError:
-                msg = {}
+                continue
             if msg is None:
                 raise BackendError(
                     FailureKind.MODEL, "the Longdesk worker stopped unexpectedly (see worker.log)"
                 )
-            if msg:
-                return msg
-            if cancelled() and not told:
-                told = True
-                with contextlib.suppress(OSError):
-                    _send(self._conn, {"op": "cancel"})
+            return msg
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

@@ -129,3 +129,32 @@ def test_a_killed_worker_is_replaced_by_the_next_ask(keep_alive: Path, notes: Pa
     assert new != pid
     assert "restored the reading" in err  # from the snapshot the killed worker saved
     assert out == first_out
+
+
+def test_ctrl_c_stops_the_answer_in_the_worker_which_stays_ready(keep_alive: Path, notes: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.app.test_cli import ROOT
+
+    _out, err = ask(notes)  # the worker holds the corpus now
+    pid = worker_pid(err)
+    exe = Path(sys.executable).with_name("longdesk")
+    proc = subprocess.Popen(
+        [str(exe), "ask", str(notes), "-q", "Write a long essay about the garden.", "--max-tokens", "2000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=os.environ.copy(),
+    )
+    assert proc.stdout is not None
+    proc.stdout.read(1)  # answering has begun
+    proc.send_signal(signal.SIGINT)
+    _rest, err_bytes = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err_bytes.decode()
+    assert "stop: cancelled" in err_bytes.decode()
+    # The worker stopped generating, stays up, and answers the next question from the corpus.
+    out, err = ask(notes)
+    assert worker_pid(err) == pid
+    assert "already holds the reading" in err
+    assert out
