@@ -14,7 +14,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-PARSER_VERSION = 1
+PARSER_VERSION = 2  # 2: damaged PDFs that MuPDF repaired are said to be damaged
 
 
 class ParseCache:

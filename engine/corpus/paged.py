@@ -155,8 +155,14 @@ def _paged(
             report(("pages", index + 1 - first, total))
             last = now
     status = "ok" if total else "corrupt or empty: no pages could be read"
+    repaired = filetype == "pdf" and bool(doc.is_repaired)  # known once the pages were loaded
     if total and not segments:
-        status = "no text layer (images only)" if filetype == "cbz" else "no text layer (scanned?)"
+        if repaired:  # a cut or broken file that MuPDF rebuilt into empty pages is not a scan
+            status = "damaged (repaired by the reader): no text recovered"
+        else:
+            status = "no text layer (images only)" if filetype == "cbz" else "no text layer (scanned?)"
+    elif repaired and first == 0:
+        notes.append("the file is damaged and was repaired by the reader: some text may be missing")
     toc: list[RawToc] = []
     for entry in doc.get_toc(simple=True) if first == 0 else ():
         level, title, page_no = entry[0], entry[1], entry[2]

@@ -64,13 +64,22 @@ def test_hostile_and_textless_pdfs_are_issues_and_the_rest_is_read(tmp_path: Pat
     make_encrypted_pdf(tmp_path / "locked.pdf")
     make_scanned_pdf(tmp_path / "scan.pdf")
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\n" + b"\xff" * 300)
+    whole = make_pdf(tmp_path / "whole.pdf", ["Cut short.", "Never seen.", "Third."]).read_bytes()
+    (tmp_path / "whole.pdf").unlink()
+    (tmp_path / "cut.pdf").write_bytes(whole[: len(whole) // 3])  # MuPDF repairs it into empty pages
+    (tmp_path / "half.pdf").write_bytes(whole[: len(whole) // 2])  # repaired, the first page's text left
     (tmp_path / "truncated.epub").write_bytes(b"PK\x03\x04" + b"\x00" * 40)
     (tmp_path / "ok.txt").write_text("still here\n")
     corpus = load_sources([tmp_path])
-    assert [d.name for d in corpus.documents] == [f"{tmp_path.name}/ok.txt"]
+    assert [d.name for d in corpus.documents] == [f"{tmp_path.name}/half.pdf", f"{tmp_path.name}/ok.txt"]
+    assert corpus.documents[0].text == "Cut short.\n"
+    assert corpus.documents[0].notes == (
+        "the file is damaged and was repaired by the reader: some text may be missing",
+    )
     reasons = {Path(i.source).name: (i.problem, i.reason) for i in corpus.issues}
     assert reasons["locked.pdf"] == (Problem.FAILED, "password required")
     assert reasons["scan.pdf"] == (Problem.FAILED, "no text layer (scanned?)")
+    assert reasons["cut.pdf"] == (Problem.FAILED, "damaged (repaired by the reader): no text recovered")
     assert reasons["broken.pdf"][0] is Problem.FAILED
     assert reasons["broken.pdf"][1].startswith("corrupt")
     assert reasons["truncated.epub"][1].startswith("corrupt or unreadable EPUB")
