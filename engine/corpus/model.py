@@ -128,7 +128,8 @@ class Document:
             AnchorKind.CHAPTER: "chapter",
             AnchorKind.VERSE: "verse",
         }[kind]
-        count = len(self.segments) if kind is AnchorKind.VERSE else last
+        # Verse texts: the verses (front matter and headings are numbered 0).
+        count = sum(1 for s in self.segments if s.anchor.start > 0) if kind is AnchorKind.VERSE else last
         return f"{count} {unit}{'' if count == 1 else 's'}"
 
 

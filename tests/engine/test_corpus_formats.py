@@ -140,6 +140,26 @@ def test_verse_texts_get_one_anchor_per_verse(tmp_path: Path) -> None:
     assert "<v Genesis 1:3>\nAnd it was so, verse number 3.\n" in text
 
 
+def test_epub_verse_text_keeps_book_headings_out_of_the_verses(tmp_path: Path) -> None:
+    books = {
+        "Genesis": [f"Genesis 1:{v} Light number {v} was made." for v in range(1, 13)],
+        "Exodus": [f"Exodus 2:{v} Water number {v} was parted." for v in range(1, 13)],
+    }
+    make_epub(tmp_path / "books.epub", "Two Books", [(name, "\n\n".join(vs)) for name, vs in books.items()])
+    (doc,) = load_sources([tmp_path / "books.epub"]).documents
+    verses = [s for s in doc.segments if s.anchor.start > 0]
+    assert [s.anchor.label for s in verses] == [
+        v.split(" ", 2)[0] + " " + v.split(" ", 2)[1] for vs in books.values() for v in vs
+    ]
+    # The last verse of Genesis ends where its chapter ends: "Exodus" is not glued to it.
+    assert verses[11].text == "Light number 12 was made.\n"
+    assert verses[-1].text == "Water number 12 was parted.\n"
+    assert [(s.anchor.label, s.text) for s in doc.segments if s.anchor.start == 0] == [
+        ("front matter", "Genesis\n"),
+        ("heading", "Exodus\n"),
+    ]
+
+
 def test_fb2_chapters_and_comic_without_text(tmp_path: Path) -> None:
     import zipfile
 
