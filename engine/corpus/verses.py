@@ -2,8 +2,9 @@
 
 Scripture and similar texts are cited by verse, not by page. When most of a document's text is
 a run of lines that open with a reference such as ``Genesis 1:1`` or ``1 Kings 2:3``, the
-document is re-cut into one segment per verse, labelled with the reference (the packed marker
-is ``<v Genesis 1:1>``) and with the reference taken out of the verse text, so that it is not
+document is re-cut into one segment per verse, labelled with the reference (packed as
+``<v Genesis 1>`` per chapter and the verse number before each verse, see
+``engine.context.pack``) and with the reference taken out of the verse text, so that it is not
 paid for twice. Whitespace inside a verse is normalised (a verse may wrap over lines or pages).
 
 A verse never runs on into the next *chapter* of a reflowable book (an EPUB spine item): the

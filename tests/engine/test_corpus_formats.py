@@ -137,7 +137,9 @@ def test_verse_texts_get_one_anchor_per_verse(tmp_path: Path) -> None:
         assert doc.segments[4].text.count("wraps over the line") == 6  # one verse, lines joined
         assert len(doc.segments) == 32
     text = pack(corpus, len, 10**6).corpus_text
-    assert "<v Genesis 1:3>\nAnd it was so, verse number 3.\n" in text
+    assert "<v Genesis 1>\n1 And it was so, verse number 1.\n2 And it was so" in text
+    assert "\n3 And it was so, verse number 3.\n" in text
+    assert "<v Song of Solomon 2>\n1 I am the rose of Sharon.\n<v 1 Kings 3>\n4 And the king went.\n" in text
 
 
 def test_epub_verse_text_keeps_book_headings_out_of_the_verses(tmp_path: Path) -> None:
