@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import re
 import time
+from array import array
 from collections.abc import Callable
 from importlib import resources
 
@@ -68,6 +69,36 @@ def _attr(value: str) -> str:
     return value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace("\n", " ")
 
 
+def _block(doc: Document) -> tuple[str, array[int], array[int]]:
+    """The packed block of one document, and where each segment's text sits in it."""
+    parts = [f'<doc id="{doc.doc_id}" name="{_attr(doc.name)}" kind="{doc.kind.value}">\n']
+    pos = len(parts[0])
+    starts: array[int] = array("q")
+    ends: array[int] = array("q")
+    chapter = ""
+    for seg in doc.segments:
+        ref = _VERSE_REF.match(seg.anchor.label) if seg.anchor.kind is AnchorKind.VERSE else None
+        if ref is None:
+            marker = f"{anchor_marker(seg.anchor)}\n"
+            chapter = ""
+        elif ref["chapter"] != chapter:
+            chapter = ref["chapter"]
+            marker = f"<v {chapter}>\n{ref['verse']} "
+        else:
+            marker = f"{ref['verse']} "
+        parts.append(marker)
+        pos += len(marker)
+        parts.append(seg.text)
+        starts.append(pos)
+        pos += len(seg.text)
+        ends.append(pos)
+        if seg.text and not seg.text.endswith("\n"):
+            parts.append("\n")
+            pos += 1
+    parts.append("</doc>\n")
+    return "".join(parts), starts, ends
+
+
 def document_block(doc: Document) -> str:
     """The packed text of one document: header, anchored segments, footer.
 
@@ -76,21 +107,7 @@ def document_block(doc: Document) -> str:
     not a ``Book C:V`` reference (front matter, a heading) keeps a ``<v LABEL>`` line, and the
     next verse opens its chapter again.
     """
-    parts = [f'<doc id="{doc.doc_id}" name="{_attr(doc.name)}" kind="{doc.kind.value}">\n']
-    chapter = ""
-    for seg in doc.segments:
-        text = seg.text if seg.text.endswith("\n") or not seg.text else seg.text + "\n"
-        ref = _VERSE_REF.match(seg.anchor.label) if seg.anchor.kind is AnchorKind.VERSE else None
-        if ref is None:
-            parts.append(f"{anchor_marker(seg.anchor)}\n{text}")
-            chapter = ""
-            continue
-        if ref["chapter"] != chapter:
-            chapter = ref["chapter"]
-            parts.append(f"<v {chapter}>\n")
-        parts.append(f"{ref['verse']} {text}")
-    parts.append("</doc>\n")
-    return "".join(parts)
+    return _block(doc)[0]
 
 
 def pack(
@@ -105,6 +122,11 @@ def pack(
 ) -> ContextPlan:
     """Pack every document of ``corpus`` (none is dropped) and count the prefix exactly.
 
+    Memory: the plan keeps one block per document, and each document's segments are rebased
+    onto its block (``SegmentTable.rebase``: the same characters, now held once, inside the
+    block), so a packed corpus costs about its text once, not the loaded text plus a packed
+    copy. ``ContextPlan.corpus_text`` joins the blocks when a backend asks for the one string.
+
     Args:
         corpus: the documents, in their final order.
         count_tokens: the chosen model's own tokenizer (exact counts, never chars / 4).
@@ -118,9 +140,6 @@ def pack(
         The plan; ``plan.budget.fits`` says whether it fits, and by how much it does not.
     """
     text_instructions = default_instructions() if instructions is None else instructions
-    # One join at the end allocates the final string once, at its final width (one character
-    # beyond Latin-1 makes CPython store the whole string at 2 or 4 bytes per character);
-    # decoding a UTF-8 buffer instead would pass through a narrow copy first (measured: more).
     blocks = [_OPEN]
     counts: list[int] = []
     spans: list[DocumentSpan] = []
@@ -130,8 +149,9 @@ def pack(
     done_chars = 0
     last = 0.0
     for index, doc in enumerate(corpus.documents):
-        block = document_block(doc)
+        block, seg_starts, seg_ends = _block(doc)
         n = count_tokens(block)
+        doc.table.rebase(block, seg_starts, seg_ends)
         spans.append(DocumentSpan(doc.doc_id, doc.name, offset, offset + len(block), n))
         blocks.append(block)
         counts.append(n)
@@ -154,21 +174,19 @@ def pack(
                 )
             )
     blocks.append(_CLOSE)
-    corpus_text = "".join(blocks)
-    del blocks
     head = text_instructions + "\n" + _OPEN
     if getattr(count_tokens, "newline_safe", False):
         # Exact: the head ends with a newline, every block starts with "<" and ends with one.
         prefix_tokens = count_tokens(head) + sum(counts) + count_tokens(_CLOSE)
     else:
-        prefix_tokens = count_tokens(text_instructions + "\n" + corpus_text)
+        prefix_tokens = count_tokens("".join([text_instructions, "\n", *blocks]))
     budget = Budget(
         context_window=context_window,
         prefix=prefix_tokens,
         reserved_thinking=reserved_thinking,
         reserved_output=reserved_output,
     )
-    return ContextPlan(text_instructions, corpus_text, prefix_tokens, tuple(spans), budget)
+    return ContextPlan(text_instructions, tuple(blocks), prefix_tokens, tuple(spans), budget)
 
 
 def source_text(doc: Document) -> str:

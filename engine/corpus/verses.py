@@ -5,7 +5,8 @@ a run of lines that open with a reference such as ``Genesis 1:1`` or ``1 Kings 2
 document is re-cut into one segment per verse, labelled with the reference (packed as
 ``<v Genesis 1>`` per chapter and the verse number before each verse, see
 ``engine.context.pack``) and with the reference taken out of the verse text, so that it is not
-paid for twice. Whitespace inside a verse is normalised (a verse may wrap over lines or pages).
+paid for twice. Whitespace inside a verse is normalised (a verse may wrap over lines or pages; a word broken
+after its own hyphen, ``two-`` / ``edged``, is joined again).
 
 A verse never runs on into the next *chapter* of a reflowable book (an EPUB spine item): the
 text between a chapter's start and its first reference is that chapter's heading (a book name,
@@ -20,11 +21,14 @@ import re
 from collections.abc import Sequence
 
 from engine.corpus.model import Anchor, AnchorKind, Segment
+from engine.corpus.segments import SegmentTable
 
 _REF = re.compile(
     r"^[ \t]*(?P<ref>(?:[1-4] )?[A-Z][a-z]+(?: (?:of |the )?[A-Z][a-z]+)* \d{1,3}:\d{1,3})[ \t]+",
     re.MULTILINE,
 )
+# A hyphenated word that the reader's layout broke after its hyphen (``two-\nedged``).
+_LINE_HYPHEN = re.compile(r"(?<=\w)-[ \t]*\n\s*(?=\w)")
 MIN_VERSES = 20
 MIN_COVERAGE = 0.9
 MAX_MEAN_VERSE_CHARS = 2000
@@ -60,7 +64,7 @@ def verse_segments(text: str, *, force: bool = False, breaks: Sequence[int] = ()
         end = matches[number].start() if number < len(matches) else len(text)
         at = bisect.bisect_right(breaks, match.end())
         cut = breaks[at] if at < len(breaks) and breaks[at] < end else end
-        body = " ".join(text[match.end() : cut].split())
+        body = " ".join(_LINE_HYPHEN.sub("-", text[match.end() : cut]).split())
         segments.append(Segment(Anchor(AnchorKind.VERSE, number, number, match["ref"]), body + "\n"))
         heading = " ".join(text[cut:end].split())
         if heading:
@@ -78,4 +82,5 @@ def maybe_verses(segments: Sequence[Segment], mode: bool | None) -> list[Segment
         if seg.anchor.kind is AnchorKind.CHAPTER and offset:
             breaks.append(offset)
         offset += len(seg.text)
-    return verse_segments("".join(s.text for s in segments), force=bool(mode), breaks=breaks)
+    text = segments.joined() if isinstance(segments, SegmentTable) else "".join(s.text for s in segments)
+    return verse_segments(text, force=bool(mode), breaks=breaks)

@@ -30,7 +30,7 @@ def tiny_v4(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _plan() -> ContextPlan:
     text = "<doc id=1>The gate is painted green.</doc>"
-    return ContextPlan("Answer from the documents.", text, 20, (), Budget(context_window=2048, prefix=20))
+    return ContextPlan("Answer from the documents.", (text,), 20, (), Budget(context_window=2048, prefix=20))
 
 
 def test_backend_offers_modes_and_streams_thinking_apart(tiny_v4: Path) -> None:

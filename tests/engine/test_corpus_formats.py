@@ -123,6 +123,7 @@ def test_notebook_cells_without_outputs(tmp_path: Path) -> None:
 def test_verse_texts_get_one_anchor_per_verse(tmp_path: Path) -> None:
     verses = [f"Genesis 1:{v} And it was so, verse number {v}." for v in range(1, 31)]
     verses[4] += " And a long verse wraps over the line" * 6
+    verses[6] += " With a two-\nedged sword."  # a line broken after a word's own hyphen
     verses += ["Song of Solomon 2:1 I am the rose of Sharon.", "1 Kings 3:4 And the king went."]
     (tmp_path / "gen.txt").write_text("\n".join(verses) + "\n")
     # The same verses in a PDF, one verse a line, a long one wrapped, over two pages.
@@ -135,6 +136,7 @@ def test_verse_texts_get_one_anchor_per_verse(tmp_path: Path) -> None:
         assert all(s.anchor.kind is AnchorKind.VERSE for s in doc.segments)
         assert doc.segments[2].text == "And it was so, verse number 3.\n"
         assert doc.segments[4].text.count("wraps over the line") == 6  # one verse, lines joined
+        assert doc.segments[6].text.endswith(" With a two-edged sword.\n")
         assert len(doc.segments) == 32
     text = pack(corpus, len, 10**6).corpus_text
     assert "<v Genesis 1>\n1 And it was so, verse number 1.\n2 And it was so" in text
