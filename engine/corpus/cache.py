@@ -14,7 +14,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-PARSER_VERSION = 2  # 2: damaged PDFs that MuPDF repaired are said to be damaged
+PARSER_VERSION = 3  # 2: repaired PDFs said to be damaged; 3: one-flow books cut at their TOC
 
 
 class ParseCache:

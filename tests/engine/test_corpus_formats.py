@@ -11,9 +11,11 @@ from engine.corpus.model import AnchorKind, DocumentKind, Problem
 from tests.engine.corpus_files import (
     make_encrypted_pdf,
     make_epub,
+    make_mobi,
     make_pdf,
     make_scanned_pdf,
     make_table_pdf,
+    make_xps,
 )
 
 
@@ -188,3 +190,56 @@ def test_fb2_chapters_and_comic_without_text(tmp_path: Path) -> None:
     assert all(s.anchor.kind is AnchorKind.CHAPTER for s in doc.segments)
     (issue,) = corpus.issues
     assert (Path(issue.source).name, issue.reason) == ("comic.cbz", "no text layer (images only)")
+
+
+def test_xps_pages_and_mobi_sections_with_their_text(tmp_path: Path) -> None:
+    pages = [["Harbour report.", "Ships counted: 7."], ["Tides & winds."], ["Signed."]]
+    make_xps(tmp_path / "memo.xps", pages)
+    make_mobi(
+        tmp_path / "tale.mobi",
+        "Tale",
+        [("The Sea", "Waves roll.\n\nSalt air."), ("The Land", "Hills rise."), ("The Sky", "Clouds " * 900)],
+    )
+    corpus = load_sources([tmp_path])
+    assert corpus.issues == ()
+    memo, tale = corpus.documents
+    assert memo.kind is DocumentKind.XPS
+    assert [(s.anchor.kind, s.anchor.start, s.text) for s in memo.segments] == [
+        (AnchorKind.PAGE, 1, "Harbour report.\nShips counted: 7.\n"),
+        (AnchorKind.PAGE, 2, "Tides & winds.\n"),
+        (AnchorKind.PAGE, 3, "Signed.\n"),
+    ]
+    # One flow in MuPDF (one chapter, laid out in pages): cut at its headings, one section each.
+    assert tale.kind is DocumentKind.EBOOK
+    assert [(s.anchor.kind, s.anchor.start, s.anchor.label) for s in tale.segments] == [
+        (AnchorKind.CHAPTER, 1, "The Sea"),
+        (AnchorKind.CHAPTER, 2, "The Land"),
+        (AnchorKind.CHAPTER, 3, "The Sky"),
+    ]
+    assert tale.segments[0].text == "The Sea\nWaves roll.\nSalt air.\n"
+    assert tale.segments[1].text == "The Land\nHills rise.\n"
+    assert " ".join(tale.segments[2].text.split()) == "The Sky " + " ".join(["Clouds"] * 900)
+    assert [(t.title, t.anchor.start) for t in tale.toc] == [("The Sea", 1), ("The Land", 2), ("The Sky", 3)]
+    text = pack(corpus, len, 10**6).corpus_text
+    assert f'<doc id="{memo.doc_id}" name="{memo.name}" kind="xps">\n<p1>\nHarbour report.' in text
+    assert "<c2>\nThe Land\nHills rise.\n<c3>\nThe Sky\n" in text
+
+
+def test_cut_short_xps_and_mobi_are_one_named_failure_each(tmp_path: Path) -> None:
+    xps = make_xps(tmp_path / "whole.xps", [["One."], ["Two."]]).read_bytes()
+    mobi = make_mobi(tmp_path / "whole.mobi", "T", [("A", "Alpha " * 800), ("B", "Beta " * 800)]).read_bytes()
+    (tmp_path / "whole.xps").unlink()
+    (tmp_path / "whole.mobi").unlink()
+    (tmp_path / "cut.xps").write_bytes(xps[: len(xps) * 2 // 3])
+    (tmp_path / "cut.mobi").write_bytes(mobi[: len(mobi) // 2])  # whole records missing
+    (tmp_path / "tail.mobi").write_bytes(mobi[:-100])  # the last text record cut
+    (tmp_path / "ok.txt").write_text("still here\n")
+    corpus = load_sources([tmp_path])
+    assert [d.name for d in corpus.documents] == [f"{tmp_path.name}/ok.txt"]
+    reasons = {Path(i.source).name: (i.problem, i.reason) for i in corpus.issues}
+    assert set(reasons) == {"cut.xps", "cut.mobi", "tail.mobi"}
+    assert reasons["cut.xps"][0] is Problem.FAILED
+    assert reasons["cut.xps"][1].startswith("corrupt or unreadable XPS")
+    assert reasons["cut.mobi"][1] == "damaged: the file is cut short (1 of 4 MOBI records missing)"
+    assert reasons["tail.mobi"][0] is Problem.FAILED
+    assert reasons["tail.mobi"][1].startswith("damaged: the file is cut short (MOBI text ")
