@@ -153,7 +153,7 @@ def encode_plan(plan: ContextPlan) -> dict[str, Any]:
 def decode_plan(d: dict[str, Any]) -> ContextPlan:
     return ContextPlan(
         d["instructions"],
-        d["corpus_text"],
+        tuple(d["corpus_blocks"]),
         d["prefix_tokens"],
         tuple(DocumentSpan(**s) for s in d["spans"]),
         Budget(**d["budget"]),

@@ -110,7 +110,8 @@ def main() -> None:
             t1 = time.perf_counter()
             plan = pack(corpus, counter, 2_000_000)
             counted = time.perf_counter() - t1
-            plain, packed = markup_overhead(corpus, counter)
+            with_refs, packed = markup_overhead(corpus, counter)  # the source: verses with references
+            bare = counter.count(doc.text)  # the verse texts alone
             counter.close()
             print(f"\n{path.suffix[1:].upper()}: read in {seconds:.1f} s, counted in {counted:.1f} s")
             print(
@@ -124,8 +125,8 @@ def main() -> None:
             print(f"  exact tokens (default model, packed with instructions): {plan.prefix_tokens:,}")
             print(
                 f"  markup overhead vs the source text with its references: {packed / source_tokens - 1:.2%} "
-                f"({source_tokens:,} -> {packed:,} tokens); "
-                f"vs the verse texts alone: {packed / plain - 1:.2%}"
+                f"({source_tokens:,} -> {packed:,} tokens; as read back: {with_refs:,}); "
+                f"vs the verse texts alone: {packed / bare - 1:.2%} ({bare:,})"
             )
     tokenizer.close()
 

@@ -73,7 +73,11 @@ class ContextPlan:
 
     Attributes:
         instructions: the system instructions (the citing contract), first in the prefix.
-        corpus_text: the packed corpus with anchor markup; byte-stable for the same sources.
+        corpus_blocks: the packed corpus with anchor markup, as ``<corpus>``, one block per
+            document, ``</corpus>``; ``corpus_text`` is their join, byte-stable for the same
+            sources. The documents' segment texts live inside these blocks (see
+            ``engine.context.pack.pack``), so the corpus is held once until a backend asks
+            for the one string.
         prefix_tokens: tokens of ``instructions + corpus_text`` under the backend's tokenizer
             (chat-template tokens are the backend's business and are added when it reads).
         spans: one per document, in order.
@@ -81,14 +85,24 @@ class ContextPlan:
     """
 
     instructions: str
-    corpus_text: str
+    corpus_blocks: tuple[str, ...]
     prefix_tokens: int
     spans: tuple[DocumentSpan, ...]
     budget: Budget
 
     @property
+    def corpus_text(self) -> str:
+        """The packed corpus as one string (built on each call: keep it while it is needed)."""
+        return "".join(self.corpus_blocks)
+
+    @property
+    def corpus_chars(self) -> int:
+        return sum(len(b) for b in self.corpus_blocks)
+
+    @property
     def system_text(self) -> str:
-        return self.instructions + "\n" + self.corpus_text
+        """Instructions and corpus, the prefix a model reads (built on each call)."""
+        return "".join([self.instructions, "\n", *self.corpus_blocks])
 
     def span_at(self, offset: int) -> DocumentSpan | None:
         """The document whose block contains character ``offset`` of ``corpus_text``."""

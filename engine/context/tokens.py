@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 CHUNK_CHARS = 8192
+_HASH_PIECE_CHARS = 1 << 18
 _MIN_CACHED_CHARS = 0  # every text: a cache hit avoids loading the vocabulary at all
 _PROBES = ("a\nb", "x = 1\n\ndef f():\n    return 2\n", "Hello\nworld\n\n\nend", " lead\n trail ")
 
@@ -59,6 +60,14 @@ def newline_safe(pieces: Iterable[bytes], count: Callable[[str], int]) -> bool:
         if sum(count(p) for p in parts) != count(probe):
             return False
     return True
+
+
+def _content_key(identity: str, text: str) -> str:
+    """sha256 of ``identity NUL text`` in UTF-8, hashed in pieces (no whole copy of ``text``)."""
+    digest = hashlib.sha256(f"{identity}\x00".encode("utf-8", "surrogatepass"))
+    for start in range(0, len(text), _HASH_PIECE_CHARS):
+        digest.update(text[start : start + _HASH_PIECE_CHARS].encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
 
 
 class TokenCache:
@@ -161,7 +170,7 @@ class ExactCounter:
         """The exact number of tokens of ``text``."""
         if len(text) < _MIN_CACHED_CHARS:
             return self._raw(text)
-        key = hashlib.sha256(f"{self.identity}\x00{text}".encode("utf-8", "surrogatepass")).hexdigest()
+        key = _content_key(self.identity, text)
         cached = self._cache.get(key)
         if cached is not None:
             return cached

@@ -14,7 +14,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-PARSER_VERSION = 1
+PARSER_VERSION = 3  # 2: repaired PDFs said to be damaged; 3: one-flow books cut at their TOC
 
 
 class ParseCache:

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from html.parser import HTMLParser
 from pathlib import PurePosixPath
 
 from engine.corpus.model import Anchor, AnchorKind, Document, DocumentKind, Segment
+from engine.corpus.segments import SegmentTable
 
 CODE_LINES_PER_ANCHOR = 10
 TEXT_LINES_PER_ANCHOR = 20
@@ -94,17 +96,9 @@ def classify(name: str) -> tuple[DocumentKind, str]:
     return DocumentKind.TEXT, ""
 
 
-def line_segments(text: str, per_anchor: int, first_line: int = 1) -> list[Segment]:
-    """Blocks of ``per_anchor`` lines, each anchored by its line range."""
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    segments = []
-    for start in range(0, len(lines), per_anchor):
-        chunk = lines[start : start + per_anchor]
-        anchor = Anchor(AnchorKind.LINES, first_line + start, first_line + start + len(chunk) - 1)
-        segments.append(Segment(anchor, "\n".join(chunk) + "\n"))
-    return segments
+def line_segments(text: str, per_anchor: int, first_line: int = 1) -> SegmentTable:
+    """Blocks of ``per_anchor`` lines, each anchored by its line range (offsets into ``text``)."""
+    return SegmentTable.lines(text, per_anchor, first_line)
 
 
 def minified(text: str) -> bool:
@@ -230,7 +224,7 @@ def notebook_segments(text: str) -> list[Segment]:
     return segments
 
 
-def text_segments(kind: DocumentKind, text: str) -> list[Segment]:
+def text_segments(kind: DocumentKind, text: str) -> Sequence[Segment]:
     """Segments of a text-like document by kind (HTML and notebooks have their own readers)."""
     if kind is DocumentKind.HTML:
         return html_segments(text)
@@ -253,6 +247,6 @@ def text_document(name: str, source: str, data: bytes, doc_id: str) -> Document:
         source=source,
         kind=kind,
         sha256=hashlib.sha256(data).hexdigest(),
-        segments=tuple(text_segments(kind, decode(data))),
+        segments=text_segments(kind, decode(data)),
         language=language,
     )

@@ -270,7 +270,7 @@ class _Loader:
         if not segments:
             self.issues.append(FileIssue(source, Problem.SKIPPED, "no text"))
             return
-        self.docs.append(Document("", name, source, kind, sha, tuple(segments), language, flags))
+        self.docs.append(Document("", name, source, kind, sha, segments, language, flags))
 
     def read_paged(
         self,
@@ -310,7 +310,7 @@ class _Loader:
         )
         notes = tuple(str(n) for n in result.get("notes", []))
         kind = _KIND_OF_FILETYPE[filetype]
-        self.docs.append(Document("", name, source, kind, sha, tuple(segments), "", flags, toc, notes))
+        self.docs.append(Document("", name, source, kind, sha, segments, "", flags, toc, notes))
 
     def _worker(self, index: int) -> Worker:
         while len(self.workers) <= index:

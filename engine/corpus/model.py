@@ -9,6 +9,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.corpus.segments import SegmentTable
 
 
 class AnchorKind(enum.StrEnum):
@@ -90,7 +94,10 @@ class Document:
         source: absolute path, or ``archive.zip!member/path`` for archive members.
         kind: the format family.
         sha256: hex digest of the source bytes.
-        segments: the text, in reading order, each with its anchor.
+        segments: the text, in reading order, each with its anchor. Any sequence of Segments
+            may be given; it is kept as a compact ``engine.corpus.segments.SegmentTable``
+            (one string plus offsets), whose characters packing may move into the packed
+            block (same characters, held once).
         language: for code, the language name (``python``); empty otherwise.
         flags: extra markers such as ``secret`` (e.g. ``.env``, keys), for the hosted path.
         toc: the table of contents (PDF outline, EPUB navigation), pointing at anchors.
@@ -102,19 +109,35 @@ class Document:
     source: str
     kind: DocumentKind
     sha256: str
-    segments: tuple[Segment, ...]
+    segments: Sequence[Segment]
     language: str = ""
     flags: frozenset[str] = field(default_factory=frozenset)
     toc: tuple[TocEntry, ...] = ()
     notes: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # Imported here: segments.py builds on the classes above (a module-level import would
+        # be circular).
+        from engine.corpus.segments import SegmentTable
+
+        if not isinstance(self.segments, SegmentTable):
+            object.__setattr__(self, "segments", SegmentTable.of(self.segments))
+
+    @property
+    def table(self) -> SegmentTable:
+        """The segments' compact storage."""
+        from engine.corpus.segments import SegmentTable
+
+        assert isinstance(self.segments, SegmentTable)
+        return self.segments
+
     @property
     def text(self) -> str:
-        return "".join(s.text for s in self.segments)
+        return self.table.joined()
 
     @property
     def char_count(self) -> int:
-        return sum(len(s.text) for s in self.segments)
+        return self.table.char_count
 
     def extent(self) -> str:
         """Pages, lines or chapters, for listings: ``12 pages``, ``340 lines``."""
@@ -128,7 +151,8 @@ class Document:
             AnchorKind.CHAPTER: "chapter",
             AnchorKind.VERSE: "verse",
         }[kind]
-        count = len(self.segments) if kind is AnchorKind.VERSE else last
+        # Verse texts: the verses (front matter and headings are numbered 0).
+        count = sum(1 for s in self.segments if s.anchor.start > 0) if kind is AnchorKind.VERSE else last
         return f"{count} {unit}{'' if count == 1 else 's'}"
 
 

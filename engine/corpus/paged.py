@@ -4,15 +4,21 @@ Everything here returns plain data (tuples, lists, str, int) because answers fro
 are unpickled with no globals allowed (see :mod:`engine.isolation`).
 
 Paged formats give one segment per page; reflowable books give one segment per chapter (the
-book's spine item), labelled from the table of contents. Tables that pymupdf finds are given
-as ``| a | b |`` rows in place of their interleaved cells; the (slow) table finder only runs on
-pages that carry vector graphics, since the default strategy needs ruling lines anyway.
+book's spine item), labelled from the table of contents. A reflowable book that is one flow
+(MOBI, FB2: MuPDF lays them out as one chapter) is cut where the headings of its table of
+contents open a line instead, one segment per section, numbered as chapters. Tables that
+pymupdf finds are given as ``| a | b |`` rows in place of their interleaved cells; the (slow)
+table finder only runs on pages that carry vector graphics, since the default strategy needs
+ruling lines anyway. MuPDF reads a cut-short MOBI without a word of complaint (the missing
+records read as nothing), so its record table is checked first (``palm_damage``).
 """
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 # (kind, start, end, label, text) with kind "page" or "chapter"
@@ -33,9 +39,38 @@ PAGED_SUFFIXES = {
     ".fbz": "fb2",
 }
 _REPORT_EVERY_S = 0.2
+_PALM_HEADER = 76  # bytes before a Palm database's record count
 # Rectangle and line operators of a content stream; a page without them has no ruled table
 # (a plain substring test: text in content streams is mostly hex, and a false hit costs time only).
 _PATH_OPS = (b" re\n", b" re ", b" l\n", b" l ", b" re\r", b" l\r")
+
+
+def palm_damage(source: str | bytes) -> str:
+    """Why a Palm database (MOBI, PRC) is cut short, or ``""`` when it is whole.
+
+    The header lists every record's offset: one at or past the end of the file means records
+    are missing. For uncompressed text the text records must also hold the text length that
+    record 0 announces (a cut inside the last record).
+    """
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    size = len(data)
+    if size < _PALM_HEADER + 2:
+        return "damaged: the file is cut short (no MOBI header)"
+    (count,) = struct.unpack_from(">H", data, _PALM_HEADER)
+    table_end = _PALM_HEADER + 2 + 8 * count
+    if count == 0 or size < table_end:
+        return "damaged: the file is cut short (MOBI record list incomplete)"
+    offsets = [struct.unpack_from(">I", data, _PALM_HEADER + 2 + 8 * i)[0] for i in range(count)]
+    missing = sum(1 for o in offsets if o >= size)
+    if missing:
+        return f"damaged: the file is cut short ({missing} of {count} MOBI records missing)"
+    if offsets[0] + 10 <= size:
+        compression, _, text_length, text_records = struct.unpack_from(">HHIH", data, offsets[0])
+        bounds = [*offsets[1:], size]
+        held = sum(bounds[i] - offsets[i] for i in range(1, min(count, text_records + 1)))
+        if compression == 1 and held < text_length:
+            return f"damaged: the file is cut short (MOBI text {held:,} of {text_length:,} bytes)"
+    return ""
 
 
 def _table_page_text(page: Any, tables: list[Any]) -> str:
@@ -111,6 +146,10 @@ def extract(
         ``{"status": "ok" | reason, "segments": [...], "toc": [...], "notes": [...],
         "pages": n}``; a status other than ``ok`` is a reason the document gives no text.
     """
+    if filetype == "mobi":
+        damage = palm_damage(source)
+        if damage:
+            return {"status": damage, "segments": [], "toc": [], "notes": [], "pages": 0}
     import pymupdf as _pymupdf
 
     pymupdf: Any = _pymupdf  # partly typed; used through Any
@@ -155,8 +194,14 @@ def _paged(
             report(("pages", index + 1 - first, total))
             last = now
     status = "ok" if total else "corrupt or empty: no pages could be read"
+    repaired = filetype == "pdf" and bool(doc.is_repaired)  # known once the pages were loaded
     if total and not segments:
-        status = "no text layer (images only)" if filetype == "cbz" else "no text layer (scanned?)"
+        if repaired:  # a cut or broken file that MuPDF rebuilt into empty pages is not a scan
+            status = "damaged (repaired by the reader): no text recovered"
+        else:
+            status = "no text layer (images only)" if filetype == "cbz" else "no text layer (scanned?)"
+    elif repaired and first == 0:
+        notes.append("the file is damaged and was repaired by the reader: some text may be missing")
     toc: list[RawToc] = []
     for entry in doc.get_toc(simple=True) if first == 0 else ():
         level, title, page_no = entry[0], entry[1], entry[2]
@@ -168,33 +213,98 @@ def _paged(
 def _reflowable(doc: Any, limit: int, report: Callable[[object], None] | None) -> dict[str, Any]:
     total = doc.page_count
     notes: list[str] = []
-    chapter_titles: dict[int, str] = {}
+    entries = [(int(e[0]), str(e[1]), int(e[2])) for e in doc.get_toc(simple=True) if 1 <= e[2] <= total]
+    if doc.chapter_count == 1 and len(entries) > 1:
+        return _one_flow(doc, entries, limit, report)
+    units = [[(ch, p) for p in range(doc.chapter_page_count(ch))] for ch in range(doc.chapter_count)]
+    titles: dict[int, str] = {}
     toc: list[RawToc] = []
-    for entry in doc.get_toc(simple=True):
-        level, title, page_no = entry[0], entry[1], entry[2]
-        if not 1 <= page_no <= total:
-            continue
-        chapter = int(doc.location_from_page_number(page_no - 1)[0]) + 1
-        toc.append((int(level), str(title), "chapter", chapter))
-        chapter_titles.setdefault(chapter, str(title))
+    for level, title, page_no in entries:
+        number = int(doc.location_from_page_number(page_no - 1)[0]) + 1
+        toc.append((level, title, "chapter", number))
+        titles.setdefault(number, title)
     segments: list[RawSegment] = []
     done = 0
     last = time.monotonic()
-    for ch in range(doc.chapter_count):
+    for number, pages in enumerate(units, start=1):
         parts: list[str] = []
-        for pno in range(doc.chapter_page_count(ch)):
-            parts.append(doc.load_page((ch, pno)).get_text("text"))
+        for location in pages:
+            parts.append(doc.load_page(location).get_text("text"))
             done += 1
         now = time.monotonic()
         if report is not None and now - last > _REPORT_EVERY_S:
             report(("pages", done, total))
             last = now
-        text = _cap("".join(parts), limit * max(1, len(parts)), f"chapter {ch + 1}", notes)
+        text = _cap("".join(parts), limit * max(1, len(parts)), f"chapter {number}", notes)
         if text.strip():
-            segments.append(("chapter", ch + 1, ch + 1, chapter_titles.get(ch + 1, ""), text))
+            segments.append(("chapter", number, number, titles.get(number, ""), text))
     if report is not None:
         report(("pages", total, total))
     status = "ok" if segments else "no text (the book has no readable text)"
     if not total:
         status = "corrupt or empty: no pages could be read"
+    return {"status": status, "segments": segments, "toc": toc, "notes": notes, "pages": total}
+
+
+def _at_line_start(text: str, title: str, start: int, end: int) -> int:
+    """Offset of ``title`` at the start of a line within ``text[start:end]``, or -1."""
+    at = text.find(title, start, end + len(title))
+    while at > 0 and text[at - 1] != "\n":
+        at = text.find(title, at + 1, end + len(title))
+    return at
+
+
+def _one_flow(
+    doc: Any, entries: list[tuple[int, str, int]], limit: int, report: Callable[[object], None] | None
+) -> dict[str, Any]:
+    """A book laid out as one chapter (MOBI, FB2), cut where its table of contents' headings are.
+
+    Each entry points at a laid-out page; the section starts where the entry's title opens a
+    line on that page (at the page's start when the title is not found as such). Text before
+    the first heading is a section of its own. Sections are numbered 1, 2, ... as chapters.
+    """
+    total = doc.page_count
+    notes: list[str] = []
+    texts: list[str] = []
+    page_start: list[int] = []
+    pos = 0
+    last = time.monotonic()
+    for pno in range(total):
+        text = _cap(doc.load_page((0, pno)).get_text("text"), limit, f"page {pno + 1}", notes)
+        page_start.append(pos)
+        texts.append(text)
+        pos += len(text)
+        now = time.monotonic()
+        if report is not None and (now - last > _REPORT_EVERY_S or pno + 1 == total):
+            report(("pages", pno + 1, total))
+            last = now
+    page_start.append(pos)
+    flow = "".join(texts)
+    del texts
+    cuts: list[tuple[int, str]] = []  # (offset, title), offsets non-decreasing
+    floor = 0
+    for _level, title, page_no in entries:
+        start = max(floor, page_start[page_no - 1])
+        at = _at_line_start(flow, title, start, max(start, page_start[page_no]))
+        floor = at if at >= 0 else start
+        cuts.append((floor, title))
+    bounds = sorted({0, *(offset for offset, _ in cuts)})
+    titles: dict[int, str] = {}
+    for offset, title in cuts:
+        titles.setdefault(offset, title)
+    segments: list[RawSegment] = []
+    number_at: dict[int, int] = {}
+    for i, begin in enumerate(bounds):
+        body = flow[begin : bounds[i + 1] if i + 1 < len(bounds) else len(flow)]
+        if not body.strip():
+            continue
+        number = len(segments) + 1
+        number_at[begin] = number
+        segments.append(("chapter", number, number, titles.get(begin, ""), body))
+    toc: list[RawToc] = []
+    for (level, title, _page), (offset, _) in zip(entries, cuts, strict=True):
+        number = number_at.get(offset) or next((n for o, n in sorted(number_at.items()) if o >= offset), 0)
+        if number:
+            toc.append((level, title, "chapter", number))
+    status = "ok" if segments else "no text (the book has no readable text)"
     return {"status": status, "segments": segments, "toc": toc, "notes": notes, "pages": total}

@@ -12,7 +12,14 @@ import pytest
 from app.cli import main
 from engine.context.pack import document_block
 from engine.corpus.load import load_sources
-from tests.engine.corpus_files import make_encrypted_pdf, make_epub, make_pdf, make_scanned_pdf
+from tests.engine.corpus_files import (
+    make_encrypted_pdf,
+    make_epub,
+    make_mobi,
+    make_pdf,
+    make_scanned_pdf,
+    make_xps,
+)
 
 
 def _mixed(root: Path) -> Path:
@@ -25,6 +32,10 @@ def _mixed(root: Path) -> Path:
     with zipfile.ZipFile(root / "extras.zip", "w") as zf:
         zf.writestr("notes/todo.md", "# Todo\n\n- read\n")
         zf.writestr("../../evil.sh", "rm -rf /\n")
+    make_xps(root / "memo.xps", [["Harbour report."], ["Tides and winds."]])
+    make_mobi(root / "tale.mobi", "Tale", [("The Sea", "Waves roll."), ("The Land", "Hills rise.")])
+    whole = make_mobi(root / "cut.mobi", "Cut", [("A", "Alpha " * 800), ("B", "Beta " * 800)]).read_bytes()
+    (root / "cut.mobi").write_bytes(whole[: len(whole) // 2])
     make_encrypted_pdf(root / "locked.pdf")
     make_scanned_pdf(root / "scan.pdf")
     (root / "broken.epub").write_bytes(b"PK\x03\x04" + os.urandom(64))
@@ -48,6 +59,8 @@ def test_inspect_lists_documents_with_exact_tokens_and_every_left_out_file(
     assert names == {
         "mixed/.gitignore",
         "mixed/extras.zip!notes/todo.md",
+        "mixed/memo.xps",
+        "mixed/tale.mobi",
         "mixed/novel.epub",
         "mixed/report.pdf",
         "mixed/src/app.py",
@@ -69,6 +82,7 @@ def test_inspect_lists_documents_with_exact_tokens_and_every_left_out_file(
         "evil.sh": "skipped  {}: path leaves the archive (..)",
         "locked.pdf": "failed   {}: password required",
         "scan.pdf": "failed   {}: no text layer (scanned?)",
+        "cut.mobi": "failed   {}: damaged: the file is cut short (1 of 4 MOBI records missing)",
         "blob.dat": "skipped  {}: binary content",
         "link": "skipped  {}: symbolic link out of the folder (not followed)",
         "fifo": "skipped  {}: not a regular file (FIFO, socket or device)",
@@ -78,6 +92,9 @@ def test_inspect_lists_documents_with_exact_tokens_and_every_left_out_file(
         if key in left_out:
             assert left_out[key].format(issue.source) in first
     assert f"failed   {root / 'broken.epub'}: corrupt" in first
+    assert "cut.mobi" in {Path(i.source).name for i in corpus.issues}
+    assert "<c2>\nThe Land\nHills rise.\n" in packed  # the MOBI's second section
+    assert "<p2>\nTides and winds.\n" in packed  # the XPS's second page
     assert f"Left out: {len(corpus.issues)} file(s)" in first
     # The same sources give byte-identical packed text (and listing) on a second run.
     assert main(["inspect", str(root), "--show-packed"]) == 0

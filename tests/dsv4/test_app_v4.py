@@ -30,7 +30,7 @@ def tiny_v4(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _plan() -> ContextPlan:
     text = "<doc id=1>The gate is painted green.</doc>"
-    return ContextPlan("Answer from the documents.", text, 20, (), Budget(context_window=2048, prefix=20))
+    return ContextPlan("Answer from the documents.", (text,), 20, (), Budget(context_window=2048, prefix=20))
 
 
 def test_backend_offers_modes_and_streams_thinking_apart(tiny_v4: Path) -> None:
@@ -99,7 +99,7 @@ def test_restored_v4_state_gives_the_live_logits_with_the_reduced_window_cache(
 
     words = " ".join(f"gate {i} is painted colour {i % 11}." for i in range(140))
     text = f"<doc id=1>{words}</doc>"
-    plan = ContextPlan("Answer from the documents.", text, 0, (), Budget(context_window=4096, prefix=0))
+    plan = ContextPlan("Answer from the documents.", (text,), 0, (), Budget(context_window=4096, prefix=0))
     settings = LocalSettings(n_ctx=4096, n_threads=2, n_batch=256, n_ubatch=256, checkpoint_interval_s=0)
     question = "What colour is gate 7?"
 

@@ -1,11 +1,13 @@
-"""Real documents generated for the corpus tests: PDFs through pymupdf, EPUBs as zip files."""
+"""Real documents generated for the corpus tests: PDFs through pymupdf, EPUB and XPS as zip files,
+MOBI as a Palm database (pymupdf writes neither XPS nor MOBI, so they are built by hand here)."""
 
 from __future__ import annotations
 
+import struct
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, quoteattr
 
 
 def make_pdf(path: Path, pages: Sequence[str], toc: Sequence[tuple[int, str, int]] = ()) -> Path:
@@ -111,4 +113,93 @@ def make_epub(path: Path, title: str, chapters: Sequence[tuple[str, str]]) -> Pa
         )
         for name, text in files.items():
             zf.writestr(name, text, compress_type=zipfile.ZIP_DEFLATED)
+    return path
+
+
+_XPS_NS = "http://schemas.microsoft.com/xps/2005/06"
+_XPS_TYPES = (
+    ("rels", "application/vnd.openxmlformats-package.relationships+xml"),
+    ("fdseq", "application/vnd.ms-package.xps-fixeddocumentsequence+xml"),
+    ("fdoc", "application/vnd.ms-package.xps-fixeddocument+xml"),
+    ("fpage", "application/vnd.ms-package.xps-fixedpage+xml"),
+    ("otf", "application/vnd.ms-opentype"),
+)
+
+
+def make_xps(path: Path, pages: Sequence[Sequence[str]]) -> Path:
+    """An XPS document: one FixedPage per entry, one Glyphs run per line of text.
+
+    The package is what a reader needs: content types, the package relationship to the
+    FixedDocumentSequence, one FixedDocument listing the pages, and the font the Glyphs name
+    (MuPDF's own Helvetica, so no system font is needed; a Glyphs element whose font cannot
+    be loaded draws nothing).
+    """
+    import pymupdf
+
+    types = "".join(f'<Default Extension="{ext}" ContentType="{kind}"/>' for ext, kind in _XPS_TYPES)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(
+            "[Content_Types].xml",
+            '<?xml version="1.0" encoding="utf-8"?>'
+            f'<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">{types}</Types>',
+        )
+        zf.writestr(
+            "_rels/.rels",
+            '<?xml version="1.0" encoding="utf-8"?>'
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            '<Relationship Id="R0" Target="/FixedDocumentSequence.fdseq" '
+            'Type="http://schemas.microsoft.com/xps/2005/06/fixedrepresentation"/></Relationships>',
+        )
+        zf.writestr(
+            "FixedDocumentSequence.fdseq",
+            f'<FixedDocumentSequence xmlns="{_XPS_NS}">'
+            '<DocumentReference Source="/Documents/1/FixedDocument.fdoc"/></FixedDocumentSequence>',
+        )
+        contents = "".join(f'<PageContent Source="Pages/{n}.fpage"/>' for n in range(1, len(pages) + 1))
+        zf.writestr(
+            "Documents/1/FixedDocument.fdoc", f'<FixedDocument xmlns="{_XPS_NS}">{contents}</FixedDocument>'
+        )
+        for n, lines in enumerate(pages, start=1):
+            glyphs = "".join(
+                f'<Glyphs Fill="#FF000000" FontUri="/Resources/helv.otf" FontRenderingEmSize="12" '
+                f'OriginX="96" OriginY="{96 + 20 * k}" UnicodeString={quoteattr(line)}/>'
+                for k, line in enumerate(lines)
+            )
+            page = f'<FixedPage xmlns="{_XPS_NS}" Width="816" Height="1056" xml:lang="en-US">'
+            zf.writestr(f"Documents/1/Pages/{n}.fpage", f"{page}{glyphs}</FixedPage>")
+        zf.writestr("Resources/helv.otf", pymupdf.Font("helv").buffer)
+    return path
+
+
+def make_mobi(path: Path, title: str, chapters: Sequence[tuple[str, str]]) -> Path:
+    """A MOBI book: a Palm database of type ``BOOKMOBI`` with uncompressed UTF-8 HTML records.
+
+    Record 0 is the PalmDOC header (no compression, text length, record count, 4096-byte
+    records) followed by a minimal MOBI header naming the UTF-8 encoding (65001); records 1..n
+    hold the HTML, 4096 bytes each (a reader reads exactly that much from every record but
+    the last). Chapters are ``<h1>`` headings separated by ``<mbp:pagebreak/>``.
+    """
+    body = "<mbp:pagebreak/>".join(
+        f"<h1>{escape(heading)}</h1>" + "".join(f"<p>{escape(p)}</p>" for p in text.split("\n\n"))
+        for heading, text in chapters
+    )
+    html = f"<html><head><title>{escape(title)}</title></head><body>{body}</body></html>".encode()
+    records = [html[i : i + 4096] for i in range(0, len(html), 4096)]
+    mobi_header = b"MOBI" + struct.pack(">III", 232, 2, 65001)  # length, type: book, encoding: UTF-8
+    record0 = struct.pack(">HHIHHHH", 1, 0, len(html), len(records), 4096, 0, 0) + mobi_header
+    record0 = record0.ljust(16 + 232, b"\0")
+    all_records = [record0, *records]
+    # Palm database header: name, attributes..., type and creator, record list.
+    head = title.encode("ascii", "replace")[:31].ljust(32, b"\0")
+    head += (
+        struct.pack(">HHIIIIII", 0, 0, 0, 0, 0, 0, 0, 0)
+        + b"BOOKMOBI"
+        + struct.pack(">IIH", 0, 0, len(all_records))
+    )
+    offset = len(head) + 8 * len(all_records) + 2
+    entries = b""
+    for index, record in enumerate(all_records):
+        entries += struct.pack(">II", offset, index)
+        offset += len(record)
+    path.write_bytes(head + entries + b"\0\0" + b"".join(all_records))
     return path

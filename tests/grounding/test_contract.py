@@ -50,3 +50,25 @@ def test_each_packed_marker_can_be_cited(tmp_path: Path) -> None:
     verdicts, summary = check_answer("\n".join(answers), corpus)
     assert summary.found == len(answers) == 4 + 5
     assert all(v.status is Status.VERIFIED for v in verdicts), [v.reason for v in verdicts if not v.ok]
+
+
+def test_verses_read_from_the_packed_text_can_be_cited() -> None:
+    """``<v Genesis 2>`` then ``3 And on the seventh day...``: citing Gen 2:3 resolves and verifies."""
+    import re
+
+    corpus = Corpus.of([bible_document("D1", limit=80)])
+    text = pack(corpus, lambda s: len(s.split()), 1_000_000).corpus_text
+    assert "<v Genesis 2>\n1 Thus the heavens and the earth were finished" in text
+    answers = []
+    chapter = ""
+    for line in text.splitlines():
+        if m := re.fullmatch(r"<v Genesis (\d+)>", line):
+            chapter = m[1]
+        elif m := re.match(r"(\d+) (\S+ \S+ \S+ \S+)", line):
+            answers.append(f'"{m[2]}" [D1, Gen {chapter}:{m[1]}]')
+    assert len(answers) == 80
+    verdicts, summary = check_answer("\n".join(answers), corpus)
+    assert summary.found == 80
+    assert all(v.status is Status.VERIFIED for v in verdicts), [v.reason for v in verdicts if not v.ok]
+    labels = {v.citation.anchor.label for v in verdicts if v.citation.anchor is not None}
+    assert {"Genesis 1:1", "Genesis 2:3", "Genesis 3:24"} <= labels

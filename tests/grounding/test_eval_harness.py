@@ -130,8 +130,10 @@ class ReadingBackend:
 
         doc = re.findall(r'<doc id="(D\d+)"', self.text[:at])[-1]
         marker = list(re.finditer(r"^<(v [^>]+|L\d+)>$", self.text[:at], re.M))[-1]
-        if marker[1].startswith("v "):
-            return doc, marker[1][2:]
+        if marker[1].startswith("v "):  # ``<v Genesis 1>``, then one verse a line: ``3 And God said``
+            verse = re.match(r"\d+", self.text[self.text.rfind("\n", 0, at) + 1 :])
+            assert verse is not None
+            return doc, f"{marker[1][2:]}:{verse[0]}"
         line = int(marker[1][1:]) + self.text[marker.end() + 1 : at].count("\n")
         return doc, f"line {line}"
 

@@ -1,0 +1,205 @@
+"""A document's segments stored compactly: one text, with offsets and anchor numbers in arrays.
+
+A million-token codebase has some 20,000 segments of ten lines each. Held as one ``Segment``
+object, one ``Anchor`` object and one string per segment they cost about 230 bytes each on top
+of the text (a string header alone is 49 bytes), and every copy of the text (the loaded
+documents, the packed blocks, the packed string) is a whole corpus more. Here a document keeps
+its text once, as one string, and each segment is two offsets into it plus its anchor's kind
+and numbers (about 33 bytes a segment). ``Segment`` objects are made on access.
+
+The text a table points into can be *rebased* onto another string that holds the same
+characters at other offsets: packing does this so that a document's text lives inside its
+packed block (``engine.context.pack``) and the corpus is held once, not twice. A rebase never
+changes what the segments say; it is one attribute assignment, so a reader on another thread
+sees either the old or the new storage, both complete.
+"""
+
+from __future__ import annotations
+
+import operator
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import overload
+
+from engine.corpus.model import Anchor, AnchorKind, Segment
+
+_KINDS = tuple(AnchorKind)
+_KIND_INDEX = {kind: i for i, kind in enumerate(_KINDS)}
+
+
+@dataclass(frozen=True, slots=True)
+class _Store:
+    """Where the characters are: ``text[starts[i]:ends[i]]`` is segment ``i``."""
+
+    text: str
+    starts: array[int]
+    ends: array[int]
+    contiguous: bool  # the segments are ``text`` itself, end to end
+
+
+def _offsets() -> array[int]:
+    return array("q")
+
+
+class SegmentTable(Sequence[Segment]):
+    """An immutable sequence of Segments over one text (see the module docstring)."""
+
+    __slots__ = ("_chars", "_first", "_kinds", "_labels", "_last", "_store")
+
+    def __init__(
+        self,
+        text: str,
+        starts: array[int],
+        ends: array[int],
+        kinds: bytes,
+        first: array[int],
+        last: array[int],
+        labels: tuple[str, ...] | None = None,
+    ) -> None:
+        """Args:
+        text: the characters the offsets point into.
+        starts, ends: per segment, its text is ``text[starts[i]:ends[i]]``.
+        kinds: per segment, the index of its anchor kind in ``AnchorKind``.
+        first, last: per segment, the anchor's start and end numbers.
+        labels: per segment, the anchor's label; None when every label is empty.
+        """
+        n = len(starts)
+        if not (len(ends) == len(kinds) == len(first) == len(last) == n) or (
+            labels is not None and len(labels) != n
+        ):
+            raise ValueError("segment arrays of different lengths")
+        self._store = _make_store(text, starts, ends)
+        self._kinds = kinds
+        self._first = first
+        self._last = last
+        self._labels = labels
+        self._chars = sum(e - s for s, e in zip(starts, ends, strict=True))
+
+    @classmethod
+    def of(cls, segments: Iterable[Segment]) -> SegmentTable:
+        """A table holding the given segments (their texts joined into one string)."""
+        if isinstance(segments, SegmentTable):
+            return segments
+        texts: list[str] = []
+        starts, ends, first, last = _offsets(), _offsets(), _offsets(), _offsets()
+        kinds = bytearray()
+        labels: list[str] = []
+        pos = 0
+        for seg in segments:
+            texts.append(seg.text)
+            starts.append(pos)
+            pos += len(seg.text)
+            ends.append(pos)
+            kinds.append(_KIND_INDEX[seg.anchor.kind])
+            first.append(seg.anchor.start)
+            last.append(seg.anchor.end)
+            labels.append(seg.anchor.label)
+        text = "".join(texts)
+        del texts
+        return cls(text, starts, ends, bytes(kinds), first, last, tuple(labels) if any(labels) else None)
+
+    @classmethod
+    def lines(cls, text: str, per_anchor: int, first_line: int = 1) -> SegmentTable:
+        """Blocks of ``per_anchor`` lines of ``text``, each anchored by its line range.
+
+        The segments are offsets into ``text`` (no copy), except that a text not ending in a
+        newline gets one (every block ends with a newline).
+        """
+        if text and not text.endswith("\n"):
+            text += "\n"
+        starts, ends, first, last = _offsets(), _offsets(), _offsets(), _offsets()
+        pos, line, n = 0, first_line, len(text)
+        while pos < n:
+            end, count = pos, 0
+            while count < per_anchor and end < n:
+                end = text.index("\n", end) + 1
+                count += 1
+            starts.append(pos)
+            ends.append(end)
+            first.append(line)
+            last.append(line + count - 1)
+            line += count
+            pos = end
+        kinds = bytes([_KIND_INDEX[AnchorKind.LINES]]) * len(starts)
+        return cls(text, starts, ends, kinds, first, last)
+
+    # ------------------------------------------------------------------ reading
+    def __len__(self) -> int:
+        return len(self._kinds)
+
+    def anchor(self, index: int) -> Anchor:
+        label = self._labels[index] if self._labels is not None else ""
+        return Anchor(_KINDS[self._kinds[index]], self._first[index], self._last[index], label)
+
+    @overload
+    def __getitem__(self, index: int) -> Segment: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Segment]: ...
+
+    def __getitem__(self, index: int | slice) -> Segment | Sequence[Segment]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        i = operator.index(index)
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError("segment index out of range")
+        store = self._store
+        return Segment(self.anchor(i), store.text[store.starts[i] : store.ends[i]])
+
+    def __iter__(self) -> Iterator[Segment]:
+        store = self._store
+        for i in range(len(self)):
+            yield Segment(self.anchor(i), store.text[store.starts[i] : store.ends[i]])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    def __hash__(self) -> int:
+        return hash((len(self), self._chars, self._kinds))
+
+    def __repr__(self) -> str:
+        return f"SegmentTable({len(self)} segments, {self._chars:,} characters)"
+
+    @property
+    def char_count(self) -> int:
+        return self._chars
+
+    def joined(self) -> str:
+        """The segments' texts, end to end (no copy when they are the stored text itself)."""
+        store = self._store
+        if store.contiguous:
+            return store.text
+        return "".join(store.text[s:e] for s, e in zip(store.starts, store.ends, strict=True))
+
+    # ------------------------------------------------------------------ storage
+    def rebase(self, text: str, starts: array[int], ends: array[int]) -> None:
+        """Keep the characters in ``text`` instead: segment ``i`` is ``text[starts[i]:ends[i]]``.
+
+        The caller guarantees that those are the same characters (packing builds ``text``
+        from this table); the lengths are checked.
+
+        Raises:
+            ValueError: the offsets do not describe segments of the same lengths.
+        """
+        old = self._store
+        if len(starts) != len(old.starts) or any(
+            e - s != oe - os for s, e, os, oe in zip(starts, ends, old.starts, old.ends, strict=True)
+        ):
+            raise ValueError("rebase onto segments of other lengths")
+        self._store = _make_store(text, starts, ends)
+
+
+def _make_store(text: str, starts: array[int], ends: array[int]) -> _Store:
+    n = len(starts)
+    contiguous = (n == 0 and not text) or (
+        n > 0
+        and starts[0] == 0
+        and ends[-1] == len(text)
+        and all(ends[i] == starts[i + 1] for i in range(n - 1))
+    )
+    return _Store(text, starts, ends, contiguous)
