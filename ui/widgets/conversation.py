@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from app.citations import Check, Citation
 from app.sessions import TurnRecord
+from engine.backends.hosted_prices import format_money
 from ui.widgets.safe_browser import SafeBrowser
 
 VISIBLE_TURNS = 30
@@ -40,11 +41,17 @@ def turn_figures(turn: TurnRecord) -> str:
         parts.append(f"{turn.output_tokens:,} token{'s' if turn.output_tokens != 1 else ''}")
     if turn.seconds > 0 and turn.output_tokens:
         parts.append(f"{turn.output_tokens / turn.seconds:,.1f} tok/s")
-    if turn.prompt_tokens:
+    if turn.prompt_tokens and turn.where == "hosted":
+        miss = max(0, turn.prompt_tokens - turn.cached_tokens)
+        parts.append(f"prompt {turn.prompt_tokens:,}: cache hit {turn.cached_tokens:,}, miss {miss:,}")
+    elif turn.prompt_tokens:
         parts.append(f"{turn.cached_tokens:,} of {turn.prompt_tokens:,} prompt tokens cached")
     if turn.cost is not None:
-        parts.append(f"{turn.currency or '$'}{turn.cost:,.4f}")
-    if turn.stop_reason == "cancelled":
+        currency = "USD" if turn.currency in ("", "$", "USD") else turn.currency
+        parts.append(format_money(turn.cost, currency))
+    if turn.stop_reason == "incomplete":
+        parts.append("INCOMPLETE: the connection dropped; the part received is kept")
+    elif turn.stop_reason == "cancelled":
         parts.append("stopped")
     elif turn.stop_reason == "length":
         parts.append("cut at the output limit")

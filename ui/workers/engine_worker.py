@@ -10,15 +10,18 @@ window drops every signal whose id is not the one it waits for.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from app.consent import looks_secret, prepare_consent
+from app.hosted_endpoint import HostedSpec, open_hosted
 from engine.backends.base import (
     AnswerDelta,
     AskOptions,
@@ -34,6 +37,7 @@ from engine.backends.base import (
     Turn,
     Usage,
 )
+from engine.backends.hosted import HostedBackend
 from engine.context.pack import pack
 from engine.context.plan import ContextPlan
 from engine.corpus.model import Corpus
@@ -89,11 +93,43 @@ class AskQuestion:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenHosted:
+    """Open a hosted endpoint (its key is looked up here, on the worker); prices in ``config_dir``."""
+
+    request_id: int
+    spec: HostedSpec
+    config_dir: Path
+
+
+@dataclass(frozen=True, slots=True)
+class PrepareConsent:
+    """Pack and count ``corpus`` for the hosted backend and say what sending it means.
+
+    Secret-looking documents are left out unless ``send_secrets``; the result's plan is what
+    an ``AskQuestion`` on this worker sends once ``Permit`` has unlocked its fingerprint.
+    """
+
+    request_id: int
+    session_id: str
+    corpus: Corpus
+    options: AskOptions
+    send_secrets: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Permit:
+    """The user agreed: let the hosted backend send the prefix with this fingerprint."""
+
+    request_id: int
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown:
     request_id: int
 
 
-Request = LoadModel | PlanCorpus | CountText | AskQuestion | Shutdown
+Request = LoadModel | OpenHosted | PlanCorpus | PrepareConsent | Permit | CountText | AskQuestion | Shutdown
 
 
 class EngineWorker(QObject):
@@ -109,9 +145,13 @@ class EngineWorker(QObject):
         usage_reported(int, object): Usage of a turn.
         finished(int, object): Finished of an answer.
         failed(int, object): Failed, for any request (never an uncaught exception).
+        consent_prepared(int, object): the ConsentRequest of a PrepareConsent.
+        note_reported(int, str): something the user should read (e.g. which model was listed).
     """
 
     model_loaded = Signal(int, object)
+    consent_prepared = Signal(int, object)
+    note_reported = Signal(int, str)
     planned = Signal(int, object)
     counted = Signal(int, int)
     progressed = Signal(int, object)
@@ -173,6 +213,23 @@ class EngineWorker(QObject):
             self._close_backend()
             self._backend = self._factory(req.path, req.settings)
             self.model_loaded.emit(req.request_id, self._backend.describe())
+        elif isinstance(req, OpenHosted):
+            self._close_backend()
+            hosted, note = open_hosted(req.spec, req.config_dir)
+            self._backend = hosted
+            if note:
+                self.note_reported.emit(req.request_id, note)
+            self.model_loaded.emit(req.request_id, hosted.describe())
+        elif isinstance(req, PrepareConsent):
+            hosted = self._need_hosted()
+            docs = req.corpus.documents
+            include = (
+                frozenset(d.doc_id for d in docs if looks_secret(d)) if req.send_secrets else frozenset()
+            )
+            request = prepare_consent(req.session_id, req.corpus, hosted, req.options, include=include)
+            self.consent_prepared.emit(req.request_id, request)
+        elif isinstance(req, Permit):
+            self._need_hosted().permit(req.fingerprint)
         elif isinstance(req, PlanCorpus):
             backend = self._need_backend()
             window = backend.describe().context_window
@@ -198,6 +255,12 @@ class EngineWorker(QObject):
         if self._backend is None:
             raise BackendError(FailureKind.MODEL, "no model is loaded yet")
         return self._backend
+
+    def _need_hosted(self) -> HostedBackend:
+        backend = self._need_backend()
+        if not isinstance(backend, HostedBackend):
+            raise BackendError(FailureKind.INTERNAL, "this worker holds no hosted backend")
+        return backend
 
     def _close_backend(self) -> None:
         if self._backend is not None:
@@ -275,12 +338,15 @@ class EngineController(QObject):
 
     Signals:
         requested(object): a Request for the worker (queued across threads).
-        model_loaded, planned, counted, progressed, read_finished, text_streamed,
-        usage_reported, finished, failed: the worker's signals, on the GUI thread.
+        model_loaded, consent_prepared, note_reported, planned, counted, progressed,
+        read_finished, text_streamed, usage_reported, finished, failed: the worker's signals,
+        on the GUI thread.
     """
 
     requested = Signal(object)
     model_loaded = Signal(int, object)
+    consent_prepared = Signal(int, object)
+    note_reported = Signal(int, str)
     planned = Signal(int, object)
     counted = Signal(int, int)
     progressed = Signal(int, object)
@@ -290,17 +356,27 @@ class EngineController(QObject):
     finished = Signal(int, object)
     failed = Signal(int, object)
 
-    def __init__(self, factory: BackendFactory = local_backend, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        factory: BackendFactory = local_backend,
+        parent: QObject | None = None,
+        *,
+        ids: Iterator[int] | None = None,
+        name: str = "longdesk-engine",
+    ) -> None:
         super().__init__(parent)
-        self._next = 0
+        # Controllers of one window share ``ids``, so that an id names one request of one worker.
+        self._ids = ids if ids is not None else itertools.count(1)
         self.engine_thread = QThread()
-        self.engine_thread.setObjectName("longdesk-engine")
+        self.engine_thread.setObjectName(name)
         self.worker = EngineWorker(factory)
         self.worker.moveToThread(self.engine_thread)
         self.requested.connect(self.worker.run)
         w = self.worker
         for src, dst in (
             (w.model_loaded, self.model_loaded),
+            (w.consent_prepared, self.consent_prepared),
+            (w.note_reported, self.note_reported),
             (w.planned, self.planned),
             (w.counted, self.counted),
             (w.progressed, self.progressed),
@@ -314,8 +390,7 @@ class EngineController(QObject):
         self.engine_thread.start()
 
     def next_id(self) -> int:
-        self._next += 1
-        return self._next
+        return next(self._ids)
 
     def submit(self, make: Callable[[int], Request]) -> int:
         """Number a request, arm its cancel flag and queue it; returns its id."""
