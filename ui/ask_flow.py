@@ -48,6 +48,7 @@ class AskFlow(QObject):
         self._streaming_index = -1
         self._started_answer = False
         self._reading_marked = False
+        self._resuming = False  # a continued answer adds its usage to the turn's
         self.count_timer = QTimer(self)
         self.count_timer.setSingleShot(True)
         self.count_timer.setInterval(300)
@@ -130,8 +131,8 @@ class AskFlow(QObject):
                 return
             w.statusBar().showMessage(figures.advice(), 10_000)
             return
-        if w.where != WHERE_HOSTED and w.local_failure is not None:
-            kind, reason = w.local_failure
+        if w.where != WHERE_HOSTED and w.local.failure is not None:
+            kind, reason = w.local.failure
             if w.hosted.offer_fallback(kind, reason, question):
                 w.question.clear()
                 return
@@ -139,7 +140,7 @@ class AskFlow(QObject):
         if w.plan is None or w.info is None:
             # Asked before the sources were counted (or the model loaded): sent once they are.
             self.pending_question = question
-            if w.corpus is None and w.ingest is None:
+            if w.corpus is None and w.sources_glue.ingest is None:
                 w.ingest_sources()
             w.statusBar().showMessage("Reading the sources before asking…")
             w.refresh_all()
@@ -187,9 +188,40 @@ class AskFlow(QObject):
         w.statusBar().clearMessage()
         self._started_answer = False
         self._reading_marked = False
+        self._resuming = False
         options = self.options()
         self.ask_id = w.active_engine().submit(lambda rid: AskQuestion(rid, plan, hist, question, options))
         w.activity.start("Waiting for the model…")
+        w.refresh_all()
+
+    @Slot(int)
+    def continue_answer(self, index: int) -> None:
+        """Continue the last answer where a dropped connection cut it (hosted, same consent)."""
+        w = self.w
+        turns = w.session.turns
+        if self.streaming or w.plan is None or index != len(turns) - 1:
+            return
+        turn = turns[index]
+        if turn.stop_reason != "incomplete" or w.where != WHERE_HOSTED or turn.where != WHERE_HOSTED:
+            return
+        w.hosted.with_consent(lambda: self._resume(index))
+
+    def _resume(self, index: int) -> None:
+        w = self.w
+        plan = w.plan
+        if plan is None or self.streaming:
+            return
+        turn = w.session.turns[index]
+        hist = history(w.session.turns[:index])
+        self._streaming_index = index
+        self._started_answer = True
+        self._resuming = True
+        self._update_streaming(stop_reason="stop")
+        options, question, partial = self.options(), turn.question, turn.answer
+        self.ask_id = w.active_engine().submit(
+            lambda rid: AskQuestion(rid, plan, hist, question, options, partial=partial)
+        )
+        w.activity.start("Continuing the answer…")
         w.refresh_all()
 
     @Slot(int)
@@ -207,8 +239,8 @@ class AskFlow(QObject):
             w.engine.cancel(self.ask_id)
             w.hosted.cancel(self.ask_id)
             w.statusBar().showMessage("Stopping…", 3000)
-        if w.ingest is not None:
-            w.ingest.cancel()
+        if w.sources_glue.ingest is not None:
+            w.sources_glue.ingest.cancel()
         self.pending_question = None
 
     def send_pending(self) -> None:
@@ -283,12 +315,17 @@ class AskFlow(QObject):
     def on_engine_usage_reported(self, rid: int, usage: object) -> None:
         if rid != self.ask_id or not isinstance(usage, Usage):
             return
+        turns, index = self.w.session.turns, self._streaming_index
+        before = turns[index] if self._resuming and 0 <= index < len(turns) else None
+        cost = usage.cost
+        if before is not None and before.cost is not None and cost is not None:
+            cost += before.cost
         self._update_streaming(
             prompt_tokens=usage.prompt_tokens,
             cached_tokens=usage.cached_tokens,
-            output_tokens=usage.output_tokens,
-            seconds=usage.seconds,
-            cost=usage.cost,
+            output_tokens=usage.output_tokens + (before.output_tokens if before else 0),
+            seconds=usage.seconds + (before.seconds if before else 0.0),
+            cost=cost,
             currency=usage.currency,
         )
 
@@ -306,8 +343,11 @@ class AskFlow(QObject):
             self._end_answer("cancelled", failure.message)
             return
         index = self._streaming_index
-        question = w.session.turns[index].question if 0 <= index < len(w.session.turns) else ""
-        self._end_answer("incomplete" if failure.partial else "failed", failure.message)
+        turn = w.session.turns[index] if 0 <= index < len(w.session.turns) else None
+        question = turn.question if turn is not None else ""
+        # Incomplete: part of the answer arrived and can be continued (reasoning alone cannot).
+        kept = failure.partial and turn is not None and bool(turn.answer)
+        self._end_answer("incomplete" if kept else "failed", failure.message)
         if w.where != WHERE_HOSTED and question:
             w.hosted.offer_fallback(failure.kind, failure.message, question, replace_last=True)
 

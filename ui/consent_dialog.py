@@ -103,19 +103,11 @@ class ConsentDialog(QDialog):
 
     def _totals_text(self) -> str:
         r = self.request
-        lines = [
-            f"In all: {len(r.included)} document(s), {r.prompt_tokens:,} tokens per request.",
-            f"Budget: {r.budget}" if r.fits else f"Does not fit, nothing can be sent: {r.budget}",
-        ]
-        if r.estimate is not None:
-            lines.append(
-                f"Estimated cost of the first question: at most {r.estimate.describe()}; {r.price_note}"
-            )
-        else:
-            lines.append("Cost: unknown for this endpoint (no price table for this model).")
-        lines.extend(f"Note: {n}" for n in r.notes)
+        lines = r.totals_lines()
+        if not r.fits:
+            lines.insert(0, "Does not fit: nothing can be sent.")
         if not r.included:
-            lines.append("Every document is left out: there is nothing to send.")
+            lines.insert(0, "Every document is left out: there is nothing to send.")
         return "\n".join(lines)
 
     def document_names(self) -> list[str]:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+from tests.hosted.deepseek_emulator import serving
+
 _HOP = {"connection", "transfer-encoding", "content-length", "keep-alive"}
 
 
@@ -95,12 +97,5 @@ def counting(upstream: str) -> Iterator[tuple[str, Counter]]:
     """Listen on a free port of 127.0.0.1; yields (base URL with the upstream's path, counter)."""
     server = _Server(("127.0.0.1", 0), _Handler)
     server.counter = Counter(upstream)
-    thread = threading.Thread(target=server.serve_forever, name="counting-proxy", daemon=True)
-    thread.start()
-    path = urlsplit(upstream).path
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}{path}", server.counter
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(server, "counting-proxy") as url:
+        yield url + urlsplit(upstream).path, server.counter

@@ -166,8 +166,9 @@ def deepseek(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, deepseek_em
 
 
 def test_deepseek_reasoning_costs_cache_hits_and_a_cut_stream(
-    qtbot: QtBot, ui_home: Path, kitchen: Path, deepseek: tuple[str, deepseek_emulator.Emulator, Counter]
-) -> None:
+    qtbot: QtBot, ui_home: Path, kitchen: Path, deepseek: tuple[str, deepseek_emulator.Emulator, Counter],
+    artifacts: Path,
+) -> None:  # fmt: skip
     url, emu, counter = deepseek
     _settings(ui_home, hosted_preset="deepseek", hosted_endpoint=url, max_output_tokens=64)
     window, shown = _window(qtbot)
@@ -179,6 +180,7 @@ def test_deepseek_reasoning_costs_cache_hits_and_a_cut_stream(
     emu.answer_text = f"The kettle is blue [{notes_id}, line 1]."
     _ask(window, "What colour is the kettle?")
     assert "Estimated cost of the first question: at most $" in shown[0].totals_label.text()
+    shot(shown[0], artifacts, "hosted-consent-deepseek.png")
     with qtbot.waitSignal(window.answer_finished, timeout=60_000) as first:
         shown[0].send_button.click()
     turn = first.args[0]
@@ -203,6 +205,8 @@ def test_deepseek_reasoning_costs_cache_hits_and_a_cut_stream(
     hit = second.args[0].cached_tokens
     assert hit > 0  # the corpus went first and unchanged: the provider's cache served it
     assert f"cache hit {hit:,}" in window.conversation.widgets[1].figures_label.text()
+    window.conversation.widgets[1].thinking_toggle.click()  # reasoning, shown apart from the answer
+    shot(window, artifacts, "hosted-answer-deepseek.png")
 
     # The connection drops mid-answer: the part received stays, marked incomplete.
     emu.thinking_text = "Short."
@@ -217,6 +221,23 @@ def test_deepseek_reasoning_costs_cache_hits_and_a_cut_stream(
     assert "INCOMPLETE" in window.conversation.widgets[2].figures_label.text()
     assert "dropped" in window.statusBar().currentMessage()
     assert counter.chats() == 3
+
+    # Continue the cut answer: the same consent, the text received stays and the rest follows.
+    cut_widget = window.conversation.widgets[2]
+    assert cut_widget.continue_button.isVisibleTo(cut_widget)
+    with qtbot.waitSignal(window.answer_finished, timeout=60_000) as resumed:
+        cut_widget.continue_button.click()
+    whole = resumed.args[0]
+    assert whole.stop_reason == "stop"
+    assert whole.answer.startswith(partial.answer)
+    assert len(whole.answer) > len(partial.answer)
+    assert whole.output_tokens > partial.output_tokens  # both requests counted, and paid for
+    assert whole.cost > partial.cost
+    last = emu.requests[-1]["messages"]
+    assert last[-2] == {"role": "assistant", "content": partial.answer}  # the cut text, resent
+    assert not cut_widget.continue_button.isVisibleTo(cut_widget)
+    assert len(shown) == 1
+    assert counter.chats() == 4
     window.close()
 
 
@@ -230,7 +251,7 @@ def test_the_hosted_model_is_offered_when_the_local_one_cannot_load(
     _settings(ui_home, hosted_preset="deepseek", hosted_endpoint=url, default_model=str(broken))
     window, shown = _window(qtbot)
     window.start_background_work()
-    qtbot.waitUntil(lambda: window.local_failure is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: window.local.failure is not None, timeout=30_000)
     with qtbot.waitSignal(window.corpus_planned, timeout=LONG):
         window.add_paths([kitchen])
         _ask(window, "What colour is the kettle?")
@@ -244,3 +265,46 @@ def test_the_hosted_model_is_offered_when_the_local_one_cannot_load(
     assert window.where == WHERE_LOCAL
     assert window.question.toPlainText() == "What colour is the kettle?"
     window.close()
+
+
+def test_settings_dialog_sets_the_endpoint_and_says_when_there_is_no_keyring(qtbot: QtBot) -> None:
+    import keyring
+    from keyring.backends.fail import Keyring as NoKeyring
+
+    from app.secrets import keyring_problem
+    from app.settings import Settings
+    from ui.dialogs import SettingsDialog
+
+    previous = keyring.get_keyring()
+    try:
+        keyring.set_keyring(NoKeyring())
+        problem = keyring_problem()
+    finally:
+        keyring.set_keyring(previous)
+    assert "keyring is not available" in problem
+    dialog = SettingsDialog(Settings(hosted_preset="openai-compatible"))
+    qtbot.addWidget(dialog)
+    dialog.set_keyring_status(problem)
+    assert "No usable OS keyring here" in dialog.keyring_status.text()
+    assert "LONGDESK_API_KEY" in dialog.keyring_status.text()
+    dialog.preset.setCurrentIndex(dialog.preset.findData("deepseek"))
+    assert dialog.endpoint.text() == "https://api.deepseek.com"  # the preset's URL, filled in
+    assert "DEEPSEEK_API_KEY" in dialog.key.toolTip()
+    dialog.hosted_model.setText("deepseek-v4-pro")
+    dialog.hosted_context.setValue(65_536)
+    dialog.key.setText("sk-never-in-a-file")
+    result = dialog.result_settings()
+    assert (
+        result.hosted_preset,
+        result.hosted_endpoint,
+        result.hosted_model,
+        result.hosted_context_tokens,
+    ) == (
+        "deepseek",
+        "https://api.deepseek.com",
+        "deepseek-v4-pro",
+        65_536,
+    )
+    assert "sk-never-in-a-file" not in result.to_json()
+    dialog.set_keyring_status("")
+    assert "kept in the OS keyring" in dialog.keyring_status.text()

@@ -114,6 +114,31 @@ class SourcesModel(QAbstractItemModel):
             self.groups.append(_Group(f"Left out ({len(issues)})", rows, is_issues=True))
         self.endResetModel()
 
+    def update_documents(self, documents: Sequence[DocRecord]) -> bool:
+        """New figures for the same documents in the same order (token counts after counting).
+
+        Changes the rows in place and repaints the tokens column, instead of a reset that makes
+        the view and its filter proxy walk every row again on the GUI thread.
+
+        Returns:
+            False when the documents are not the ones listed (then call ``set_documents``).
+        """
+        rows = [(gi, ri) for gi, g in enumerate(self.groups) if not g.is_issues for ri in range(len(g.rows))]
+        if len(rows) != len(documents):
+            return False
+        for (gi, ri), doc in zip(rows, documents, strict=True):
+            old = self.groups[gi].rows[ri]
+            if not isinstance(old, DocRecord) or old.doc_id != doc.doc_id:
+                return False
+        for (gi, ri), doc in zip(rows, documents, strict=True):
+            self.groups[gi].rows[ri] = doc
+        for g in self.groups:
+            g.summarise()
+        self._changed_all(3)
+        if self.groups:
+            self.dataChanged.emit(self.index(0, 3), self.index(len(self.groups) - 1, 3))
+        return True
+
     def documents(self) -> list[DocRecord]:
         return [r for g in self.groups if not g.is_issues for r in g.rows if isinstance(r, DocRecord)]
 
@@ -354,6 +379,12 @@ class SourcesPanel(QWidget):
                 self.tree.expand(self.proxy.mapFromSource(self.model.index(gi, 0)))
         self._span_issue_rows()
         self._refresh_empty()
+
+    def update_documents(self, documents: Sequence[DocRecord], issues: Sequence[tuple[str, str, str]],
+                         roots: Sequence[str]) -> None:  # fmt: skip
+        """New token counts for the listed documents: in place when the list is unchanged."""
+        if not self.model.update_documents(documents):
+            self.set_documents(documents, issues, roots)
 
     def _span_issue_rows(self) -> None:
         """Left-out files show their reason across the whole row."""

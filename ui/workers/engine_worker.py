@@ -83,13 +83,18 @@ class CountText:
 
 @dataclass(frozen=True, slots=True)
 class AskQuestion:
-    """Read ``plan`` unless it is already held, then answer ``question`` after ``history``."""
+    """Read ``plan`` unless it is already held, then answer ``question`` after ``history``.
+
+    With ``partial`` (a hosted answer that was cut off), continue that answer instead: only
+    the new text streams.
+    """
 
     request_id: int
     plan: ContextPlan
     history: tuple[Turn, ...]
     question: str
     options: AskOptions
+    partial: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +244,7 @@ class EngineWorker(QObject):
                 window,
                 reserved_output=req.reserved_output,
                 reserved_thinking=req.reserved_thinking,
+                progress=lambda _p: _stop_if(event),  # a long count stops on cancel or shutdown
             )
             self.planned.emit(req.request_id, plan)
         elif isinstance(req, CountText):
@@ -298,12 +304,24 @@ class EngineWorker(QObject):
             reading = backend.read(req.plan, on_event, event.is_set)
             self._reading, self._read_text = reading, text
             self.read_finished.emit(rid, reading)
-        result = backend.ask(self._reading, req.history, req.question, req.options, on_event, event.is_set)
+        if req.partial and isinstance(backend, HostedBackend):
+            result = backend.resume(
+                self._reading, req.history, req.question, req.partial, req.options, on_event, event.is_set
+            )
+        else:
+            result = backend.ask(
+                self._reading, req.history, req.question, req.options, on_event, event.is_set
+            )
         stream.flush()
         if isinstance(result, Failed):
             self.failed.emit(rid, result)
         else:
             self.finished.emit(rid, result if not event.is_set() else Finished("cancelled"))
+
+
+def _stop_if(event: threading.Event) -> None:
+    if event.is_set():
+        raise BackendError(FailureKind.CANCELLED, "cancelled while counting")
 
 
 class _Coalescer:
