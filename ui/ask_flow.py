@@ -93,7 +93,7 @@ class AskFlow(QObject):
             corpus=corpus,
             conversation=self._conversation_tokens(corpus),
             question=self.question_tokens,
-            thinking=THINKING_RESERVE[w.model_bar.thinking_mode()],
+            thinking=self._thinking_reserve(),
             output=w.settings.max_output_tokens,
         )
 
@@ -105,6 +105,13 @@ class AskFlow(QObject):
         if self.w.where == WHERE_HOSTED and last is not None and last.where == WHERE_HOSTED:
             return max(0, last.prompt_tokens - corpus) + last.output_tokens
         return conversation_tokens(turns)
+
+    def _thinking_reserve(self) -> int:
+        """Reasoning tokens kept free: a hosted plan carries its endpoint's own reserve."""
+        w = self.w
+        if w.where == WHERE_HOSTED and w.plan is not None:
+            return max(0, w.plan.budget.reserved_output - w.settings.max_output_tokens)
+        return THINKING_RESERVE[w.model_bar.thinking_mode()]
 
     def options(self) -> AskOptions:
         return AskOptions(

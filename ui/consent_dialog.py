@@ -36,7 +36,7 @@ class ConsentDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("consentDialog")
         self.setWindowTitle(f"Send to {request.host}?")
-        self.setMinimumWidth(620)
+        self.setMinimumWidth(680)
         self.request = request
         layout = QVBoxLayout(self)
         self.offer_label = QLabel(offer.message() if offer else "", self)
@@ -74,7 +74,9 @@ class ConsentDialog(QDialog):
             group = QTreeWidgetItem(self.documents, [f"Left out: {len(request.left_out)} file(s)", "", ""])
             for item in request.left_out:
                 why = _SECRET_WHY if item.secret else "left out by choice"
-                QTreeWidgetItem(group, [f"{item.name} — {why}", f"{item.tokens:,}", item.doc_id])
+                row = QTreeWidgetItem(group, [f"{item.name} — {why}", f"{item.tokens:,}", item.doc_id])
+                row.setToolTip(0, f"{item.name}: {why}")
+                row.setTextAlignment(1, Qt.AlignmentFlag.AlignRight)
             group.setExpanded(True)
             self.left_out_group = group
         layout.addWidget(self.documents, 1)

@@ -195,7 +195,7 @@ class HostedGlue(QObject):
             return
         self.consent = request
         w.apply_plan(request.plan)
-        w.sources.model.set_status({i.doc_id: "not sent (secret)" for i in request.left_out if i.secret})
+        w.sources.model.set_status({i.doc_id: "not sent" for i in request.left_out if i.secret})
         if self._offer is not None:
             offer, question, replace_last = self._offer
             self._offer = None

@@ -133,7 +133,7 @@ def test_consent_cancel_sends_nothing_send_streams_and_a_changed_corpus_asks_aga
         assert "".join(chunks).strip() == turn.answer.strip()
         assert counter.chats() == 1
         figures = window.conversation.widgets[0].figures_label.text()
-        assert "cache hit 0, miss" in figures  # the server sends no usage: counted here, no cache figures
+        assert "cache hit 0 / miss" in figures  # the server sends no usage: counted here, no cache figures
         shot(window, artifacts, "hosted-answer.png")
 
         # The same corpus again: no second question about consent.
@@ -195,7 +195,7 @@ def test_deepseek_reasoning_costs_cache_hits_and_a_cut_stream(
     # Cost and cache figures of the turn, and the session's cost.
     assert turn.cost is not None
     assert turn.cost > 0
-    assert f"cache hit 0, miss {turn.prompt_tokens:,}" in widget.figures_label.text()
+    assert f"cache hit 0 / miss {turn.prompt_tokens:,}" in widget.figures_label.text()
     assert "$" in widget.figures_label.text()
     assert "session $" in window.model_bar.state_label.text()
 
@@ -204,7 +204,8 @@ def test_deepseek_reasoning_costs_cache_hits_and_a_cut_stream(
     assert len(shown) == 1  # agreed once for this corpus
     hit = second.args[0].cached_tokens
     assert hit > 0  # the corpus went first and unchanged: the provider's cache served it
-    assert f"cache hit {hit:,}" in window.conversation.widgets[1].figures_label.text()
+    second_miss = second.args[0].prompt_tokens - hit
+    assert f"cache hit {hit:,} / miss {second_miss:,}" in window.conversation.widgets[1].figures_label.text()
     window.conversation.widgets[1].thinking_toggle.click()  # reasoning, shown apart from the answer
     shot(window, artifacts, "hosted-answer-deepseek.png")
 

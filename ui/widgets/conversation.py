@@ -43,7 +43,7 @@ def turn_figures(turn: TurnRecord) -> str:
         parts.append(f"{turn.output_tokens / turn.seconds:,.1f} tok/s")
     if turn.prompt_tokens and turn.where == "hosted":
         miss = max(0, turn.prompt_tokens - turn.cached_tokens)
-        parts.append(f"prompt {turn.prompt_tokens:,}: cache hit {turn.cached_tokens:,}, miss {miss:,}")
+        parts.append(f"cache hit {turn.cached_tokens:,} / miss {miss:,}")
     elif turn.prompt_tokens:
         parts.append(f"{turn.cached_tokens:,} of {turn.prompt_tokens:,} prompt tokens cached")
     if turn.cost is not None:
