@@ -159,7 +159,8 @@ class SourcesGlue(QObject):
         reserve = THINKING_RESERVE[w.model_bar.thinking_mode()]
         output = w.settings.max_output_tokens
         w.plan = None
-        self.plan_id = w.engine.submit(lambda rid: PlanCorpus(rid, corpus, output, reserve))
+        cache = w.paths.cache
+        self.plan_id = w.engine.submit(lambda rid: PlanCorpus(rid, corpus, output, reserve, cache))
         w.refresh_all()
 
     @Slot(int, object)

@@ -47,6 +47,7 @@ PROGRESS_INTERVAL_S = 0.1
 
 if TYPE_CHECKING:  # the local backend imports numpy and llama.cpp: not needed to open a window
     from engine.backends.local import LocalSettings
+    from engine.context.tokens import ExactCounter
 
 BackendFactory = Callable[[Path, "LocalSettings"], Backend]
 
@@ -67,12 +68,17 @@ class LoadModel:
 
 @dataclass(frozen=True, slots=True)
 class PlanCorpus:
-    """Pack and count ``corpus`` with the loaded model's tokenizer."""
+    """Pack and count ``corpus`` with the loaded model's tokenizer.
+
+    With ``cache_dir`` the counts are the CLI's: cut into pieces where that is provably exact,
+    and cached by content there (a corpus counted once is counted again in no time).
+    """
 
     request_id: int
     corpus: Corpus
     reserved_output: int
     reserved_thinking: int = 0
+    cache_dir: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +176,8 @@ class EngineWorker(QObject):
         super().__init__()
         self._factory = factory
         self._backend: Backend | None = None
+        self._model_path: Path | None = None
+        self._counter: ExactCounter | None = None
         self._reading: Reading | None = None
         self._read_text = ""
         self._events: dict[int, threading.Event] = {}
@@ -217,6 +225,7 @@ class EngineWorker(QObject):
         if isinstance(req, LoadModel):
             self._close_backend()
             self._backend = self._factory(req.path, req.settings)
+            self._model_path = req.path
             self.model_loaded.emit(req.request_id, self._backend.describe())
         elif isinstance(req, OpenHosted):
             self._close_backend()
@@ -238,14 +247,17 @@ class EngineWorker(QObject):
         elif isinstance(req, PlanCorpus):
             backend = self._need_backend()
             window = backend.describe().context_window
+            count = self._exact_counter(req.cache_dir) if req.cache_dir is not None else backend.count_tokens
             plan = pack(
                 req.corpus,
-                backend.count_tokens,
+                count,
                 window,
                 reserved_output=req.reserved_output,
                 reserved_thinking=req.reserved_thinking,
                 progress=lambda _p: _stop_if(event),  # a long count stops on cancel or shutdown
             )
+            if self._counter is not None:
+                self._counter.flush()
             self.planned.emit(req.request_id, plan)
         elif isinstance(req, CountText):
             self.counted.emit(req.request_id, self._need_backend().count_tokens(req.text))
@@ -262,6 +274,30 @@ class EngineWorker(QObject):
             raise BackendError(FailureKind.MODEL, "no model is loaded yet")
         return self._backend
 
+    def _exact_counter(self, cache_dir: Path) -> Callable[[str], int]:
+        """The loaded model's count, exact and fast on long texts (``engine.context.tokens``).
+
+        Whether texts can be cut after newlines is proven once per model from its vocabulary
+        (loaded on its own, vocabulary only, the first time), and remembered in the cache.
+        """
+        backend, path = self._need_backend(), self._model_path
+        if self._counter is None and path is not None and path.is_file():
+            from engine.context.tokens import ExactCounter, gguf_identity
+
+            def pieces() -> Iterator[bytes]:
+                from engine.backends.local_load import Tokenizer
+
+                tokenizer = Tokenizer(path)
+                try:
+                    yield from tokenizer.pieces()
+                finally:
+                    tokenizer.close()
+
+            self._counter = ExactCounter(
+                backend.count_tokens, gguf_identity(path), cache_dir=cache_dir, vocabulary=pieces
+            )
+        return self._counter if self._counter is not None else backend.count_tokens
+
     def _need_hosted(self) -> HostedBackend:
         backend = self._need_backend()
         if not isinstance(backend, HostedBackend):
@@ -271,6 +307,9 @@ class EngineWorker(QObject):
     def _close_backend(self) -> None:
         if self._backend is not None:
             backend, self._backend = self._backend, None
+            if self._counter is not None:
+                self._counter.close()
+                self._counter = None
             self._reading = None
             self._read_text = ""
             backend.close()
