@@ -116,8 +116,14 @@ class ConsentRequest:
             for item in self.left_out:
                 why = "looks like a secret (keys, credentials)" if item.secret else "left out by choice"
                 lines.append(f"  {item.doc_id:<5} {item.name}  {why}")
-        lines.append(f"In all: {len(self.included)} document(s), {self.prompt_tokens:,} tokens per request.")
-        lines.append(f"Budget: {self.budget}")
+        return lines + self.totals_lines()
+
+    def totals_lines(self) -> list[str]:
+        """Tokens per request, budget, estimated cost and notes (the end of the consent text)."""
+        lines = [
+            f"In all: {len(self.included)} document(s), {self.prompt_tokens:,} tokens per request.",
+            f"Budget: {self.budget}",
+        ]
         if self.estimate is not None:
             lines.append(
                 f"Estimated cost of the first question: at most {self.estimate.describe()}; {self.price_note}"

@@ -20,13 +20,12 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
 from app.consent import ConsentLedger, ConsentRequest, prepare_consent
+from app.hosted_endpoint import HostedSpec, hosted_config, price_table, with_listed_model
 from app.paths import Paths
-from app.secrets import find_key
 from engine.backends.base import (
     AnswerDelta,
     AskOptions,
@@ -41,11 +40,10 @@ from engine.backends.base import (
     Usage,
 )
 from engine.backends.hosted import HostedBackend
-from engine.backends.hosted_presets import PRESETS, HostedConfig, make_config
-from engine.backends.hosted_prices import format_money, load_price_table
+from engine.backends.hosted_presets import PRESETS, HostedConfig
+from engine.backends.hosted_prices import format_money
 from engine.corpus.model import Corpus
 
-PRICES_FILE = "prices.json"  # the user's edited price table, in the config folder
 USAGE_LOG = "hosted-usage.jsonl"
 
 
@@ -89,29 +87,20 @@ def config_from_args(ns: argparse.Namespace) -> HostedConfig:
     Raises:
         HostedCliError: unknown preset, missing base URL, or no key where one is required.
     """
-    key = preset_key(ns)
-    preset = PRESETS[key]
-    base_url = ns.base_url or preset.base_url
-    api_key = find_key(base_url, preset.key_env)
-    if preset.key_required and not api_key:
-        hint = f"; {api_key.warning}" if api_key.warning else ""
-        raise HostedCliError(
-            FailureKind.AUTH,
-            f"no API key for {base_url}: store one in the OS keyring or set {preset.key_env[0]}{hint}",
-        )
     try:
-        thinking = ThinkingMode(ns.thinking)
-        return make_config(
-            key,
-            base_url=base_url,
+        spec = HostedSpec(
+            preset=preset_key(ns),
+            base_url=ns.base_url or "",
             model=ns.api_model or "",
-            api_key=api_key.value,
             context_window=max(0, ns.api_context),
             tokenizer_gguf=Path(ns.api_tokenizer) if ns.api_tokenizer else None,
-            thinking=thinking,
+            thinking=ThinkingMode(ns.thinking),
         )
+        return hosted_config(spec)
     except ValueError as exc:
         raise HostedCliError(FailureKind.BAD_INPUT, str(exc)) from exc
+    except BackendError as exc:
+        raise HostedCliError(exc.kind, exc.message) from exc
 
 
 def ask_consent(request: ConsentRequest, *, assume_yes: bool, stdin: TextIO, stderr: TextIO) -> bool:
@@ -162,30 +151,19 @@ def run_hosted(ns: argparse.Namespace, out: TextIO, corpus: Corpus, cancel: thre
     """Consent, read, ask; returns 0 or 130 (stopped); raises HostedCliError on failure."""
     paths = Paths.default()
     config = config_from_args(ns)
-    prices, warning = load_price_table(paths.config / PRICES_FILE)
+    prices, warning = price_table(paths.config)
     if warning:
         _say(f"longdesk: {warning}")
     backend = HostedBackend(config, prices=prices if config.preset.priced else None)
     try:
         if not config.model:
-            backend = _with_listed_model(backend, config)
+            backend, model = with_listed_model(backend)
+            _say(f"longdesk: using model {model} (listed by {config.host})")
         return _consent_and_ask(ns, out, corpus, backend, paths, cancel)
     except BackendError as exc:
         raise HostedCliError(exc.kind, exc.message) from exc
     finally:
         backend.close()
-
-
-def _with_listed_model(backend: HostedBackend, config: HostedConfig) -> HostedBackend:
-    """The same endpoint with the first model its ``/models`` lists (for servers of one model)."""
-    models = backend.list_models()
-    backend.close()
-    if not models:
-        raise HostedCliError(
-            FailureKind.BAD_INPUT, f"{config.host} lists no models; name one with --api-model"
-        )
-    _say(f"longdesk: using model {models[0]} (listed by {config.host})")
-    return HostedBackend(replace(config, model=models[0]), prices=backend.prices)
 
 
 def _consent_and_ask(

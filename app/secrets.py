@@ -100,3 +100,20 @@ def forget_key(base_url: str) -> str:
     except (KeyringError, RuntimeError) as exc:
         return f"the OS keyring is not available ({type(exc).__name__})"
     return ""
+
+
+def keyring_problem() -> str:
+    """'' when the OS keyring can keep keys; else why not (shown before a key is typed)."""
+    try:
+        import keyring
+        from keyring.errors import KeyringError
+    except ImportError:  # pragma: no cover - keyring is a dependency
+        return "the keyring package is missing"
+    try:
+        backend = keyring.get_keyring()
+        keyring.get_password(SERVICE, "longdesk-keyring-check")
+    except (KeyringError, RuntimeError) as exc:
+        return f"the OS keyring is not available ({type(exc).__name__})"
+    if float(getattr(backend, "priority", 1)) <= 0:  # keyring's fail and null backends
+        return f"the OS keyring is not available ({type(backend).__name__})"
+    return ""

@@ -46,9 +46,10 @@ class TurnRecord:
     seconds: float = 0.0
     cost: float | None = None
     currency: str = ""
-    stop_reason: str = "stop"
+    stop_reason: str = "stop"  # stop, length, cancelled, failed, incomplete (a cut stream, text kept)
     model: str = ""
     created: float = 0.0
+    where: str = "local"  # "local" or "hosted" (hosted turns show cache hits, misses and cost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +313,9 @@ def export_markdown(session: Session) -> str:
         if turn.stop_reason == "cancelled":
             out.append("")
             out.append("*(stopped before the end)*")
+        elif turn.stop_reason == "incomplete":
+            out.append("")
+            out.append("*(incomplete: the connection dropped in the middle of the answer)*")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 

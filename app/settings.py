@@ -27,8 +27,11 @@ class Settings:
     snapshot_budget_gb: float = 20.0
     extra_model_paths: tuple[str, ...] = field(default_factory=tuple)
     context_tokens: int = 0  # 0: the model's trained context, capped by the window's default
-    hosted_endpoint: str = ""  # base URL of an OpenAI-compatible endpoint (its key is in the keyring)
-    hosted_model: str = ""
+    hosted_preset: str = "deepseek"  # "deepseek" or "openai-compatible" (engine.backends.hosted_presets)
+    hosted_endpoint: str = ""  # base URL of the hosted endpoint (its key is in the keyring); '': none
+    hosted_model: str = ""  # '': the preset's default, else the first model the server lists
+    hosted_context_tokens: int = 0  # 0: the preset's (DeepSeek: 1M), else unknown
+    hosted_tokenizer: str = ""  # the GGUF a private server runs, for exact token counts
     hosted_leave_out_secrets: bool = True  # privacy default: flagged files never leave the machine
 
     def to_json(self) -> str:

@@ -119,7 +119,10 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication([])
+    from ui.application import tune_interpreter
     from ui.main_window import MainWindow
+
+    tune_interpreter()  # as ui.application.run_gui does
 
     window = MainWindow(restore_last_session=False)
     from ui.theme import apply_theme

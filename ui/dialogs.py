@@ -10,6 +10,7 @@ from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import Qt, QUrl, Slot, qVersion
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
@@ -27,8 +28,7 @@ from PySide6.QtWidgets import (
 
 from app import __version__
 from app.settings import Settings
-
-KEYRING_SERVICE = "longdesk"
+from engine.backends.hosted_presets import PRESETS
 
 
 def llama_versions() -> tuple[str, str]:
@@ -43,20 +43,12 @@ def llama_versions() -> tuple[str, str]:
         return "unavailable", f"{type(exc).__name__}: {exc}"
 
 
-def store_key(endpoint: str, key: str) -> str:
-    """Save an API key in the OS keyring (pool thread); returns a message for the user."""
-    try:
-        import keyring
-        import keyring.errors
-
-        keyring.set_password(KEYRING_SERVICE, endpoint, key)
-    except Exception as exc:  # noqa: BLE001 - any keyring failure is shown, the key is never written elsewhere
-        return f"The key was not saved: the system keyring is unavailable ({type(exc).__name__}). "
-    return "The key is saved in the system keyring."
-
-
 class SettingsDialog(QDialog):
-    """Edit ``Settings``; keys go to the keyring through ``key_requested``, never into settings."""
+    """Edit ``Settings``; an API key typed here goes to the OS keyring only, never into settings.
+
+    ``set_keyring_status`` says (after a check on a pool thread) whether this machine has a
+    keyring at all; without one a key cannot be kept and the dialog says so.
+    """
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -100,16 +92,36 @@ class SettingsDialog(QDialog):
         self.snapshot_budget.setSuffix(" GB")
         self.snapshot_budget.setValue(settings.snapshot_budget_gb)
         form.addRow("Snapshot disk budget", self.snapshot_budget)
+        self.preset = QComboBox(self)
+        self.preset.setObjectName("hostedPreset")
+        for key, preset in PRESETS.items():
+            self.preset.addItem(preset.label, key)
+        self.preset.setCurrentIndex(max(0, self.preset.findData(settings.hosted_preset)))
+        self.preset.currentIndexChanged.connect(self.on_preset_current_index_changed)
+        form.addRow("Hosted endpoint", self.preset)
         self.endpoint = QLineEdit(settings.hosted_endpoint, self)
         self.endpoint.setPlaceholderText("https://api.deepseek.com or http://my-server:8000/v1")
-        form.addRow("Hosted endpoint", self.endpoint)
+        form.addRow("Base URL", self.endpoint)
         self.hosted_model = QLineEdit(settings.hosted_model, self)
-        self.hosted_model.setPlaceholderText("deepseek-flash")
         form.addRow("Hosted model", self.hosted_model)
+        self.hosted_context = QSpinBox(self)
+        self.hosted_context.setRange(0, 16_777_216)
+        self.hosted_context.setSingleStep(4096)
+        self.hosted_context.setSpecialValueText("the preset's (DeepSeek: 1,048,576), else unknown")
+        self.hosted_context.setValue(settings.hosted_context_tokens)
+        form.addRow("Hosted context", self.hosted_context)
+        self.hosted_tokenizer = QLineEdit(settings.hosted_tokenizer, self)
+        self.hosted_tokenizer.setPlaceholderText("the GGUF the server runs, for exact token counts")
+        form.addRow("Server's GGUF", self.hosted_tokenizer)
         self.key = QLineEdit(self)
         self.key.setEchoMode(QLineEdit.EchoMode.Password)
-        self.key.setPlaceholderText("stored in the system keyring only")
+        self.key.setPlaceholderText("kept in the OS keyring only")
         form.addRow("API key", self.key)
+        self.keyring_status = QLabel("Checking the OS keyring…", self)
+        self.keyring_status.setObjectName("keyringStatus")
+        self.keyring_status.setWordWrap(True)
+        form.addRow("", self.keyring_status)
+        self._fill_preset_hints()
         self.leave_out_secrets = QCheckBox(
             "Never send files flagged as secrets (.env, keys) to a hosted model"
         )
@@ -123,6 +135,36 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(buttons)
+
+    def _fill_preset_hints(self) -> None:
+        preset = PRESETS[str(self.preset.currentData())]
+        self.endpoint.setPlaceholderText(preset.base_url or "http://my-server:8000/v1 (required)")
+        self.hosted_model.setPlaceholderText(
+            preset.default_model or "empty: the first model the server lists"
+        )
+        env = " or ".join(preset.key_env)
+        required = "required" if preset.key_required else "optional"
+        self.key.setToolTip(f"API key ({required}); without the keyring, set {env} in the environment")
+
+    @Slot(int)
+    def on_preset_current_index_changed(self, _index: int) -> None:
+        preset = PRESETS[str(self.preset.currentData())]
+        if preset.base_url and not self.endpoint.text().strip():
+            self.endpoint.setText(preset.base_url)
+        self._fill_preset_hints()
+
+    def set_keyring_status(self, problem: str) -> None:
+        """'' when keys can be kept in the OS keyring; else why not, said plainly."""
+        if problem:
+            env = " or ".join(PRESETS[str(self.preset.currentData())].key_env)
+            self.keyring_status.setText(
+                f"⚠ No usable OS keyring here: {problem}. A key typed above cannot be saved; "
+                f"set {env} in the environment instead."
+            )
+            self.keyring_status.setStyleSheet("color: #d0453a;")
+        else:
+            self.keyring_status.setText("A key typed above is kept in the OS keyring, never in a file.")
+            self.keyring_status.setStyleSheet("")
 
     @Slot()
     def on_browse_clicked(self) -> None:
@@ -140,8 +182,11 @@ class SettingsDialog(QDialog):
             n_gpu_layers=self.gpu_layers.value(),
             max_output_tokens=self.max_output.value(),
             snapshot_budget_gb=self.snapshot_budget.value(),
+            hosted_preset=str(self.preset.currentData()),
             hosted_endpoint=self.endpoint.text().strip(),
             hosted_model=self.hosted_model.text().strip(),
+            hosted_context_tokens=self.hosted_context.value(),
+            hosted_tokenizer=self.hosted_tokenizer.text().strip(),
             hosted_leave_out_secrets=self.leave_out_secrets.isChecked(),
         )
 

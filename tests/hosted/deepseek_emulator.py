@@ -244,15 +244,22 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextmanager
-def running(api_key: str = "sk-emulated-0123456789abcdef") -> Iterator[tuple[str, Emulator]]:
-    """Start the emulator on a free port of 127.0.0.1; yields (base URL, state); always stops it."""
-    server = _Server(("127.0.0.1", 0), _Handler)
-    server.emu = Emulator(api_key=api_key)
-    thread = threading.Thread(target=server.serve_forever, name="deepseek-emulator", daemon=True)
+def serving(server: ThreadingHTTPServer, name: str) -> Iterator[str]:
+    """Serve ``server`` on a thread; yields ``http://127.0.0.1:PORT``; always stops it."""
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", server.emu
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@contextmanager
+def running(api_key: str = "sk-emulated-0123456789abcdef") -> Iterator[tuple[str, Emulator]]:
+    """Start the emulator on a free port of 127.0.0.1; yields (base URL, state); always stops it."""
+    server = _Server(("127.0.0.1", 0), _Handler)
+    server.emu = Emulator(api_key=api_key)
+    with serving(server, "deepseek-emulator") as url:
+        yield url, server.emu

@@ -50,7 +50,7 @@ def _window_with_answer(qtbot: QtBot, corpus: Corpus, answer: str) -> tuple[Main
     turn = TurnRecord("Where does the harbour flood?", answer, output_tokens=30, seconds=1.0)
     window.session = dataclasses.replace(window.session, turns=(turn,))
     window.conversation.set_turns(window.session.turns)
-    window._refresh_all()
+    window.refresh_all()
     widget = window.conversation.widgets[0]
     qtbot.waitUntil(lambda: bool(widget.answer_view.citation_rects()))
     return window, widget

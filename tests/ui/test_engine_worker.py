@@ -184,3 +184,28 @@ def test_a_request_cancelled_while_queued_never_runs(qtbot: QtBot) -> None:
         assert "before it started" in failures[0][1].message
     finally:
         assert ctl.shutdown()
+
+
+def test_a_long_count_stops_on_cancel(qtbot: QtBot) -> None:
+    class SlowCounter(FakeBackend):
+        def count_tokens(self, text: str) -> int:
+            time.sleep(0.01)
+            return super().count_tokens(text)
+
+    backend = SlowCounter()
+    ctl = _controller(qtbot, backend)
+    try:
+        docs = [
+            text_document(f"d{i}.txt", f"/d{i}.txt", b"some words here\n", f"D{i:05d}") for i in range(2000)
+        ]
+        corpus = Corpus.of(docs)
+        rid = ctl.submit(lambda r: PlanCorpus(r, corpus, 64))
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        with qtbot.waitSignal(ctl.failed, timeout=5000) as got:
+            ctl.cancel(rid)
+        assert got.args[0] == rid
+        assert got.args[1].kind is FailureKind.CANCELLED
+        assert time.monotonic() - t0 < 2  # 2,000 documents at 10 ms each would take 20 s
+    finally:
+        assert ctl.shutdown()

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from app.citations import Check, Citation
 from app.sessions import TurnRecord
+from engine.backends.hosted_prices import format_money
 from ui.widgets.safe_browser import SafeBrowser
 
 VISIBLE_TURNS = 30
@@ -40,11 +41,17 @@ def turn_figures(turn: TurnRecord) -> str:
         parts.append(f"{turn.output_tokens:,} token{'s' if turn.output_tokens != 1 else ''}")
     if turn.seconds > 0 and turn.output_tokens:
         parts.append(f"{turn.output_tokens / turn.seconds:,.1f} tok/s")
-    if turn.prompt_tokens:
+    if turn.prompt_tokens and turn.where == "hosted":
+        miss = max(0, turn.prompt_tokens - turn.cached_tokens)
+        parts.append(f"cache hit {turn.cached_tokens:,} / miss {miss:,}")
+    elif turn.prompt_tokens:
         parts.append(f"{turn.cached_tokens:,} of {turn.prompt_tokens:,} prompt tokens cached")
     if turn.cost is not None:
-        parts.append(f"{turn.currency or '$'}{turn.cost:,.4f}")
-    if turn.stop_reason == "cancelled":
+        currency = "USD" if turn.currency in ("", "$", "USD") else turn.currency
+        parts.append(format_money(turn.cost, currency))
+    if turn.stop_reason == "incomplete":
+        parts.append("INCOMPLETE: the connection dropped; the part received is kept")
+    elif turn.stop_reason == "cancelled":
         parts.append("stopped")
     elif turn.stop_reason == "length":
         parts.append("cut at the output limit")
@@ -67,11 +74,13 @@ class TurnWidget(QFrame):
     Signals:
         citation_clicked(object): the Citation the user clicked.
         regenerate_requested(): ask this question again.
+        continue_requested(): continue an answer that was cut off.
         link_requested(QUrl): a web link in the answer was clicked.
     """
 
     citation_clicked = Signal(object)
     regenerate_requested = Signal()
+    continue_requested = Signal()
     link_requested = Signal(QUrl)
 
     def __init__(self, turn: TurnRecord, checker: CitationChecker, parent: QWidget | None = None) -> None:
@@ -134,13 +143,17 @@ class TurnWidget(QFrame):
         self.regenerate_button = QPushButton("Regenerate", self)
         self.regenerate_button.setToolTip("Ask this question again")
         self.regenerate_button.clicked.connect(self.regenerate_requested)
-        for b in (self.copy_button, self.regenerate_button):
+        self.continue_button = QPushButton("Continue", self)
+        self.continue_button.setToolTip("The answer was cut off: continue it where it stopped")
+        self.continue_button.clicked.connect(self.continue_requested)
+        for b in (self.copy_button, self.continue_button, self.regenerate_button):
             b.setFlat(True)
             b.setCursor(Qt.CursorShape.PointingHandCursor)
         footer.addWidget(self.figures_label)
         footer.addWidget(self.cites_label)
         footer.addStretch(1)
         footer.addWidget(self.copy_button)
+        footer.addWidget(self.continue_button)
         footer.addWidget(self.regenerate_button)
         layout.addLayout(footer)
         self.set_turn(turn, streaming=False)
@@ -154,6 +167,7 @@ class TurnWidget(QFrame):
             self.thinking_toggle.setChecked(True)
         self.copy_button.setEnabled(not streaming and bool(turn.answer))
         self.regenerate_button.setEnabled(not streaming)
+        self.continue_button.setVisible(not streaming and turn.stop_reason == "incomplete")
         self.figures_label.setText("answering…" if streaming else turn_figures(turn))
         self._dirty = True
         if streaming:
@@ -197,11 +211,13 @@ class ConversationView(QScrollArea):
     Signals:
         citation_clicked(object): a Citation was clicked in some answer.
         regenerate_requested(int): the index of the turn to ask again.
+        continue_requested(int): the index of a cut-off answer to continue.
         link_requested(QUrl): a web link was clicked.
     """
 
     citation_clicked = Signal(object)
     regenerate_requested = Signal(int)
+    continue_requested = Signal(int)
     link_requested = Signal(QUrl)
 
     def __init__(self, checker: CitationChecker, parent: QWidget | None = None) -> None:
@@ -287,6 +303,7 @@ class ConversationView(QScrollArea):
         widget.citation_clicked.connect(self.citation_clicked)
         widget.link_requested.connect(self.link_requested)
         widget.regenerate_requested.connect(lambda i=index: self.regenerate_requested.emit(i))
+        widget.continue_requested.connect(lambda i=index: self.continue_requested.emit(i))
         # Insert in turn order, before the stretch.
         later = [i for i in self.widgets if i > index]
         position = self._layout.indexOf(self.widgets[min(later)]) if later else self._layout.count() - 1

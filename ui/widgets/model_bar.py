@@ -103,6 +103,22 @@ class ModelBar(QWidget):
         self.set_state(f"loaded · context {info.context_window:,}")
         self.set_thinking_modes(info.thinking_modes)
 
+    def set_hosted(self, info: BackendInfo, session_cost: str) -> None:
+        """A hosted model: its name and endpoint, its context, and what this session cost so far."""
+        name = info.name.replace("\\", "/").rsplit("/", 1)[-1]  # a server may name its model by path
+        self.name_label.setText(
+            f"<b>{name}</b> &nbsp;<span style='color:gray'>{info.architecture} · {info.endpoint}</span>"
+        )
+        self.name_label.setToolTip("\n".join((info.name, *info.notes)))
+        self.fit_label.setText("hosted: sends only what you agree to")
+        self.fit_label.setStyleSheet("color: #b7791f;")
+        self.fit_label.setToolTip(
+            "A consent dialog lists the documents, tokens and cost before anything is sent."
+        )
+        window = f"context {info.context_window:,}" if info.context_window else "context: the server's"
+        self.set_state(f"{window} · session {session_cost}" if session_cost else window)
+        self.set_thinking_modes(info.thinking_modes)
+
     def set_thinking_modes(self, modes: Sequence[ThinkingMode]) -> None:
         """Enable only the modes the model supports; the selector hides when there is no choice."""
         allowed = {m.value for m in modes}

@@ -41,6 +41,17 @@ Index = QModelIndex | QPersistentModelIndex
 COLUMNS = ("Document", "Kind", "Extent", "Tokens", "Status")
 MODEL_SUFFIX = ".gguf"
 EXPAND_LIMIT = 200
+# The roles ``SourcesModel.data`` answers (as ints: comparing enum members costs more).
+_ROLES = frozenset(
+    int(r.value)
+    for r in (
+        Qt.ItemDataRole.DisplayRole,
+        Qt.ItemDataRole.CheckStateRole,
+        Qt.ItemDataRole.ToolTipRole,
+        Qt.ItemDataRole.TextAlignmentRole,
+        Qt.ItemDataRole.UserRole,
+    )
+)
 
 
 @dataclass(slots=True)
@@ -114,6 +125,31 @@ class SourcesModel(QAbstractItemModel):
             self.groups.append(_Group(f"Left out ({len(issues)})", rows, is_issues=True))
         self.endResetModel()
 
+    def update_documents(self, documents: Sequence[DocRecord]) -> bool:
+        """New figures for the same documents in the same order (token counts after counting).
+
+        Changes the rows in place and repaints the tokens column, instead of a reset that makes
+        the view and its filter proxy walk every row again on the GUI thread.
+
+        Returns:
+            False when the documents are not the ones listed (then call ``set_documents``).
+        """
+        rows = [(gi, ri) for gi, g in enumerate(self.groups) if not g.is_issues for ri in range(len(g.rows))]
+        if len(rows) != len(documents):
+            return False
+        for (gi, ri), doc in zip(rows, documents, strict=True):
+            old = self.groups[gi].rows[ri]
+            if not isinstance(old, DocRecord) or old.doc_id != doc.doc_id:
+                return False
+        for (gi, ri), doc in zip(rows, documents, strict=True):
+            self.groups[gi].rows[ri] = doc
+        for g in self.groups:
+            g.summarise()
+        self._changed_all(3)
+        if self.groups:
+            self.dataChanged.emit(self.index(0, 3), self.index(len(self.groups) - 1, 3))
+        return True
+
     def documents(self) -> list[DocRecord]:
         return [r for g in self.groups if not g.is_issues for r in g.rows if isinstance(r, DocRecord)]
 
@@ -178,6 +214,9 @@ class SourcesModel(QAbstractItemModel):
         return group.rows[index.row()]
 
     def data(self, index: Index, role: int = 0) -> Any:
+        # A view asks ~8 roles per cell on every paint; most are not ours: answer those first.
+        if role not in _ROLES:
+            return None
         item = self.row_at(index)
         col = index.column()
         if item is None:
@@ -313,22 +352,14 @@ class SourcesPanel(QWidget):
         self.search.textChanged.connect(self.on_search_text_changed)
         self.tree = QTreeView(self)
         self.tree.setObjectName("sourcesTree")
-        self.tree.setModel(self.proxy)
+        # The view shows the model itself, and the filter proxy only while a filter is typed:
+        # through a proxy each painted cell costs two calls into Python instead of one.
+        self.tree.setModel(self.model)
         self.tree.setUniformRowHeights(True)
         self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.tree.setAlternatingRowColors(True)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        header = self.tree.header()
-        header.setStretchLastSection(False)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        # Fixed widths from the font, not ResizeToContents: that asks every row for its size
-        # on each change and costs seconds on the GUI thread for a codebase of thousands of files.
-        metrics = self.fontMetrics()
-        for col, sample in enumerate(("", "markdown", "1,234 lines", "1,234,567", "in context"), start=0):
-            if col == 0:
-                continue
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
-            header.resizeSection(col, metrics.horizontalAdvance(sample) + 18)
+        self._size_columns()
         layout.addWidget(self.tree, 1)
         self.empty_hint = QLabel(
             "Drop books, documents, folders or a codebase here.\nDrop a .gguf file to use it as the model.",
@@ -344,24 +375,50 @@ class SourcesPanel(QWidget):
         layout.addWidget(self.summary)
         self._refresh_empty()
 
+    def _size_columns(self) -> None:
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # Fixed widths from the font, not ResizeToContents: that asks every row for its size
+        # on each change and costs seconds on the GUI thread for a codebase of thousands of files.
+        metrics = self.fontMetrics()
+        for col, sample in enumerate(("", "markdown", "1,234 lines", "1,234,567", "in context"), start=0):
+            if col == 0:
+                continue
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(col, metrics.horizontalAdvance(sample) + 18)
+
+    def _shown(self, source: QModelIndex) -> QModelIndex:
+        """``source`` as the view knows it (through the proxy while filtering)."""
+        return self.proxy.mapFromSource(source) if self.tree.model() is self.proxy else source
+
+    def _expand_small_groups(self) -> None:
+        # Expand small lists only: expanding thousands of rows is work the user did not ask for.
+        for gi, group in enumerate(self.model.groups):
+            if len(group.rows) <= EXPAND_LIMIT:
+                self.tree.expand(self._shown(self.model.index(gi, 0)))
+
     def set_documents(
         self, documents: Sequence[DocRecord], issues: Sequence[tuple[str, str, str]], roots: Sequence[str]
     ) -> None:
         self.model.set_documents(documents, issues, roots)
-        # Expand small lists only: expanding thousands of rows is work the user did not ask for.
-        for gi, group in enumerate(self.model.groups):
-            if len(group.rows) <= EXPAND_LIMIT:
-                self.tree.expand(self.proxy.mapFromSource(self.model.index(gi, 0)))
+        self._expand_small_groups()
         self._span_issue_rows()
         self._refresh_empty()
+
+    def update_documents(self, documents: Sequence[DocRecord], issues: Sequence[tuple[str, str, str]],
+                         roots: Sequence[str]) -> None:  # fmt: skip
+        """New token counts for the listed documents: in place when the list is unchanged."""
+        if not self.model.update_documents(documents):
+            self.set_documents(documents, issues, roots)
 
     def _span_issue_rows(self) -> None:
         """Left-out files show their reason across the whole row."""
         for gi, group in enumerate(self.model.groups):
             if not group.is_issues:
                 continue
-            parent = self.proxy.mapFromSource(self.model.index(gi, 0))
-            for row in range(self.proxy.rowCount(parent)):
+            parent = self._shown(self.model.index(gi, 0))
+            for row in range(self.tree.model().rowCount(parent)):
                 self.tree.setFirstColumnSpanned(row, parent, True)
 
     def _refresh_empty(self) -> None:
@@ -372,6 +429,12 @@ class SourcesPanel(QWidget):
     @Slot(str)
     def on_search_text_changed(self, text: str) -> None:
         self.proxy.setFilterFixedString(text)
+        shown = self.proxy if text else self.model
+        if self.tree.model() is not shown:
+            self.tree.setModel(shown)
+            self._size_columns()
+            if not text:
+                self._expand_small_groups()
         self._span_issue_rows()
         if text:
             self.tree.expandAll()

@@ -10,15 +10,18 @@ window drops every signal whose id is not the one it waits for.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from app.consent import looks_secret, prepare_consent
+from app.hosted_endpoint import HostedSpec, open_hosted
 from engine.backends.base import (
     AnswerDelta,
     AskOptions,
@@ -34,6 +37,7 @@ from engine.backends.base import (
     Turn,
     Usage,
 )
+from engine.backends.hosted import HostedBackend
 from engine.context.pack import pack
 from engine.context.plan import ContextPlan
 from engine.corpus.model import Corpus
@@ -43,6 +47,7 @@ PROGRESS_INTERVAL_S = 0.1
 
 if TYPE_CHECKING:  # the local backend imports numpy and llama.cpp: not needed to open a window
     from engine.backends.local import LocalSettings
+    from engine.context.tokens import ExactCounter
 
 BackendFactory = Callable[[Path, "LocalSettings"], Backend]
 
@@ -63,12 +68,17 @@ class LoadModel:
 
 @dataclass(frozen=True, slots=True)
 class PlanCorpus:
-    """Pack and count ``corpus`` with the loaded model's tokenizer."""
+    """Pack and count ``corpus`` with the loaded model's tokenizer.
+
+    With ``cache_dir`` the counts are the CLI's: cut into pieces where that is provably exact,
+    and cached by content there (a corpus counted once is counted again in no time).
+    """
 
     request_id: int
     corpus: Corpus
     reserved_output: int
     reserved_thinking: int = 0
+    cache_dir: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +89,50 @@ class CountText:
 
 @dataclass(frozen=True, slots=True)
 class AskQuestion:
-    """Read ``plan`` unless it is already held, then answer ``question`` after ``history``."""
+    """Read ``plan`` unless it is already held, then answer ``question`` after ``history``.
+
+    With ``partial`` (a hosted answer that was cut off), continue that answer instead: only
+    the new text streams.
+    """
 
     request_id: int
     plan: ContextPlan
     history: tuple[Turn, ...]
     question: str
     options: AskOptions
+    partial: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenHosted:
+    """Open a hosted endpoint (its key is looked up here, on the worker); prices in ``config_dir``."""
+
+    request_id: int
+    spec: HostedSpec
+    config_dir: Path
+
+
+@dataclass(frozen=True, slots=True)
+class PrepareConsent:
+    """Pack and count ``corpus`` for the hosted backend and say what sending it means.
+
+    Secret-looking documents are left out unless ``send_secrets``; the result's plan is what
+    an ``AskQuestion`` on this worker sends once ``Permit`` has unlocked its fingerprint.
+    """
+
+    request_id: int
+    session_id: str
+    corpus: Corpus
+    options: AskOptions
+    send_secrets: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Permit:
+    """The user agreed: let the hosted backend send the prefix with this fingerprint."""
+
+    request_id: int
+    fingerprint: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +140,7 @@ class Shutdown:
     request_id: int
 
 
-Request = LoadModel | PlanCorpus | CountText | AskQuestion | Shutdown
+Request = LoadModel | OpenHosted | PlanCorpus | PrepareConsent | Permit | CountText | AskQuestion | Shutdown
 
 
 class EngineWorker(QObject):
@@ -109,9 +156,13 @@ class EngineWorker(QObject):
         usage_reported(int, object): Usage of a turn.
         finished(int, object): Finished of an answer.
         failed(int, object): Failed, for any request (never an uncaught exception).
+        consent_prepared(int, object): the ConsentRequest of a PrepareConsent.
+        note_reported(int, str): something the user should read (e.g. which model was listed).
     """
 
     model_loaded = Signal(int, object)
+    consent_prepared = Signal(int, object)
+    note_reported = Signal(int, str)
     planned = Signal(int, object)
     counted = Signal(int, int)
     progressed = Signal(int, object)
@@ -125,6 +176,8 @@ class EngineWorker(QObject):
         super().__init__()
         self._factory = factory
         self._backend: Backend | None = None
+        self._model_path: Path | None = None
+        self._counter: ExactCounter | None = None
         self._reading: Reading | None = None
         self._read_text = ""
         self._events: dict[int, threading.Event] = {}
@@ -172,17 +225,39 @@ class EngineWorker(QObject):
         if isinstance(req, LoadModel):
             self._close_backend()
             self._backend = self._factory(req.path, req.settings)
+            self._model_path = req.path
             self.model_loaded.emit(req.request_id, self._backend.describe())
+        elif isinstance(req, OpenHosted):
+            self._close_backend()
+            hosted, note = open_hosted(req.spec, req.config_dir)
+            self._backend = hosted
+            if note:
+                self.note_reported.emit(req.request_id, note)
+            self.model_loaded.emit(req.request_id, hosted.describe())
+        elif isinstance(req, PrepareConsent):
+            hosted = self._need_hosted()
+            docs = req.corpus.documents
+            include = (
+                frozenset(d.doc_id for d in docs if looks_secret(d)) if req.send_secrets else frozenset()
+            )
+            request = prepare_consent(req.session_id, req.corpus, hosted, req.options, include=include)
+            self.consent_prepared.emit(req.request_id, request)
+        elif isinstance(req, Permit):
+            self._need_hosted().permit(req.fingerprint)
         elif isinstance(req, PlanCorpus):
             backend = self._need_backend()
             window = backend.describe().context_window
+            count = self._exact_counter(req.cache_dir) if req.cache_dir is not None else backend.count_tokens
             plan = pack(
                 req.corpus,
-                backend.count_tokens,
+                count,
                 window,
                 reserved_output=req.reserved_output,
                 reserved_thinking=req.reserved_thinking,
+                progress=lambda _p: _stop_if(event),  # a long count stops on cancel or shutdown
             )
+            if self._counter is not None:
+                self._counter.flush()
             self.planned.emit(req.request_id, plan)
         elif isinstance(req, CountText):
             self.counted.emit(req.request_id, self._need_backend().count_tokens(req.text))
@@ -199,9 +274,42 @@ class EngineWorker(QObject):
             raise BackendError(FailureKind.MODEL, "no model is loaded yet")
         return self._backend
 
+    def _exact_counter(self, cache_dir: Path) -> Callable[[str], int]:
+        """The loaded model's count, exact and fast on long texts (``engine.context.tokens``).
+
+        Whether texts can be cut after newlines is proven once per model from its vocabulary
+        (loaded on its own, vocabulary only, the first time), and remembered in the cache.
+        """
+        backend, path = self._need_backend(), self._model_path
+        if self._counter is None and path is not None and path.is_file():
+            from engine.context.tokens import ExactCounter, gguf_identity
+
+            def pieces() -> Iterator[bytes]:
+                from engine.backends.local_load import Tokenizer
+
+                tokenizer = Tokenizer(path)
+                try:
+                    yield from tokenizer.pieces()
+                finally:
+                    tokenizer.close()
+
+            self._counter = ExactCounter(
+                backend.count_tokens, gguf_identity(path), cache_dir=cache_dir, vocabulary=pieces
+            )
+        return self._counter if self._counter is not None else backend.count_tokens
+
+    def _need_hosted(self) -> HostedBackend:
+        backend = self._need_backend()
+        if not isinstance(backend, HostedBackend):
+            raise BackendError(FailureKind.INTERNAL, "this worker holds no hosted backend")
+        return backend
+
     def _close_backend(self) -> None:
         if self._backend is not None:
             backend, self._backend = self._backend, None
+            if self._counter is not None:
+                self._counter.close()
+                self._counter = None
             self._reading = None
             self._read_text = ""
             backend.close()
@@ -235,12 +343,24 @@ class EngineWorker(QObject):
             reading = backend.read(req.plan, on_event, event.is_set)
             self._reading, self._read_text = reading, text
             self.read_finished.emit(rid, reading)
-        result = backend.ask(self._reading, req.history, req.question, req.options, on_event, event.is_set)
+        if req.partial and isinstance(backend, HostedBackend):
+            result = backend.resume(
+                self._reading, req.history, req.question, req.partial, req.options, on_event, event.is_set
+            )
+        else:
+            result = backend.ask(
+                self._reading, req.history, req.question, req.options, on_event, event.is_set
+            )
         stream.flush()
         if isinstance(result, Failed):
             self.failed.emit(rid, result)
         else:
             self.finished.emit(rid, result if not event.is_set() else Finished("cancelled"))
+
+
+def _stop_if(event: threading.Event) -> None:
+    if event.is_set():
+        raise BackendError(FailureKind.CANCELLED, "cancelled while counting")
 
 
 class _Coalescer:
@@ -275,12 +395,15 @@ class EngineController(QObject):
 
     Signals:
         requested(object): a Request for the worker (queued across threads).
-        model_loaded, planned, counted, progressed, read_finished, text_streamed,
-        usage_reported, finished, failed: the worker's signals, on the GUI thread.
+        model_loaded, consent_prepared, note_reported, planned, counted, progressed,
+        read_finished, text_streamed, usage_reported, finished, failed: the worker's signals,
+        on the GUI thread.
     """
 
     requested = Signal(object)
     model_loaded = Signal(int, object)
+    consent_prepared = Signal(int, object)
+    note_reported = Signal(int, str)
     planned = Signal(int, object)
     counted = Signal(int, int)
     progressed = Signal(int, object)
@@ -290,17 +413,27 @@ class EngineController(QObject):
     finished = Signal(int, object)
     failed = Signal(int, object)
 
-    def __init__(self, factory: BackendFactory = local_backend, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        factory: BackendFactory = local_backend,
+        parent: QObject | None = None,
+        *,
+        ids: Iterator[int] | None = None,
+        name: str = "longdesk-engine",
+    ) -> None:
         super().__init__(parent)
-        self._next = 0
+        # Controllers of one window share ``ids``, so that an id names one request of one worker.
+        self._ids = ids if ids is not None else itertools.count(1)
         self.engine_thread = QThread()
-        self.engine_thread.setObjectName("longdesk-engine")
+        self.engine_thread.setObjectName(name)
         self.worker = EngineWorker(factory)
         self.worker.moveToThread(self.engine_thread)
         self.requested.connect(self.worker.run)
         w = self.worker
         for src, dst in (
             (w.model_loaded, self.model_loaded),
+            (w.consent_prepared, self.consent_prepared),
+            (w.note_reported, self.note_reported),
             (w.planned, self.planned),
             (w.counted, self.counted),
             (w.progressed, self.progressed),
@@ -314,8 +447,7 @@ class EngineController(QObject):
         self.engine_thread.start()
 
     def next_id(self) -> int:
-        self._next += 1
-        return self._next
+        return next(self._ids)
 
     def submit(self, make: Callable[[int], Request]) -> int:
         """Number a request, arm its cancel flag and queue it; returns its id."""
