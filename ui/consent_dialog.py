@@ -9,6 +9,8 @@ local model could not serve, the ``FallbackOffer`` says why at the top.
 
 from __future__ import annotations
 
+from html import escape
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
@@ -46,7 +48,8 @@ class ConsentDialog(QDialog):
         layout.addWidget(self.offer_label)
         self.where_label = QLabel(
             f"<b>Nothing has been sent yet.</b> Asking sends the documents below to "
-            f"<b>{request.host}</b> ({request.endpoint}), model <b>{request.model}</b>, "
+            f"<b>{escape(request.host)}</b> ({escape(request.endpoint)}), "
+            f"model <b>{escape(request.model)}</b>, "
             "with every question of this session.",
             self,
         )
