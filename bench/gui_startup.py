@@ -119,7 +119,7 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication([])
-    from ui.application import tune_interpreter
+    from ui.application import freeze_long_lived_objects, tune_interpreter
     from ui.main_window import MainWindow
 
     tune_interpreter()  # as ui.application.run_gui does
@@ -131,6 +131,7 @@ def main() -> int:
     window.theme_applied = True
     window.resize(1300, 820)
     window.show()
+    freeze_long_lived_objects()  # as ui.application.run_gui does
 
     clock = QElapsedTimer()
     clock.start()

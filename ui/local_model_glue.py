@@ -17,6 +17,7 @@ from app.paths import Paths
 from app.settings import Settings
 from app.workspace import context_for
 from engine.backends.base import BackendInfo, FailureKind
+from ui.application import freeze_long_lived_objects
 from ui.dialogs import pick_model_file
 from ui.widgets.model_bar import WHERE_HOSTED, WHERE_LOCAL
 from ui.workers.engine_worker import LoadModel
@@ -133,6 +134,7 @@ class LocalModelGlue(QObject):
             w.info = info
             w.model_bar.set_info(info)
             w.statusBar().showMessage(f"{info.name} is ready (context {info.context_window:,} tokens)", 5000)
+        freeze_long_lived_objects()  # the model's libraries are loaded: keep them out of later GC passes
         w.model_loaded.emit(info)
         if w.corpus is not None and w.where != WHERE_HOSTED:
             w.request_plan()
