@@ -126,8 +126,11 @@ class _Lines:
                 return None
             self._buf += chunk
         line, self._buf = self._buf.split(b"\n", 1)
-        message: dict[str, Any] = json.loads(line)
-        return message
+        try:
+            message = json.loads(line)
+        except ValueError:
+            return None  # not our protocol: treat the peer as gone
+        return message if isinstance(message, dict) else None
 
 
 def encode_event(ev: Event) -> dict[str, Any]:

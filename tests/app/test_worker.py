@@ -158,3 +158,17 @@ def test_ctrl_c_stops_the_answer_in_the_worker_which_stays_ready(keep_alive: Pat
     assert worker_pid(err) == pid
     assert "already holds the reading" in err
     assert out
+
+
+def test_a_client_speaking_garbage_is_dropped_and_the_worker_serves_on(keep_alive: Path, notes: Path) -> None:
+    import socket
+
+    _out, err = ask(notes)
+    pid = worker_pid(err)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
+        raw.settimeout(30)
+        raw.connect(str(worker.socket_path(keep_alive / "config")))
+        raw.sendall(b"\x00\xff not a request\n")
+        assert raw.recv(1024) == b""  # the worker hangs up on it
+    _out, err = ask(notes)
+    assert f"already loaded in the worker (pid {pid})" in err
