@@ -201,6 +201,8 @@ class _Worker:
                 if msg.get("op") == "cancel":
                     cancel.set()
                 else:
+                    if msg.get("op") in ("read", "ask"):
+                        cancel.clear()  # here, in arrival order: a cancel right after it still counts
                     requests.put(msg)
             cancel.set()  # the client went away: stop what it asked for
             requests.put(None)
@@ -220,10 +222,8 @@ class _Worker:
                 elif op == "open":
                     _send(conn, self.open(msg))
                 elif op == "read":
-                    cancel.clear()
                     reading = self.read(conn, msg, cancel.is_set)
                 elif op == "ask" and reading is not None:
-                    cancel.clear()
                     self.ask(conn, msg, reading, cancel.is_set)
                 elif op == "done":
                     return
@@ -231,6 +231,9 @@ class _Worker:
                     _send(conn, {"t": "error", "kind": "internal", "message": f"unexpected request {op!r}"})
             except OSError:
                 return  # the client is gone
+            except (KeyError, TypeError, ValueError) as exc:  # a malformed request: refuse it, serve on
+                with contextlib.suppress(OSError):
+                    _send(conn, {"t": "error", "kind": "internal", "message": f"bad {op!r} request: {exc!r}"})
 
     def open(self, msg: dict[str, Any]) -> dict[str, Any]:
         from engine.backends.local import LocalBackend, LocalSettings

@@ -168,6 +168,8 @@ def test_a_client_speaking_garbage_is_dropped_and_the_worker_serves_on(keep_aliv
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
         raw.settimeout(30)
         raw.connect(str(worker.socket_path(keep_alive / "config")))
+        raw.sendall(b'{"op": "open"}\n')  # JSON, but not a whole request
+        assert b"bad 'open' request" in raw.recv(4096)
         raw.sendall(b"\x00\xff not a request\n")
         assert raw.recv(1024) == b""  # the worker hangs up on it
     _out, err = ask(notes)
