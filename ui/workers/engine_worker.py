@@ -143,7 +143,37 @@ class Shutdown:
 Request = LoadModel | OpenHosted | PlanCorpus | PrepareConsent | Permit | CountText | AskQuestion | Shutdown
 
 
-class EngineWorker(QObject):
+class EngineSignals(QObject):
+    """The signals a worker emits and its controller re-emits on the GUI thread (see below)."""
+
+    model_loaded = Signal(int, object)
+    consent_prepared = Signal(int, object)
+    note_reported = Signal(int, str)
+    planned = Signal(int, object)
+    counted = Signal(int, int)
+    progressed = Signal(int, object)
+    read_finished = Signal(int, object)
+    text_streamed = Signal(int, str, str)
+    usage_reported = Signal(int, object)
+    finished = Signal(int, object)
+    failed = Signal(int, object)
+
+    RELAYED = (
+        "model_loaded",
+        "consent_prepared",
+        "note_reported",
+        "planned",
+        "counted",
+        "progressed",
+        "read_finished",
+        "text_streamed",
+        "usage_reported",
+        "finished",
+        "failed",
+    )
+
+
+class EngineWorker(EngineSignals):
     """Owns the Backend on a private QThread; the only object that ever calls it.
 
     Signals:
@@ -159,18 +189,6 @@ class EngineWorker(QObject):
         consent_prepared(int, object): the ConsentRequest of a PrepareConsent.
         note_reported(int, str): something the user should read (e.g. which model was listed).
     """
-
-    model_loaded = Signal(int, object)
-    consent_prepared = Signal(int, object)
-    note_reported = Signal(int, str)
-    planned = Signal(int, object)
-    counted = Signal(int, int)
-    progressed = Signal(int, object)
-    read_finished = Signal(int, object)
-    text_streamed = Signal(int, str, str)
-    usage_reported = Signal(int, object)
-    finished = Signal(int, object)
-    failed = Signal(int, object)
 
     def __init__(self, factory: BackendFactory = local_backend) -> None:
         super().__init__()
@@ -387,7 +405,7 @@ class _Coalescer:
                 self._emit(kind, text)
 
 
-class EngineController(QObject):
+class EngineController(EngineSignals):
     """Creates the worker's thread, numbers and queues requests, and shuts it down in order.
 
     It lives on the GUI thread and re-emits the worker's signals there (queued), so the window
@@ -401,17 +419,6 @@ class EngineController(QObject):
     """
 
     requested = Signal(object)
-    model_loaded = Signal(int, object)
-    consent_prepared = Signal(int, object)
-    note_reported = Signal(int, str)
-    planned = Signal(int, object)
-    counted = Signal(int, int)
-    progressed = Signal(int, object)
-    read_finished = Signal(int, object)
-    text_streamed = Signal(int, str, str)
-    usage_reported = Signal(int, object)
-    finished = Signal(int, object)
-    failed = Signal(int, object)
 
     def __init__(
         self,
@@ -429,21 +436,8 @@ class EngineController(QObject):
         self.worker = EngineWorker(factory)
         self.worker.moveToThread(self.engine_thread)
         self.requested.connect(self.worker.run)
-        w = self.worker
-        for src, dst in (
-            (w.model_loaded, self.model_loaded),
-            (w.consent_prepared, self.consent_prepared),
-            (w.note_reported, self.note_reported),
-            (w.planned, self.planned),
-            (w.counted, self.counted),
-            (w.progressed, self.progressed),
-            (w.read_finished, self.read_finished),
-            (w.text_streamed, self.text_streamed),
-            (w.usage_reported, self.usage_reported),
-            (w.finished, self.finished),
-            (w.failed, self.failed),
-        ):
-            src.connect(dst)
+        for signal in self.RELAYED:
+            getattr(self.worker, signal).connect(getattr(self, signal))
         self.engine_thread.start()
 
     def next_id(self) -> int:
