@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.snapshots.atomic import atomic_write_bytes
+from longdesk.engine.snapshots.atomic import atomic_write_bytes
 
 __all__ = ["atomic_write_bytes", "atomic_write_text"]
 

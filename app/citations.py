@@ -14,8 +14,8 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from engine import grounding
-from engine.corpus.model import AnchorKind, Corpus
+from longdesk.engine import grounding
+from longdesk.engine.corpus.model import AnchorKind, Corpus
 
 _PLACE_KINDS = {
     grounding.PlaceKind.PAGE: AnchorKind.PAGE,

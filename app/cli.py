@@ -22,11 +22,11 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
-from app import __version__
-from app.models import known_models, resolve_model
-from app.paths import Paths
-from app.settings import load_settings
-from engine.backends.base import (
+from longdesk.app import __version__
+from longdesk.app.models import known_models, resolve_model
+from longdesk.app.paths import Paths
+from longdesk.app.settings import load_settings
+from longdesk.engine.backends.base import (
     AnswerDelta,
     AskOptions,
     BackendError,
@@ -38,17 +38,17 @@ from engine.backends.base import (
     ThinkingMode,
     Usage,
 )
-from engine.context.pack import pack
-from engine.context.plan import ContextPlan
-from engine.corpus.load import LoadProgress, SourceError, load_sources
-from engine.corpus.model import Corpus
-from engine.grounding import CitationTracker, Verdict
-from engine.models.default_model import DefaultModelError
+from longdesk.engine.context.pack import pack
+from longdesk.engine.context.plan import ContextPlan
+from longdesk.engine.corpus.load import LoadProgress, SourceError, load_sources
+from longdesk.engine.corpus.model import Corpus
+from longdesk.engine.grounding import CitationTracker, Verdict
+from longdesk.engine.models.default_model import DefaultModelError
 
 if TYPE_CHECKING:
-    from app.worker import RemoteBackend
-    from engine.backends.local import LocalBackend
-    from engine.backends.local_load import LocalSettings, Tokenizer
+    from longdesk.app.worker import RemoteBackend
+    from longdesk.engine.backends.local import LocalBackend
+    from longdesk.engine.backends.local_load import LocalSettings, Tokenizer
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -164,8 +164,8 @@ def _plan(corpus: Corpus, model: Path, reserved_output: int) -> tuple[ContextPla
     The vocabulary (about a second to load for 262K tokens) is loaded only when a count is not
     in the cache, so a second run on the same corpus and model loads nothing.
     """
-    from engine.backends.local_load import Tokenizer, inspect_model
-    from engine.context.tokens import ExactCounter, gguf_identity
+    from longdesk.engine.backends.local_load import Tokenizer, inspect_model
+    from longdesk.engine.context.tokens import ExactCounter, gguf_identity
 
     try:
         header = inspect_model(model)
@@ -257,7 +257,7 @@ def cmd_models(ns: argparse.Namespace, out: TextIO) -> int:
 
 
 def _local_settings(ns: argparse.Namespace, app_paths: Paths, n_ctx: int) -> LocalSettings:
-    from engine.backends.local_load import LocalSettings
+    from longdesk.engine.backends.local_load import LocalSettings
 
     settings, _warning = load_settings(app_paths.config)
     return LocalSettings(
@@ -270,8 +270,8 @@ def _local_settings(ns: argparse.Namespace, app_paths: Paths, n_ctx: int) -> Loc
 
 def _check_memory(model: Path, settings: LocalSettings) -> None:
     """Refuse, before anything is loaded, a context the memory planner says will not fit."""
-    from engine.backends.local_load import inspect_model, resolve_settings
-    from engine.models.memory import plan_placement
+    from longdesk.engine.backends.local_load import inspect_model, resolve_settings
+    from longdesk.engine.models.memory import plan_placement
 
     try:
         header = inspect_model(model)
@@ -284,7 +284,7 @@ def _check_memory(model: Path, settings: LocalSettings) -> None:
 
 
 def cmd_ask(ns: argparse.Namespace, out: TextIO) -> int:
-    from app import hosted_ask
+    from longdesk.app import hosted_ask
 
     corpus = _load_corpus(ns.paths)
     if ns.backend == "hosted" or (ns.backend is None and (ns.preset or ns.base_url)):
@@ -302,7 +302,7 @@ def cmd_ask(ns: argparse.Namespace, out: TextIO) -> int:
 
 
 def _ask_hosted(ns: argparse.Namespace, out: TextIO, corpus: Corpus) -> int:
-    from app import hosted_ask
+    from longdesk.app import hosted_ask
 
     with sigint_cancels() as cancel:
         try:
@@ -317,8 +317,8 @@ def _open_local(model: Path, settings: LocalSettings, app_paths: Paths) -> Local
     Raises:
         BackendError: the model cannot be loaded.
     """
-    from app import worker
-    from engine.backends.local import LocalBackend
+    from longdesk.app import worker
+    from longdesk.engine.backends.local import LocalBackend
 
     keep = worker.keep_alive_s()
     if keep > 0 and worker.supported():
@@ -501,7 +501,7 @@ def _run_ask(
 
 
 def cmd_key(ns: argparse.Namespace, _out: TextIO) -> int:
-    from app import hosted_ask
+    from longdesk.app import hosted_ask
 
     try:
         return hosted_ask.cmd_key(ns, sys.stdin)
@@ -510,7 +510,7 @@ def cmd_key(ns: argparse.Namespace, _out: TextIO) -> int:
 
 
 def cmd_worker(ns: argparse.Namespace, out: TextIO) -> int:
-    from app import worker
+    from longdesk.app import worker
 
     reply = worker.request(Paths.default().config, "stop" if ns.action == "stop" else "ping")
     if reply is None:

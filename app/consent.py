@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from engine.backends.base import AskOptions, FailureKind
-from engine.backends.hosted import HostedBackend
-from engine.backends.hosted_prices import TurnCost
-from engine.context.pack import document_block, pack
-from engine.context.plan import ContextPlan
-from engine.corpus.model import Corpus, Document
+from longdesk.engine.backends.base import AskOptions, FailureKind
+from longdesk.engine.backends.hosted import HostedBackend
+from longdesk.engine.backends.hosted_prices import TurnCost
+from longdesk.engine.context.pack import document_block, pack
+from longdesk.engine.context.plan import ContextPlan
+from longdesk.engine.corpus.model import Corpus, Document
 
 _SECRET_NAMES = re.compile(
     r"(^|/)(\.env(\..*)?|\.netrc|\.npmrc|\.pypirc|\.pgpass|\.git-credentials|credentials(\.\w+)?|"

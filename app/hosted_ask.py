@@ -23,10 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from app.consent import ConsentLedger, ConsentRequest, prepare_consent
-from app.hosted_endpoint import HostedSpec, hosted_config, price_table, with_listed_model
-from app.paths import Paths
-from engine.backends.base import (
+from longdesk.app.consent import ConsentLedger, ConsentRequest, prepare_consent
+from longdesk.app.hosted_endpoint import HostedSpec, hosted_config, price_table, with_listed_model
+from longdesk.app.paths import Paths
+from longdesk.engine.backends.base import (
     AnswerDelta,
     AskOptions,
     BackendError,
@@ -39,10 +39,10 @@ from engine.backends.base import (
     ThinkingMode,
     Usage,
 )
-from engine.backends.hosted import HostedBackend
-from engine.backends.hosted_presets import PRESETS, HostedConfig
-from engine.backends.hosted_prices import format_money
-from engine.corpus.model import Corpus
+from longdesk.engine.backends.hosted import HostedBackend
+from longdesk.engine.backends.hosted_presets import PRESETS, HostedConfig
+from longdesk.engine.backends.hosted_prices import format_money
+from longdesk.engine.corpus.model import Corpus
 
 USAGE_LOG = "hosted-usage.jsonl"
 
@@ -273,7 +273,7 @@ def cmd_key(ns: argparse.Namespace, stdin: TextIO) -> int:
     On a terminal the key is typed without echo; otherwise the first line of stdin is used,
     so that ``pass show deepseek | longdesk key set`` works. The key is never printed.
     """
-    from app.secrets import forget_key, store_key
+    from longdesk.app.secrets import forget_key, store_key
 
     preset = PRESETS[preset_key(ns)]
     base_url = ns.base_url or preset.base_url

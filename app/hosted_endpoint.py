@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from app.secrets import find_key
-from engine.backends.base import BackendError, FailureKind, ThinkingMode
-from engine.backends.hosted import HostedBackend
-from engine.backends.hosted_presets import PRESETS, HostedConfig, make_config
-from engine.backends.hosted_prices import PriceTable, load_price_table
+from longdesk.app.secrets import find_key
+from longdesk.engine.backends.base import BackendError, FailureKind, ThinkingMode
+from longdesk.engine.backends.hosted import HostedBackend
+from longdesk.engine.backends.hosted_presets import PRESETS, HostedConfig, make_config
+from longdesk.engine.backends.hosted_prices import PriceTable, load_price_table
 
 PRICES_FILE = "prices.json"  # the user's edited price table, in the config folder
 

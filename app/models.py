@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.paths import Paths
-from app.settings import Settings
-from engine.backends.base import BackendError
-from engine.backends.local_load import inspect_model
-from engine.models.default_model import DEFAULT_MODEL_NAME, ensure_default_model
-from engine.models.gguf_header import shard_paths
-from engine.models.memory import MemoryPlan, plan_memory
+from longdesk.app.paths import Paths
+from longdesk.app.settings import Settings
+from longdesk.engine.backends.base import BackendError
+from longdesk.engine.backends.local_load import inspect_model
+from longdesk.engine.models.default_model import DEFAULT_MODEL_NAME, ensure_default_model
+from longdesk.engine.models.gguf_header import shard_paths
+from longdesk.engine.models.memory import MemoryPlan, plan_memory
 
 # The context used to judge whether a model fits when nothing else is asked for.
 FIT_CONTEXT = 32_768

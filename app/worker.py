@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.backends.base import (
+from longdesk.engine.backends.base import (
     AnswerDelta,
     AskOptions,
     BackendError,
@@ -53,7 +53,7 @@ from engine.backends.base import (
     Turn,
     Usage,
 )
-from engine.context.plan import Budget, ContextPlan, DocumentSpan
+from longdesk.engine.context.plan import Budget, ContextPlan, DocumentSpan
 
 KEEP_ALIVE_ENV = "LONGDESK_KEEP_ALIVE"
 DEFAULT_KEEP_ALIVE_S = 300.0
@@ -236,7 +236,7 @@ class _Worker:
                     _send(conn, {"t": "error", "kind": "internal", "message": f"bad {op!r} request: {exc!r}"})
 
     def open(self, msg: dict[str, Any]) -> dict[str, Any]:
-        from engine.backends.local import LocalBackend, LocalSettings
+        from longdesk.engine.backends.local import LocalBackend, LocalSettings
 
         model = Path(msg["model"])
         raw = dict(msg["settings"])
@@ -357,7 +357,10 @@ def connect(home: Path, *, start: bool, keep_alive: float, log: Path | None = No
         return conn
     err = subprocess.DEVNULL if log is None else _open_log(log)
     subprocess.Popen(
-        [sys.executable, "-m", "app.worker", "serve", "--home", str(home), "--keep-alive", str(keep_alive)],
+        [
+            sys.executable, "-m", "longdesk.app.worker", "serve",
+            "--home", str(home), "--keep-alive", str(keep_alive),
+        ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=err,
@@ -511,7 +514,7 @@ class RemoteBackend:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app.worker")
+    parser = argparse.ArgumentParser(prog="python -m longdesk.app.worker")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("serve")
     run.add_argument("--home", required=True)

@@ -10,10 +10,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from app.sessions import DocRecord, Session, TurnRecord
-from engine.backends.base import ThinkingMode, Turn
-from engine.context.plan import ContextPlan
-from engine.corpus.model import Corpus
+from longdesk.app.sessions import DocRecord, Session, TurnRecord
+from longdesk.engine.backends.base import ThinkingMode, Turn
+from longdesk.engine.context.plan import ContextPlan
+from longdesk.engine.corpus.model import Corpus
 
 # Reserved reasoning tokens per thinking mode (the budget shows them; the backend may use less).
 THINKING_RESERVE = {ThinkingMode.OFF: 0, ThinkingMode.HIGH: 8192, ThinkingMode.MAX: 32768}

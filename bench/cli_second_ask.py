@@ -69,7 +69,7 @@ def main() -> int:
     import platformdirs
 
     from bench.local_session import write_corpus
-    from engine.models.default_model import ensure_default_model
+    from longdesk.engine.models.default_model import ensure_default_model
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--tokens", type=int, default=31_500)

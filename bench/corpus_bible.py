@@ -15,10 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine.context.pack import markup_overhead, pack
-from engine.context.tokens import counter_for_gguf
-from engine.corpus.load import load_sources
-from engine.corpus.model import AnchorKind
+from longdesk.engine.context.pack import markup_overhead, pack
+from longdesk.engine.context.tokens import counter_for_gguf
+from longdesk.engine.corpus.load import load_sources
+from longdesk.engine.corpus.model import AnchorKind
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.engine.corpus_files import make_epub
@@ -75,8 +75,8 @@ def make_book_epub(path: Path, rows: list[dict[str, object]]) -> None:
 def main() -> None:
     import platformdirs
 
-    from engine.backends.local import Tokenizer
-    from engine.models.default_model import ensure_default_model
+    from longdesk.engine.backends.local import Tokenizer
+    from longdesk.engine.models.default_model import ensure_default_model
 
     rows = verses()
     expected = [str(r["citation"]) for r in rows]

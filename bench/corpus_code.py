@@ -30,11 +30,11 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from engine.context.pack import markup_overhead, pack
-from engine.context.plan import ContextPlan
-from engine.context.tokens import counter_for_gguf
-from engine.corpus.load import load_sources
-from engine.corpus.model import Corpus
+from longdesk.engine.context.pack import markup_overhead, pack
+from longdesk.engine.context.plan import ContextPlan
+from longdesk.engine.context.tokens import counter_for_gguf
+from longdesk.engine.corpus.load import load_sources
+from longdesk.engine.corpus.model import Corpus
 
 SKIP = {"test", "idlelib", "site-packages", "__pycache__", "lib2to3", "tkinter", "turtledemo", "ensurepip"}
 CHARS_PER_TOKEN = 3.4  # only to choose folders; every reported count is exact
@@ -58,7 +58,7 @@ def choose(stdlib: Path, target_tokens: int) -> list[Path]:
 def _model() -> Path:
     import platformdirs
 
-    from engine.models.default_model import ensure_default_model
+    from longdesk.engine.models.default_model import ensure_default_model
 
     return ensure_default_model(Path(platformdirs.user_cache_dir("longdesk", appauthor=False)) / "models")
 
@@ -100,7 +100,7 @@ class _RssPeak:
 
 def measure(target: int, cache: Path) -> dict[str, Any]:
     """One pipeline run in this (fresh) process: its memory peaks, as numbers."""
-    from engine.backends.local import Tokenizer
+    from longdesk.engine.backends.local import Tokenizer
 
     folders = choose(Path(sysconfig.get_paths()["stdlib"]), target)
     model = _model()
@@ -134,7 +134,7 @@ def _measure_in_child(target: int, cache: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    from engine.backends.local import Tokenizer
+    from longdesk.engine.backends.local import Tokenizer
 
     if len(sys.argv) == 4 and sys.argv[1] == "--measure":
         print(json.dumps(measure(int(sys.argv[2]), Path(sys.argv[3]))))

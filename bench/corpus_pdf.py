@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine.corpus.load import LoadOptions, load_sources
+from longdesk.engine.corpus.load import LoadOptions, load_sources
 
 LINE = "The quick brown fox jumps over the lazy dog while the committee reviews page {}. "
 

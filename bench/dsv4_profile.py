@@ -26,8 +26,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.dsv4.config import flash_like_mid  # noqa: E402
-from engine.dsv4.tiny_gguf import write_tiny_v4  # noqa: E402
+from longdesk.engine.dsv4.config import flash_like_mid  # noqa: E402
+from longdesk.engine.dsv4.tiny_gguf import write_tiny_v4  # noqa: E402
 
 _NAME_OFFSET = 256  # offsetof(struct ggml_tensor, name) on 64-bit (ggml.h, GGML_MAX_SRC 10)
 

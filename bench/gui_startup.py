@@ -31,7 +31,7 @@ import sys
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 app = QApplication(sys.argv)
-from ui.main_window import MainWindow
+from longdesk.ui.main_window import MainWindow
 window = MainWindow()
 window.show()
 def shown():
@@ -92,7 +92,7 @@ def main() -> int:
 
     import platformdirs
 
-    from engine.models.default_model import ensure_default_model
+    from longdesk.engine.models.default_model import ensure_default_model
 
     model = ensure_default_model(Path(platformdirs.user_cache_dir("longdesk", appauthor=False)) / "models")
     tmp = Path(tempfile.mkdtemp(prefix="longdesk-bench-"))
@@ -119,13 +119,13 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication([])
-    from ui.application import freeze_long_lived_objects, tune_interpreter
-    from ui.main_window import MainWindow
+    from longdesk.ui.application import freeze_long_lived_objects, tune_interpreter
+    from longdesk.ui.main_window import MainWindow
 
     tune_interpreter()  # as ui.application.run_gui does
 
     window = MainWindow(restore_last_session=False)
-    from ui.theme import apply_theme
+    from longdesk.ui.theme import apply_theme
 
     apply_theme(app, window.theme)  # as ui.application.run_gui does, before the window shows
     window.theme_applied = True

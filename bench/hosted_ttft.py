@@ -28,11 +28,11 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.backends.base import AnswerDelta, AskOptions, Event, ThinkingDelta  # noqa: E402
-from engine.backends.hosted import HostedBackend, build_messages  # noqa: E402
-from engine.backends.hosted_presets import make_config  # noqa: E402
-from engine.context.pack import pack  # noqa: E402
-from engine.corpus.model import Anchor, AnchorKind, Corpus, Document, DocumentKind, Segment  # noqa: E402
+from longdesk.engine.backends.base import AnswerDelta, AskOptions, Event, ThinkingDelta  # noqa: E402
+from longdesk.engine.backends.hosted import HostedBackend, build_messages  # noqa: E402
+from longdesk.engine.backends.hosted_presets import make_config  # noqa: E402
+from longdesk.engine.context.pack import pack  # noqa: E402
+from longdesk.engine.corpus.model import Anchor, AnchorKind, Corpus, Document, DocumentKind, Segment  # noqa: E402
 
 QUESTION = "What colour is the kettle?"
 
@@ -110,7 +110,7 @@ def main() -> int:
     if ns.server == "llama":
         import platformdirs
 
-        from engine.models.default_model import ensure_default_model
+        from longdesk.engine.models.default_model import ensure_default_model
 
         model = ensure_default_model(
             Path(platformdirs.user_cache_dir("longdesk", appauthor=False)) / "models"

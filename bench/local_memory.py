@@ -17,7 +17,7 @@ CHILD = """
 import json, sys
 from pathlib import Path
 import psutil
-from engine.backends.local import LocalBackend, LocalSettings
+from longdesk.engine.backends.local import LocalBackend, LocalSettings
 b = LocalBackend(Path(sys.argv[1]), LocalSettings(n_ctx=int(sys.argv[2])))
 b._llm.eval(list(range(1000, 1512)))
 m = b.placement.memory
@@ -28,7 +28,7 @@ print(json.dumps({"rss": psutil.Process().memory_info().rss, "plan": m.total, "k
 def main() -> int:
     import platformdirs
 
-    from engine.models.default_model import ensure_default_model
+    from longdesk.engine.models.default_model import ensure_default_model
 
     model = ensure_default_model(Path(platformdirs.user_cache_dir("longdesk", appauthor=False)) / "models")
     worst = 0.0

@@ -29,12 +29,19 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.backends.base import AnswerDelta, AskOptions, BackendError, Event, Progress, ThinkingDelta
-from engine.backends.local import LocalBackend, LocalSettings
-from engine.context.pack import pack
-from engine.context.plan import ContextPlan
-from engine.corpus.load import load_sources
-from engine.snapshots.store import SnapshotStore
+from longdesk.engine.backends.base import (
+    AnswerDelta,
+    AskOptions,
+    BackendError,
+    Event,
+    Progress,
+    ThinkingDelta,
+)
+from longdesk.engine.backends.local import LocalBackend, LocalSettings
+from longdesk.engine.context.pack import pack
+from longdesk.engine.context.plan import ContextPlan
+from longdesk.engine.corpus.load import load_sources
+from longdesk.engine.snapshots.store import SnapshotStore
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTION = "Which room has the green door?"
@@ -120,7 +127,7 @@ def size_figures(backend: LocalBackend, plan: ContextPlan, label: str) -> None:
 def main() -> int:
     import platformdirs
 
-    from engine.models.default_model import ensure_default_model
+    from longdesk.engine.models.default_model import ensure_default_model
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--tokens", type=int, default=31_500)

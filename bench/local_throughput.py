@@ -13,13 +13,13 @@ import time
 from pathlib import Path
 
 from bench.local_session import corpus_for, ignore
-from engine.backends.local import LocalBackend, LocalSettings
+from longdesk.engine.backends.local import LocalBackend, LocalSettings
 
 
 def main() -> int:
     import platformdirs
 
-    from engine.models.default_model import ensure_default_model
+    from longdesk.engine.models.default_model import ensure_default_model
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--tokens", type=int, default=4000)

@@ -5,7 +5,7 @@ broken file costs one document, never the app: a hang is stopped at the wall-clo
 allocation past the memory limit fails in the child, and a native crash kills only the child.
 
 Design:
-    * The child is ``python -m engine.isolation``, started with :mod:`subprocess` (no fork of a
+    * The child is ``python -m longdesk.engine.isolation``, started with :mod:`subprocess` (no fork of a
       process that may hold threads or a Qt event loop, and no re-import of ``__main__`` as
       multiprocessing's ``spawn`` would do).
     * A :class:`Worker` keeps one child for many calls (start-up and ``preload`` imports are paid
@@ -46,7 +46,8 @@ _MAX_FRAME = 1 << 32  # 4 GiB: anything larger from a child is a protocol error
 _MEMORY_HINTS = ("out of memory", "cannot allocate", "malloc", "memoryerror")
 # The child puts the parent's import roots first (``-I`` drops the environment and the cwd).
 _CHILD_BOOT = (
-    "import sys; sys.path[:0] = sys.argv[1:]; from engine.isolation import _child_main; _child_main()"
+    "import sys; sys.path[:0] = sys.argv[1:]; "
+    "from longdesk.engine.isolation import _child_main; _child_main()"
 )
 
 

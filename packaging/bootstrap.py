@@ -63,7 +63,7 @@ def ensure_project(py: Path, extras: str) -> None:
 
 def ensure_default_model(py: Path) -> None:
     code = (
-        "from app.models import default_model_path; from app.paths import Paths; "
+        "from longdesk.app.models import default_model_path; from longdesk.app.paths import Paths; "
         "print(default_model_path(Paths.default()))"
     )
     out = subprocess.run([str(py), "-c", code], check=True, capture_output=True, text=True, cwd=ROOT)

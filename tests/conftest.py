@@ -27,7 +27,7 @@ def default_model() -> Path:
     """The real embedded default model (Gemma 3 270M Q4_K_M), assembled once per machine."""
     import platformdirs
 
-    from engine.models.default_model import ensure_default_model
+    from longdesk.engine.models.default_model import ensure_default_model
 
     models = Path(platformdirs.user_cache_dir("longdesk", appauthor=False)) / "models"
     return ensure_default_model(models)

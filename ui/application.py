@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
-from app import __version__
+from longdesk.app import __version__
 
 # How long a thread running Python may keep the GIL while another waits for it. Python's 5 ms
 # default means each GIL hand-over the GUI thread waits for (one per Qt-to-Python call) can
@@ -47,8 +47,8 @@ def run_gui() -> int:
     # Fractional scale factors (125 %, 150 %) render crisply instead of being rounded.
     QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
     app = QApplication.instance() or QApplication(sys.argv)
-    from ui.main_window import MainWindow
-    from ui.theme import apply_theme
+    from longdesk.ui.main_window import MainWindow
+    from longdesk.ui.theme import apply_theme
 
     window = MainWindow()
     assert isinstance(app, QApplication)

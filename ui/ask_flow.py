@@ -15,17 +15,17 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Slot
 
-from app.citations import Citation, check_citations
-from app.sessions import TurnRecord, title_from_question
-from app.workspace import THINKING_RESERVE, conversation_tokens, history
-from engine.backends.base import AskOptions, Failed, FailureKind, Finished, Progress, Reading, Usage
-from ui.activity import duration
-from ui.widgets.budget_meter import BudgetFigures
-from ui.widgets.model_bar import WHERE_HOSTED
-from ui.workers.engine_worker import AskQuestion, CountText
+from longdesk.app.citations import Citation, check_citations
+from longdesk.app.sessions import TurnRecord, title_from_question
+from longdesk.app.workspace import THINKING_RESERVE, conversation_tokens, history
+from longdesk.engine.backends.base import AskOptions, Failed, FailureKind, Finished, Progress, Reading, Usage
+from longdesk.ui.activity import duration
+from longdesk.ui.widgets.budget_meter import BudgetFigures
+from longdesk.ui.widgets.model_bar import WHERE_HOSTED
+from longdesk.ui.workers.engine_worker import AskQuestion, CountText
 
 if TYPE_CHECKING:
-    from ui.main_window import MainWindow
+    from longdesk.ui.main_window import MainWindow
 
 _STAGES = {
     "prefill": "Reading the corpus",

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from app.citations import Citation, DocRef
-from engine.corpus.model import AnchorKind, Corpus
-from ui.widgets.source_viewer import RenderedPage, SourceViewer, render_pdf_page
-from ui.workers.pool import TaskRunner
+from longdesk.app.citations import Citation, DocRef
+from longdesk.engine.corpus.model import AnchorKind, Corpus
+from longdesk.ui.widgets.source_viewer import RenderedPage, SourceViewer, render_pdf_page
+from longdesk.ui.workers.pool import TaskRunner
 
 
 class CitationOpener(QObject):

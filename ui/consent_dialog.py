@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.consent import ConsentRequest, FallbackOffer
+from longdesk.app.consent import ConsentRequest, FallbackOffer
 
 _SECRET_WHY = "looks like a secret (keys, credentials): not sent"
 

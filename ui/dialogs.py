@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import __version__
-from app.settings import Settings
-from engine.backends.hosted_presets import PRESETS
+from longdesk.app import __version__
+from longdesk.app.settings import Settings
+from longdesk.engine.backends.hosted_presets import PRESETS
 
 
 def llama_versions() -> tuple[str, str]:

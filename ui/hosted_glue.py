@@ -27,17 +27,17 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QMessageBox
 
-from app.consent import ConsentLedger, ConsentRequest, FallbackOffer, fallback_offer
-from app.hosted_endpoint import HostedSpec
-from app.workspace import included_corpus
-from engine.backends.base import BackendInfo, Failed, FailureKind
-from engine.backends.hosted_prices import format_money
-from ui.consent_dialog import ConsentDialog
-from ui.widgets.model_bar import WHERE_HOSTED, WHERE_LOCAL
-from ui.workers.engine_worker import EngineController, OpenHosted, Permit, PrepareConsent
+from longdesk.app.consent import ConsentLedger, ConsentRequest, FallbackOffer, fallback_offer
+from longdesk.app.hosted_endpoint import HostedSpec
+from longdesk.app.workspace import included_corpus
+from longdesk.engine.backends.base import BackendInfo, Failed, FailureKind
+from longdesk.engine.backends.hosted_prices import format_money
+from longdesk.ui.consent_dialog import ConsentDialog
+from longdesk.ui.widgets.model_bar import WHERE_HOSTED, WHERE_LOCAL
+from longdesk.ui.workers.engine_worker import EngineController, OpenHosted, Permit, PrepareConsent
 
 if TYPE_CHECKING:
-    from ui.main_window import MainWindow
+    from longdesk.ui.main_window import MainWindow
 
 NO_ENDPOINT = (
     "No hosted endpoint is configured. Set one (and its key) in File ▸ Settings; nothing "

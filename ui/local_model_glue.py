@@ -13,24 +13,24 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Slot
 
-from app.paths import Paths
-from app.settings import Settings
-from app.workspace import context_for
-from engine.backends.base import BackendInfo, FailureKind
-from ui.application import freeze_long_lived_objects
-from ui.dialogs import pick_model_file
-from ui.widgets.model_bar import WHERE_HOSTED, WHERE_LOCAL
-from ui.workers.engine_worker import LoadModel
+from longdesk.app.paths import Paths
+from longdesk.app.settings import Settings
+from longdesk.app.workspace import context_for
+from longdesk.engine.backends.base import BackendInfo, FailureKind
+from longdesk.ui.application import freeze_long_lived_objects
+from longdesk.ui.dialogs import pick_model_file
+from longdesk.ui.widgets.model_bar import WHERE_HOSTED, WHERE_LOCAL
+from longdesk.ui.workers.engine_worker import LoadModel
 
 if TYPE_CHECKING:
-    from app.models import ModelEntry
-    from ui.main_window import MainWindow
+    from longdesk.app.models import ModelEntry
+    from longdesk.ui.main_window import MainWindow
 
 
 def probe_model(paths: Paths, settings: Settings, explicit: Path | None) -> ModelEntry:
     """Runs on a pool thread; it also imports the model stack (numpy, llama.cpp) off the GUI thread."""
-    from app.models import default_model_path, describe_model
-    from engine.backends.local import LocalSettings  # noqa: F401 - warm the import for the GUI thread
+    from longdesk.app.models import default_model_path, describe_model
+    from longdesk.engine.backends.local import LocalSettings  # noqa: F401 - warm the import for the GUI thread
 
     if explicit is not None:
         return describe_model(explicit, "chosen")
@@ -82,7 +82,7 @@ class LocalModelGlue(QObject):
         )
         self.path = entry.path
         n_ctx = context_for(entry.context_length, w.settings.context_tokens)
-        from engine.backends.local import LocalSettings  # already imported by the probe
+        from longdesk.engine.backends.local import LocalSettings  # already imported by the probe
 
         local = LocalSettings(
             n_ctx=n_ctx,

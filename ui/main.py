@@ -13,10 +13,10 @@ from collections.abc import Sequence
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args:
-        from app.cli import main as cli_main
+        from longdesk.app.cli import main as cli_main
 
         return cli_main(args)
-    from ui.application import run_gui
+    from longdesk.ui.application import run_gui
 
     return run_gui()
 

@@ -45,33 +45,33 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.citations import Citation
-from app.paths import Paths
-from app.sessions import Session, SessionStore
-from app.settings import Settings, load_settings
-from engine.backends.base import BackendInfo, Failed
-from engine.context.plan import ContextPlan
-from engine.corpus.model import Corpus
-from ui.activity import ActivityBar
-from ui.ask_flow import AskFlow
-from ui.citation_opener import CitationOpener
-from ui.dialogs import confirm_link
-from ui.hosted_glue import HostedGlue
-from ui.local_model_glue import LocalModelGlue
-from ui.menus import build_menus
-from ui.session_glue import SessionGlue
-from ui.sessions_panel import SessionsPanel
-from ui.settings_glue import SettingsGlue
-from ui.sources_glue import SourcesGlue
-from ui.theme import ThemeMode, apply_theme
-from ui.welcome import WelcomePage
-from ui.widgets.budget_meter import BudgetFigures, BudgetMeter
-from ui.widgets.conversation import ConversationView
-from ui.widgets.model_bar import WHERE_HOSTED, WHERE_LOCAL, ModelBar
-from ui.widgets.source_viewer import SourceViewer
-from ui.widgets.sources_panel import SourcesPanel
-from ui.workers.engine_worker import BackendFactory, EngineController, local_backend
-from ui.workers.pool import TaskRunner
+from longdesk.app.citations import Citation
+from longdesk.app.paths import Paths
+from longdesk.app.sessions import Session, SessionStore
+from longdesk.app.settings import Settings, load_settings
+from longdesk.engine.backends.base import BackendInfo, Failed
+from longdesk.engine.context.plan import ContextPlan
+from longdesk.engine.corpus.model import Corpus
+from longdesk.ui.activity import ActivityBar
+from longdesk.ui.ask_flow import AskFlow
+from longdesk.ui.citation_opener import CitationOpener
+from longdesk.ui.dialogs import confirm_link
+from longdesk.ui.hosted_glue import HostedGlue
+from longdesk.ui.local_model_glue import LocalModelGlue
+from longdesk.ui.menus import build_menus
+from longdesk.ui.session_glue import SessionGlue
+from longdesk.ui.sessions_panel import SessionsPanel
+from longdesk.ui.settings_glue import SettingsGlue
+from longdesk.ui.sources_glue import SourcesGlue
+from longdesk.ui.theme import ThemeMode, apply_theme
+from longdesk.ui.welcome import WelcomePage
+from longdesk.ui.widgets.budget_meter import BudgetFigures, BudgetMeter
+from longdesk.ui.widgets.conversation import ConversationView
+from longdesk.ui.widgets.model_bar import WHERE_HOSTED, WHERE_LOCAL, ModelBar
+from longdesk.ui.widgets.source_viewer import SourceViewer
+from longdesk.ui.widgets.sources_panel import SourcesPanel
+from longdesk.ui.workers.engine_worker import BackendFactory, EngineController, local_backend
+from longdesk.ui.workers.pool import TaskRunner
 
 STATE_FILE = "window.ini"
 

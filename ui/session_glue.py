@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QFileDialog
 
-from app.atomic import atomic_write_text
-from app.sessions import Listing, Session, export_markdown
+from longdesk.app.atomic import atomic_write_text
+from longdesk.app.sessions import Listing, Session, export_markdown
 
 if TYPE_CHECKING:
-    from ui.main_window import MainWindow
+    from longdesk.ui.main_window import MainWindow
 
 
 class SessionGlue(QObject):

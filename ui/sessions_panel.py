@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.sessions import SessionSummary
+from longdesk.app.sessions import SessionSummary
 
 
 def when(stamp: float) -> str:

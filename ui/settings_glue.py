@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QMessageBox
 
-from app.secrets import keyring_problem, store_key
-from app.settings import Settings, save_settings
-from ui.dialogs import AboutDialog, SettingsDialog, llama_versions
-from ui.widgets.model_bar import WHERE_HOSTED
+from longdesk.app.secrets import keyring_problem, store_key
+from longdesk.app.settings import Settings, save_settings
+from longdesk.ui.dialogs import AboutDialog, SettingsDialog, llama_versions
+from longdesk.ui.widgets.model_bar import WHERE_HOSTED
 
 if TYPE_CHECKING:
-    from ui.main_window import MainWindow
+    from longdesk.ui.main_window import MainWindow
 
 # Settings that change what the hosted worker opens or what may be sent to it.
 _HOSTED_FIELDS = (

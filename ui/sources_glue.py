@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QFileDialog
 
-from app.sessions import DocRecord
-from app.workspace import (
+from longdesk.app.sessions import DocRecord
+from longdesk.app.workspace import (
     THINKING_RESERVE,
     add_sources,
     doc_records,
@@ -26,15 +26,15 @@ from app.workspace import (
     plan_tokens,
     with_tokens,
 )
-from engine.context.plan import ContextPlan
-from engine.corpus.load import load_sources
-from engine.corpus.model import Corpus
-from ui.widgets.model_bar import WHERE_HOSTED
-from ui.workers.engine_worker import PlanCorpus
-from ui.workers.pool import JobContext
+from longdesk.engine.context.plan import ContextPlan
+from longdesk.engine.corpus.load import load_sources
+from longdesk.engine.corpus.model import Corpus
+from longdesk.ui.widgets.model_bar import WHERE_HOSTED
+from longdesk.ui.workers.engine_worker import PlanCorpus
+from longdesk.ui.workers.pool import JobContext
 
 if TYPE_CHECKING:
-    from ui.main_window import MainWindow
+    from longdesk.ui.main_window import MainWindow
 
 
 class SourcesGlue(QObject):

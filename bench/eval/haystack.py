@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from engine.context.pack import pack
-from engine.context.plan import ContextPlan
-from engine.corpus.model import Anchor, AnchorKind, Corpus, Document, DocumentKind, Segment
+from longdesk.engine.context.pack import pack
+from longdesk.engine.context.plan import ContextPlan
+from longdesk.engine.corpus.model import Anchor, AnchorKind, Corpus, Document, DocumentKind, Segment
 
 TokenCounter = Callable[[str], int]
 CODE_LINES_PER_ANCHOR = 10

@@ -37,7 +37,7 @@ if __package__ in (None, ""):  # run as ``python bench/eval/run.py``
 
 from bench.eval.haystack import Haystack, Question, bible_haystack, code_haystack
 from bench.eval.plot import line_plot
-from engine.backends.base import (
+from longdesk.engine.backends.base import (
     AnswerDelta,
     AskOptions,
     Backend,
@@ -46,8 +46,8 @@ from engine.backends.base import (
     Failed,
     ThinkingMode,
 )
-from engine.corpus.model import AnchorKind
-from engine.grounding import CitationTracker, CorpusIndex, Verdict
+from longdesk.engine.corpus.model import AnchorKind
+from longdesk.engine.grounding import CitationTracker, CorpusIndex, Verdict
 
 _SLACK = {AnchorKind.VERSE: 1, AnchorKind.LINES: 5, AnchorKind.PAGE: 0, AnchorKind.CHAPTER: 0}
 TASKS = ("needle", "multi_needle", "locate")
@@ -89,7 +89,7 @@ class LocalSource:
     """The local GGUF backend: one model instance per length, sized to it."""
 
     def __init__(self, model: Path, threads: int) -> None:
-        from engine.backends.local import Tokenizer
+        from longdesk.engine.backends.local import Tokenizer
 
         self.model = model
         self.threads = threads
@@ -101,7 +101,7 @@ class LocalSource:
         return self._tok.count(text)
 
     def open(self, n_ctx: int) -> Backend:
-        from engine.backends.local import LocalBackend, LocalSettings
+        from longdesk.engine.backends.local import LocalBackend, LocalSettings
 
         return LocalBackend(self.model, LocalSettings(n_ctx=min(n_ctx, self.window), n_threads=self.threads))
 
@@ -163,8 +163,8 @@ def consented_hosted(
     synthetic haystacks (public-domain Bible text and standard-library code), so each plan's
     fingerprint is permitted before it is read.
     """
-    from engine.backends.hosted import HostedBackend
-    from engine.backends.hosted_presets import make_config
+    from longdesk.engine.backends.hosted import HostedBackend
+    from longdesk.engine.backends.hosted_presets import make_config
 
     preset = "deepseek" if not base_url or "api.deepseek.com" in base_url else "openai-compatible"
     config = make_config(
@@ -384,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if model is None:
             import platformdirs
 
-            from engine.models.default_model import ensure_default_model
+            from longdesk.engine.models.default_model import ensure_default_model
 
             model = ensure_default_model(
                 Path(platformdirs.user_cache_dir("longdesk", appauthor=False)) / "models"

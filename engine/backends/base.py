@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from engine.context.plan import ContextPlan
+from longdesk.engine.context.plan import ContextPlan
 
 
 class ThinkingMode(enum.StrEnum):

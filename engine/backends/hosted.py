@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from engine.backends.base import (
+from longdesk.engine.backends.base import (
     AskOptions,
     BackendError,
     BackendInfo,
@@ -42,7 +42,7 @@ from engine.backends.base import (
     Turn,
     Usage,
 )
-from engine.backends.hosted_errors import (
+from longdesk.engine.backends.hosted_errors import (
     RETRY_STATUSES,
     RetryPolicy,
     connection_failure,
@@ -50,11 +50,11 @@ from engine.backends.hosted_errors import (
     scrub,
     status_failure,
 )
-from engine.backends.hosted_presets import HostedConfig, request_fingerprint
-from engine.backends.hosted_prices import PriceTable, TurnCost
-from engine.backends.hosted_stream import StreamResult, read_stream
-from engine.backends.hosted_tokens import TokenCounter, deepseek_counter, gguf_counter
-from engine.context.plan import ContextPlan
+from longdesk.engine.backends.hosted_presets import HostedConfig, request_fingerprint
+from longdesk.engine.backends.hosted_prices import PriceTable, TurnCost
+from longdesk.engine.backends.hosted_stream import StreamResult, read_stream
+from longdesk.engine.backends.hosted_tokens import TokenCounter, deepseek_counter, gguf_counter
+from longdesk.engine.context.plan import ContextPlan
 
 QUESTION_LEAD = "Question: "
 CONTINUE_PROMPT = (

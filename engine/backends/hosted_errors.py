@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from engine.backends.base import Failed, FailureKind
+from longdesk.engine.backends.base import Failed, FailureKind
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from engine.backends.base import ThinkingMode
+from longdesk.engine.backends.base import ThinkingMode
 
 DEEPSEEK_FLASH_NOTE = (
     "The hosted deepseek-flash is DeepSeek-V4.1-Flash, a newer model than the local "

@@ -182,7 +182,7 @@ def parse_price_table(text: str, origin: str = "price table") -> PriceTable:
 
 
 def default_price_table_text() -> str:
-    return resources.files("assets").joinpath("prices/deepseek.json").read_text(encoding="utf-8")
+    return resources.files("longdesk.assets").joinpath("prices/deepseek.json").read_text(encoding="utf-8")
 
 
 def load_price_table(override: Path | None = None) -> tuple[PriceTable, str]:

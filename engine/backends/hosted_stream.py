@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.backends.base import (
+from longdesk.engine.backends.base import (
     AnswerDelta,
     CancelCheck,
     EventSink,
@@ -27,7 +27,7 @@ from engine.backends.base import (
     Finished,
     ThinkingDelta,
 )
-from engine.backends.hosted_errors import cut_failure, stall_failure
+from longdesk.engine.backends.hosted_errors import cut_failure, stall_failure
 
 CANCEL_POLL_S = 0.05
 

@@ -87,7 +87,7 @@ def gguf_counter(path: Path) -> TokenCounter:
     Raises:
         BackendError: the file is not a usable GGUF.
     """
-    from engine.backends.local import Tokenizer
+    from longdesk.engine.backends.local import Tokenizer
 
     tokenizer = Tokenizer(path)
     counter = TokenCounter(path.name, True, tokenizer.count, _GENERIC_PER_MESSAGE)

@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.backends.base import (
+from longdesk.engine.backends.base import (
     AskOptions,
     BackendError,
     BackendInfo,
@@ -61,7 +61,7 @@ from engine.backends.base import (
     Turn,
     Usage,
 )
-from engine.backends.local_load import (
+from longdesk.engine.backends.local_load import (
     FALLBACK_TEMPLATE,
     KV_TYPES,
     LocalSettings,
@@ -72,13 +72,13 @@ from engine.backends.local_load import (
     resolve_settings,
     tensor_overrides,
 )
-from engine.context.plan import ContextPlan
-from engine.models.chat_template import TemplateError
-from engine.models.gguf_header import GGUFHeader, shard_paths
-from engine.models.memory import Placement, plan_placement
-from engine.models.prompt_encoder import JinjaPromptEncoder, PromptEncoder, ThinkingSplitter
-from engine.snapshots.identity import build_identity, model_identity
-from engine.snapshots.store import SnapshotError, SnapshotKey, SnapshotStore
+from longdesk.engine.context.plan import ContextPlan
+from longdesk.engine.models.chat_template import TemplateError
+from longdesk.engine.models.gguf_header import GGUFHeader, shard_paths
+from longdesk.engine.models.memory import Placement, plan_placement
+from longdesk.engine.models.prompt_encoder import JinjaPromptEncoder, PromptEncoder, ThinkingSplitter
+from longdesk.engine.snapshots.identity import build_identity, model_identity
+from longdesk.engine.snapshots.store import SnapshotError, SnapshotKey, SnapshotStore
 
 
 @dataclass
@@ -111,7 +111,7 @@ class LocalBackend:
         """
         from llama_cpp import Llama
 
-        from engine.backends import llama_log
+        from longdesk.engine.backends import llama_log
 
         self.path = path
         self.header = inspect_model(path)
@@ -169,13 +169,13 @@ class LocalBackend:
     def describe(self) -> BackendInfo:
         notes: tuple[str, ...] = ()
         if self.path.name == "gemma-3-270m-q4_k_m.gguf":
-            from engine.models.default_model import DEFAULT_MODEL_LIMITS
+            from longdesk.engine.models.default_model import DEFAULT_MODEL_LIMITS
 
             notes = (DEFAULT_MODEL_LIMITS,)
         if self.placement.note:
             notes = (*notes, self.placement.note)
         if self.header.architecture == "deepseek4":
-            from engine.dsv4.encoding import think_max_note
+            from longdesk.engine.dsv4.encoding import think_max_note
 
             note = think_max_note(self.settings.n_ctx)
             notes = (*notes, note) if note else notes
@@ -616,7 +616,7 @@ __all__ = [
 def _default_encoder(header: GGUFHeader, template: str, bos: str, eos: str) -> PromptEncoder:
     """DeepSeek-V4's own encoding for deepseek4 files; the chat template for everything else."""
     if header.architecture == "deepseek4":
-        from engine.dsv4.prompt import encoder_for
+        from longdesk.engine.dsv4.prompt import encoder_for
 
         return encoder_for(header.chat_template)
     return JinjaPromptEncoder(template, bos, eos)

@@ -18,10 +18,10 @@ from typing import Any
 
 import psutil
 
-from engine.backends.base import BackendError, FailureKind
-from engine.models.gguf_header import GGUFError, GGUFHeader, check_shards, read_header
-from engine.models.memory import full_swa_cache
-from engine.models.registry import check_supported
+from longdesk.engine.backends.base import BackendError, FailureKind
+from longdesk.engine.models.gguf_header import GGUFError, GGUFHeader, check_shards, read_header
+from longdesk.engine.models.memory import full_swa_cache
+from longdesk.engine.models.registry import check_supported
 
 # Used when a GGUF carries no chat template: a plain, role-labelled layout.
 FALLBACK_TEMPLATE = (
@@ -47,7 +47,8 @@ def chat_template_for(header: GGUFHeader) -> str:
     if name:
         from importlib import resources
 
-        return resources.files("assets").joinpath(f"chat_templates/{name}.jinja").read_text(encoding="utf-8")
+        template = resources.files("longdesk.assets").joinpath(f"chat_templates/{name}.jinja")
+        return template.read_text(encoding="utf-8")
     return FALLBACK_TEMPLATE
 
 
@@ -189,7 +190,7 @@ class Tokenizer:
     def __init__(self, path: Path) -> None:
         from llama_cpp import Llama
 
-        from engine.backends import llama_log
+        from longdesk.engine.backends import llama_log
 
         self.header = inspect_model(path)
         llama_log.install()
@@ -209,7 +210,7 @@ class Tokenizer:
 
     def pieces(self) -> Iterator[bytes]:
         """Every token piece of the vocabulary (to prove where texts can be cut exactly)."""
-        from engine.context.tokens import llama_vocabulary
+        from longdesk.engine.context.tokens import llama_vocabulary
 
         return llama_vocabulary(self._llm)
 

@@ -38,9 +38,9 @@ from array import array
 from collections.abc import Callable
 from importlib import resources
 
-from engine.context.plan import Budget, ContextPlan, DocumentSpan
-from engine.corpus.load import LoadProgress
-from engine.corpus.model import Anchor, AnchorKind, Corpus, Document
+from longdesk.engine.context.plan import Budget, ContextPlan, DocumentSpan
+from longdesk.engine.corpus.load import LoadProgress
+from longdesk.engine.corpus.model import Anchor, AnchorKind, Corpus, Document
 
 TokenCounter = Callable[[str], int]
 _OPEN = "<corpus>\n"
@@ -49,7 +49,7 @@ _CLOSE = "</corpus>\n"
 
 def default_instructions() -> str:
     """The citing contract: short and stable, since it is part of every cached prefix."""
-    return resources.files("assets").joinpath("prompts/system.txt").read_text(encoding="utf-8")
+    return resources.files("longdesk.assets").joinpath("prompts/system.txt").read_text(encoding="utf-8")
 
 
 _VERSE_REF = re.compile(r"^(?P<chapter>.*\S\s+\d+):(?P<verse>\d+)$")

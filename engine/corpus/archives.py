@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from engine.corpus.model import FileIssue, Problem
-from engine.corpus.options import ArchiveLimits
+from longdesk.engine.corpus.model import FileIssue, Problem
+from longdesk.engine.corpus.options import ArchiveLimits
 
 ZIP_SUFFIXES = (".zip",)
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tbz", ".tar.xz", ".txz")

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from html.parser import HTMLParser
 from pathlib import PurePosixPath
 
-from engine.corpus.model import Anchor, AnchorKind, Document, DocumentKind, Segment
-from engine.corpus.segments import SegmentTable
+from longdesk.engine.corpus.model import Anchor, AnchorKind, Document, DocumentKind, Segment
+from longdesk.engine.corpus.segments import SegmentTable
 
 CODE_LINES_PER_ANCHOR = 10
 TEXT_LINES_PER_ANCHOR = 20

@@ -25,11 +25,18 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from engine.corpus.archives import archive_kind, read_archive
-from engine.corpus.cache import ParseCache
-from engine.corpus.formats import NotebookError, classify, decode, looks_binary, minified, text_segments
-from engine.corpus.ids import assign_ids, keep_previous_order
-from engine.corpus.model import (
+from longdesk.engine.corpus.archives import archive_kind, read_archive
+from longdesk.engine.corpus.cache import ParseCache
+from longdesk.engine.corpus.formats import (
+    NotebookError,
+    classify,
+    decode,
+    looks_binary,
+    minified,
+    text_segments,
+)
+from longdesk.engine.corpus.ids import assign_ids, keep_previous_order
+from longdesk.engine.corpus.model import (
     Anchor,
     AnchorKind,
     Corpus,
@@ -40,11 +47,11 @@ from engine.corpus.model import (
     Segment,
     TocEntry,
 )
-from engine.corpus.options import LoadOptions
-from engine.corpus.paged import PAGED_SUFFIXES
-from engine.corpus.verses import maybe_verses
-from engine.corpus.walk import Candidate, Rules, WalkError, display_name, walk_sources
-from engine.isolation import Cancelled, IsolationError, Worker
+from longdesk.engine.corpus.options import LoadOptions
+from longdesk.engine.corpus.paged import PAGED_SUFFIXES
+from longdesk.engine.corpus.verses import maybe_verses
+from longdesk.engine.corpus.walk import Candidate, Rules, WalkError, display_name, walk_sources
+from longdesk.engine.isolation import Cancelled, IsolationError, Worker
 
 __all__ = ["LoadOptions", "LoadProgress", "SourceError", "classify", "load_sources"]
 
@@ -325,7 +332,7 @@ class _Loader:
         pages: tuple[int, int] | None,
         on_pages: Callable[[int], None] | None,
     ) -> dict[str, Any] | IsolationError:
-        from engine.corpus import paged
+        from longdesk.engine.corpus import paged
 
         def on_progress(value: Any) -> None:
             if on_pages is not None and isinstance(value, tuple) and len(value) == 3 and value[0] == "pages":

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from engine.corpus.segments import SegmentTable
+    from longdesk.engine.corpus.segments import SegmentTable
 
 
 class AnchorKind(enum.StrEnum):
@@ -118,7 +118,7 @@ class Document:
     def __post_init__(self) -> None:
         # Imported here: segments.py builds on the classes above (a module-level import would
         # be circular).
-        from engine.corpus.segments import SegmentTable
+        from longdesk.engine.corpus.segments import SegmentTable
 
         if not isinstance(self.segments, SegmentTable):
             object.__setattr__(self, "segments", SegmentTable.of(self.segments))
@@ -126,7 +126,7 @@ class Document:
     @property
     def table(self) -> SegmentTable:
         """The segments' compact storage."""
-        from engine.corpus.segments import SegmentTable
+        from longdesk.engine.corpus.segments import SegmentTable
 
         assert isinstance(self.segments, SegmentTable)
         return self.segments

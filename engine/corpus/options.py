@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from engine.isolation import Limits
+from longdesk.engine.isolation import Limits
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import overload
 
-from engine.corpus.model import Anchor, AnchorKind, Segment
+from longdesk.engine.corpus.model import Anchor, AnchorKind, Segment
 
 _KINDS = tuple(AnchorKind)
 _KIND_INDEX = {kind: i for i, kind in enumerate(_KINDS)}

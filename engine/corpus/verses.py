@@ -20,8 +20,8 @@ import bisect
 import re
 from collections.abc import Sequence
 
-from engine.corpus.model import Anchor, AnchorKind, Segment
-from engine.corpus.segments import SegmentTable
+from longdesk.engine.corpus.model import Anchor, AnchorKind, Segment
+from longdesk.engine.corpus.segments import SegmentTable
 
 _REF = re.compile(
     r"^[ \t]*(?P<ref>(?:[1-4] )?[A-Z][a-z]+(?: (?:of |the )?[A-Z][a-z]+)* \d{1,3}:\d{1,3})[ \t]+",

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pathspec
 
-from engine.corpus.model import FileIssue, Problem
-from engine.corpus.options import SECRET_PATTERNS, LoadOptions
+from longdesk.engine.corpus.model import FileIssue, Problem
+from longdesk.engine.corpus.options import SECRET_PATTERNS, LoadOptions
 
 IGNORE_FILES = (".gitignore", ".ignore")
 

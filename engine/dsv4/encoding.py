@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from engine.dsv4.vocab import ASSISTANT, BOS, EOS, THINK_CLOSE, THINK_OPEN, USER
+from longdesk.engine.dsv4.vocab import ASSISTANT, BOS, EOS, THINK_CLOSE, THINK_OPEN, USER
 
 Thinking = Literal["off", "high", "max"]
 Variant = Literal["v4", "v4-0731"]

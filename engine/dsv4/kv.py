@@ -13,7 +13,7 @@ Per layer (``llama_kv_cache_dsv4``; one latent per entry, K = V so only K is sto
 
 from __future__ import annotations
 
-from engine.models.gguf_header import GGUFHeader
+from longdesk.engine.models.gguf_header import GGUFHeader
 
 _PAD = 256
 _F32 = 4

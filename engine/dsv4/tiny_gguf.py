@@ -12,8 +12,8 @@ from typing import Literal
 
 import numpy as np
 
-from engine.dsv4.config import ARCH, CSA_RATIO, SQRT_SOFTPLUS, V4Config
-from engine.dsv4.vocab import TinyVocab, tiny_vocab
+from longdesk.engine.dsv4.config import ARCH, CSA_RATIO, SQRT_SOFTPLUS, V4Config
+from longdesk.engine.dsv4.vocab import TinyVocab, tiny_vocab
 
 WeightType = Literal["f32", "f16", "q8_0"]
 Weights = dict[str, np.ndarray]

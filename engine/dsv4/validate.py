@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from engine.dsv4.config import CSA_RATIO, HCA_RATIO, SQRT_SOFTPLUS
-from engine.models.gguf_header import GGUFHeader
+from longdesk.engine.dsv4.config import CSA_RATIO, HCA_RATIO, SQRT_SOFTPLUS
+from longdesk.engine.models.gguf_header import GGUFHeader
 
 _MAX_PROBLEMS = 3
 

@@ -26,7 +26,7 @@ can mark the citation and its quote in place. Matching rules and thresholds are 
 ``engine.grounding.verify``.
 """
 
-from engine.grounding.citation import (
+from longdesk.engine.grounding.citation import (
     Citation,
     Place,
     PlaceKind,
@@ -37,10 +37,10 @@ from engine.grounding.citation import (
     Summary,
     Verdict,
 )
-from engine.grounding.parse import find_quotes, format_citation, parse_citations
-from engine.grounding.resolve import CorpusIndex
-from engine.grounding.tracker import CitationTracker, check_answer, verify
-from engine.grounding.verify import VerifyConfig
+from longdesk.engine.grounding.parse import find_quotes, format_citation, parse_citations
+from longdesk.engine.grounding.resolve import CorpusIndex
+from longdesk.engine.grounding.tracker import CitationTracker, check_answer, verify
+from longdesk.engine.grounding.verify import VerifyConfig
 
 __all__ = [
     "Citation",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from engine.corpus.model import Anchor
+from longdesk.engine.corpus.model import Anchor
 
 
 class PlaceKind(enum.StrEnum):

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from engine.grounding.citation import Place, PlaceKind, Quote, RawCitation
+from longdesk.engine.grounding.citation import Place, PlaceKind, Quote, RawCitation
 
 MAX_CITATION_CHARS = 160  # longest bracket content looked at
 MAX_QUOTE_CHARS = 400  # longest quotation looked at

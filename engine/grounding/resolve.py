@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from engine.corpus.model import Anchor, AnchorKind, Corpus, Document
-from engine.grounding.citation import Citation, Place, PlaceKind, Quote, RawCitation
+from longdesk.engine.corpus.model import Anchor, AnchorKind, Corpus, Document
+from longdesk.engine.grounding.citation import Citation, Place, PlaceKind, Quote, RawCitation
 
 _UNIT_NAMES = {
     AnchorKind.PAGE: ("page", "pages"),

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import re
 
-from engine.corpus.model import Corpus
-from engine.grounding.citation import Citation, PlaceKind, Quote, RawCitation, Summary, Verdict
-from engine.grounding.parse import CitationScanner, QuoteScanner
-from engine.grounding.resolve import CorpusIndex, resolve, with_quotes
-from engine.grounding.verify import Verifier, VerifyConfig
+from longdesk.engine.corpus.model import Corpus
+from longdesk.engine.grounding.citation import Citation, PlaceKind, Quote, RawCitation, Summary, Verdict
+from longdesk.engine.grounding.parse import CitationScanner, QuoteScanner
+from longdesk.engine.grounding.resolve import CorpusIndex, resolve, with_quotes
+from longdesk.engine.grounding.verify import Verifier, VerifyConfig
 
 QUOTE_WINDOW = 400  # characters before a citation searched for its quotes
 _GAP = re.compile(r"[\s:,\-\u2013\u2014]*")

@@ -22,9 +22,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-from engine.corpus.model import Anchor, AnchorKind
-from engine.grounding.citation import Citation, QuoteCheck, Status, Verdict
-from engine.grounding.resolve import CorpusIndex, DocIndex
+from longdesk.engine.corpus.model import Anchor, AnchorKind
+from longdesk.engine.grounding.citation import Citation, QuoteCheck, Status, Verdict
+from longdesk.engine.grounding.resolve import CorpusIndex, DocIndex
 
 _WORD = re.compile(r"\w+")
 _ELLIPSIS = re.compile(r"\.\s*\.\s*\.|\u2026")

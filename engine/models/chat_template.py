@@ -174,7 +174,7 @@ def render_isolated(
             for j in jobs
         ],
     }
-    code = "from engine.models.chat_template import _child_main; _child_main()"
+    code = "from longdesk.engine.models.chat_template import _child_main; _child_main()"
     try:
         proc = subprocess.run(
             [sys.executable, "-c", code],

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from engine.models.gguf_header import GGUFHeader
+from longdesk.engine.models.gguf_header import GGUFHeader
 
 MIB = 1024 * 1024
 # Interpreter, Qt-free app, llama.cpp libraries and allocator slack, measured on the default
@@ -80,7 +80,7 @@ def kv_bytes(
     if swa_full is None:
         swa_full = full_swa_cache(arch)
     if arch == "deepseek4":
-        from engine.dsv4.kv import dsv4_kv_bytes
+        from longdesk.engine.dsv4.kv import dsv4_kv_bytes
 
         return dsv4_kv_bytes(
             header, n_ctx, n_ubatch=n_ubatch, swa_full=swa_full, bytes_per_value=bytes_per_value

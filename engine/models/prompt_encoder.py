@@ -26,8 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from engine.backends.base import AnswerDelta, ThinkingDelta, ThinkingMode
-from engine.models.chat_template import RenderJob, TemplateError, render_isolated
+from longdesk.engine.backends.base import AnswerDelta, ThinkingDelta, ThinkingMode
+from longdesk.engine.models.chat_template import RenderJob, TemplateError, render_isolated
 
 _SYSTEM = "\u2063LD-SYSTEM\u2063"
 _Q1 = "\u2063LD-QUESTION-1\u2063"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-from engine.models.gguf_header import GGUFHeader
+from longdesk.engine.models.gguf_header import GGUFHeader
 
 # Architectures that need more than text in and text out (encoders, speech, vision towers).
 _NOT_CHAT = frozenset(
@@ -32,7 +32,8 @@ _NOT_CHAT = frozenset(
 
 def supported_architectures() -> frozenset[str]:
     """Architectures of the llama.cpp bundled with llama-cpp-python 0.3.36 (its LLM_ARCH_NAMES)."""
-    text = resources.files("assets").joinpath("llama_cpp_architectures.txt").read_text(encoding="utf-8")
+    listing = resources.files("longdesk.assets").joinpath("llama_cpp_architectures.txt")
+    text = listing.read_text(encoding="utf-8")
     return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
 
 
@@ -46,7 +47,7 @@ def check_supported(header: GGUFHeader) -> str:
     if arch in _NOT_CHAT:
         return f"{header.path}: {arch!r} is not a text-generation model"
     if arch == "deepseek4":  # llama.cpp aborts on some malformed V4 files: check them first
-        from engine.dsv4.validate import check_dsv4
+        from longdesk.engine.dsv4.validate import check_dsv4
 
         return check_dsv4(header)
     return ""

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def longdesk(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     """Run the installed console entry point the way a user does."""
     exe = Path(sys.executable).with_name("longdesk")
-    cmd = [str(exe), *args] if exe.exists() else [sys.executable, "-m", "ui.main", *args]
+    cmd = [str(exe), *args] if exe.exists() else [sys.executable, "-m", "longdesk.ui.main", *args]
     return subprocess.run(
         cmd, capture_output=True, text=True, timeout=timeout, env=os.environ.copy(), cwd=ROOT, check=False
     )
@@ -41,8 +41,8 @@ def test_inspect_counts_match_llama_tokenize_of_the_packed_text(
 ) -> None:
     from llama_cpp import Llama
 
-    from engine.context.pack import document_block, pack
-    from engine.corpus.load import load_sources
+    from longdesk.engine.context.pack import document_block, pack
+    from longdesk.engine.corpus.load import load_sources
 
     r = longdesk("inspect", str(notes))
     assert r.returncode == 0, r.stderr
@@ -130,7 +130,7 @@ def test_models_lists_default_and_explicit_files(longdesk_home: Path, tmp_path: 
 
 def test_help_does_not_import_heavy_modules() -> None:
     code = (
-        "import sys; from ui.main import main; import app.cli; "
+        "import sys; from longdesk.ui.main import main; import longdesk.app.cli; "
         "heavy = {'PySide6', 'llama_cpp', 'pymupdf', 'fitz', 'openai'} & set(sys.modules); "
         "print(sorted(heavy))"
     )

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import main
-from engine.context.pack import document_block
-from engine.corpus.load import load_sources
+from longdesk.app.cli import main
+from longdesk.engine.context.pack import document_block
+from longdesk.engine.corpus.load import load_sources
 from tests.engine.corpus_files import (
     make_encrypted_pdf,
     make_epub,
@@ -49,7 +49,7 @@ def _mixed(root: Path) -> Path:
 def test_inspect_lists_documents_with_exact_tokens_and_every_left_out_file(
     tmp_path: Path, longdesk_home: Path, default_model: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from engine.backends.local import Tokenizer
+    from longdesk.engine.backends.local import Tokenizer
 
     root = _mixed(tmp_path / "mixed")
     assert main(["inspect", str(root), "--show-packed"]) == 0

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.citations import Check, check_citations, parse_citations
-from app.sessions import (
+from longdesk.app.citations import Check, check_citations, parse_citations
+from longdesk.app.sessions import (
     MAX_SESSION_BYTES,
     DocRecord,
     Session,
@@ -19,7 +19,7 @@ from app.sessions import (
     export_markdown,
     title_from_question,
 )
-from engine.corpus.model import AnchorKind
+from longdesk.engine.corpus.model import AnchorKind
 
 
 def _session(title: str = "Tides") -> Session:

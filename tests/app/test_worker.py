@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from app import worker
+from longdesk.app import worker
 from tests.app.test_cli import longdesk
 
 pytestmark = [

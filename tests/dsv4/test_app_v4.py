@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.backends.base import (
+from longdesk.engine.backends.base import (
     AnswerDelta,
     AskOptions,
     Event,
@@ -15,9 +15,9 @@ from engine.backends.base import (
     ThinkingDelta,
     ThinkingMode,
 )
-from engine.context.plan import Budget, ContextPlan
-from engine.dsv4.encoding import THINK_MAX_MIN_CONTEXT, effort_preamble
-from engine.dsv4.tiny_gguf import write_tiny_v4
+from longdesk.engine.context.plan import Budget, ContextPlan
+from longdesk.engine.dsv4.encoding import THINK_MAX_MIN_CONTEXT, effort_preamble
+from longdesk.engine.dsv4.tiny_gguf import write_tiny_v4
 from tests.app.test_cli import longdesk
 
 pytestmark = pytest.mark.model
@@ -34,7 +34,7 @@ def _plan() -> ContextPlan:
 
 
 def test_backend_offers_modes_and_streams_thinking_apart(tiny_v4: Path) -> None:
-    from engine.backends.local import LocalBackend, LocalSettings
+    from longdesk.engine.backends.local import LocalBackend, LocalSettings
 
     backend = LocalBackend(tiny_v4, LocalSettings(n_ctx=2048, n_threads=2))
     try:
@@ -94,8 +94,8 @@ def test_restored_v4_state_gives_the_live_logits_with_the_reduced_window_cache(
     cost DeepSeek-V4-Flash 43 GiB."""
     import numpy as np
 
-    from engine.backends.local import LocalBackend, LocalSettings
-    from engine.snapshots.store import SnapshotStore
+    from longdesk.engine.backends.local import LocalBackend, LocalSettings
+    from longdesk.engine.snapshots.store import SnapshotStore
 
     words = " ".join(f"gate {i} is painted colour {i % 11}." for i in range(140))
     text = f"<doc id=1>{words}</doc>"

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.dsv4.config import V4Config
-from engine.dsv4.reference import ops
-from engine.dsv4.reference.model import V4Reference
-from engine.dsv4.tiny_gguf import write_tiny_v4
+from longdesk.engine.dsv4.config import V4Config
+from longdesk.engine.dsv4.reference import ops
+from longdesk.engine.dsv4.reference.model import V4Reference
+from longdesk.engine.dsv4.tiny_gguf import write_tiny_v4
 
 pytestmark = pytest.mark.model
 

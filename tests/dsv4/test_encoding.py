@@ -13,7 +13,7 @@ from pathlib import Path
 import platformdirs
 import pytest
 
-from engine.dsv4.encoding import (
+from longdesk.engine.dsv4.encoding import (
     PastTurn,
     Thinking,
     ThinkingSplitter,
@@ -24,7 +24,7 @@ from engine.dsv4.encoding import (
     suffix_text,
     variant_of,
 )
-from engine.models.chat_template import render
+from longdesk.engine.models.chat_template import render
 
 B, E, U, A = "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜User｜>", "<｜Assistant｜>"
 HISTORY = (

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.backends.base import BackendError, FailureKind
-from engine.backends.local import inspect_model
-from engine.dsv4.config import V4Config
-from engine.dsv4.kv import dsv4_kv_bytes
-from engine.dsv4.tiny_gguf import Weights, write_tiny_v4
-from engine.models.gguf_header import read_header
-from engine.models.memory import kv_bytes
+from longdesk.engine.backends.base import BackendError, FailureKind
+from longdesk.engine.backends.local import inspect_model
+from longdesk.engine.dsv4.config import V4Config
+from longdesk.engine.dsv4.kv import dsv4_kv_bytes
+from longdesk.engine.dsv4.tiny_gguf import Weights, write_tiny_v4
+from longdesk.engine.models.gguf_header import read_header
+from longdesk.engine.models.memory import kv_bytes
 
 
 def _refused(path: Path) -> str:
@@ -80,7 +80,7 @@ def test_kv_formula_matches_what_llama_cpp_allocates(tmp_path: Path, n_ctx: int,
 
     import llama_cpp
 
-    from engine.backends import llama_log
+    from longdesk.engine.backends import llama_log
 
     lines: list[str] = []
 
@@ -110,7 +110,7 @@ def test_kv_formula_matches_what_llama_cpp_allocates(tmp_path: Path, n_ctx: int,
 
 def test_flash_kv_at_one_million_tokens() -> None:
     """V4-Flash (reference notes §2.8): ~7 GiB of F16 KV at 1M; 43 GiB more with a full-size raw cache."""
-    from engine.models.gguf_header import GGUFHeader
+    from longdesk.engine.models.gguf_header import GGUFHeader
 
     ratios = [0, 0] + [4 if i % 2 == 0 else 128 for i in range(2, 43)] + [0]
     meta: dict[str, object] = {

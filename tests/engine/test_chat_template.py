@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from engine.backends.base import AnswerDelta, ThinkingDelta, ThinkingMode
-from engine.models.chat_template import RenderJob, TemplateError, render_isolated
-from engine.models.prompt_encoder import JinjaPromptEncoder, ThinkingSplitter
+from longdesk.engine.backends.base import AnswerDelta, ThinkingDelta, ThinkingMode
+from longdesk.engine.models.chat_template import RenderJob, TemplateError, render_isolated
+from longdesk.engine.models.prompt_encoder import JinjaPromptEncoder, ThinkingSplitter
 
 MESSAGES = ({"role": "system", "content": "S"}, {"role": "user", "content": "Q"})
 
 
 def gemma_template() -> str:
-    return resources.files("assets").joinpath("chat_templates/gemma.jinja").read_text(encoding="utf-8")
+    template = resources.files("longdesk.assets").joinpath("chat_templates/gemma.jinja")
+    return template.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.context.pack import markup_overhead, pack
-from engine.context.tokens import ExactCounter, counter_for_deepseek, counter_for_gguf, split_points
-from engine.corpus.load import load_sources
+from longdesk.engine.context.pack import markup_overhead, pack
+from longdesk.engine.context.tokens import ExactCounter, counter_for_deepseek, counter_for_gguf, split_points
+from longdesk.engine.corpus.load import load_sources
 from tests.engine.corpus_files import make_pdf
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
@@ -31,7 +31,7 @@ def test_split_points_cut_only_after_a_newline_run() -> None:
 
 @pytest.fixture(scope="module")
 def tokenizer(default_model: Path) -> Iterator[object]:
-    from engine.backends.local import Tokenizer
+    from longdesk.engine.backends.local import Tokenizer
 
     tok = Tokenizer(default_model)
     yield tok

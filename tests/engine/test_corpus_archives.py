@@ -8,8 +8,8 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from engine.corpus.load import LoadOptions, load_sources
-from engine.corpus.options import ArchiveLimits
+from longdesk.engine.corpus.load import LoadOptions, load_sources
+from longdesk.engine.corpus.options import ArchiveLimits
 from tests.engine.corpus_files import make_pdf
 
 

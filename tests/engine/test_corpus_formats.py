@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engine.context.pack import pack
-from engine.corpus.load import load_sources
-from engine.corpus.model import AnchorKind, DocumentKind, Problem
+from longdesk.engine.context.pack import pack
+from longdesk.engine.corpus.load import load_sources
+from longdesk.engine.corpus.model import AnchorKind, DocumentKind, Problem
 from tests.engine.corpus_files import (
     make_encrypted_pdf,
     make_epub,

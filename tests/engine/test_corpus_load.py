@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.context.pack import pack
-from engine.corpus.load import LoadOptions, LoadProgress, SourceError, load_sources
-from engine.corpus.model import AnchorKind, DocumentKind, Problem
-from engine.isolation import Limits, Worker
+from longdesk.engine.context.pack import pack
+from longdesk.engine.corpus.load import LoadOptions, LoadProgress, SourceError, load_sources
+from longdesk.engine.corpus.model import AnchorKind, DocumentKind, Problem
+from longdesk.engine.isolation import Limits, Worker
 from tests.engine.corpus_files import make_pdf
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.context.pack import document_block, pack
-from engine.corpus.load import load_sources
-from engine.corpus.model import Anchor, AnchorKind, Document, DocumentKind, Segment
-from engine.corpus.segments import SegmentTable
+from longdesk.engine.context.pack import document_block, pack
+from longdesk.engine.corpus.load import load_sources
+from longdesk.engine.corpus.model import Anchor, AnchorKind, Document, DocumentKind, Segment
+from longdesk.engine.corpus.segments import SegmentTable
 
 
 def _reference_lines(text: str, per: int) -> list[Segment]:

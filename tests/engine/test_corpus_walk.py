@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.corpus.load import LoadOptions, load_sources
-from engine.corpus.model import Problem
-from engine.corpus.options import DEFAULT_EXCLUDES
+from longdesk.engine.corpus.load import LoadOptions, load_sources
+from longdesk.engine.corpus.model import Problem
+from longdesk.engine.corpus.options import DEFAULT_EXCLUDES
 
 
 def _write(root: Path, files: dict[str, str]) -> Path:
@@ -142,7 +142,7 @@ def test_undecodable_file_names_are_shown_and_packed_as_text(tmp_path: Path) -> 
         fh.write("latin-1 byte in the name\n")
     corpus = load_sources([root], options=LoadOptions(global_excludes=False))
     assert sorted(d.name for d in corpus.documents) == ["proj/bad\ufffd.txt", "proj/caf\u00e9.txt"]
-    from engine.context.pack import pack
+    from longdesk.engine.context.pack import pack
 
     plan = pack(corpus, len, 10**6)
     plan.corpus_text.encode("utf-8")  # no lone surrogates reach a tokenizer

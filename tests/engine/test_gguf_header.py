@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.models.gguf_header import GGUFError, check_shards, read_header, shard_paths
+from longdesk.engine.models.gguf_header import GGUFError, check_shards, read_header, shard_paths
 from tests.ggufs import gguf_string, raw_header, write_gguf
 
 

@@ -7,7 +7,16 @@ import time
 
 import pytest
 
-from engine.isolation import Cancelled, Crashed, Failed, Limits, MemoryLimit, Timeout, Worker, run_isolated
+from longdesk.engine.isolation import (
+    Cancelled,
+    Crashed,
+    Failed,
+    Limits,
+    MemoryLimit,
+    Timeout,
+    Worker,
+    run_isolated,
+)
 from tests.engine import isolation_targets as targets
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.backends.base import (
+from longdesk.engine.backends.base import (
     AnswerDelta,
     AskOptions,
     BackendError,
@@ -27,11 +27,11 @@ from engine.backends.base import (
     Turn,
     Usage,
 )
-from engine.backends.local import LocalBackend, LocalSettings, inspect_model
-from engine.context.pack import pack
-from engine.context.plan import ContextPlan
-from engine.corpus.load import load_sources
-from engine.snapshots.store import SnapshotStore
+from longdesk.engine.backends.local import LocalBackend, LocalSettings, inspect_model
+from longdesk.engine.context.pack import pack
+from longdesk.engine.context.plan import ContextPlan
+from longdesk.engine.corpus.load import load_sources
+from longdesk.engine.snapshots.store import SnapshotStore
 from tests.ggufs import write_gguf
 
 pytestmark = pytest.mark.model

@@ -10,8 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.models.gguf_header import read_header
-from engine.models.memory import EXPERT_PATTERN, MIB, largest_fitting_context, plan_memory, plan_placement
+from longdesk.engine.models.gguf_header import read_header
+from longdesk.engine.models.memory import (
+    EXPERT_PATTERN,
+    MIB,
+    largest_fitting_context,
+    plan_memory,
+    plan_placement,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,7 +25,7 @@ MEASURE = """
 import json, sys
 from pathlib import Path
 import psutil
-from engine.backends.local import LocalBackend, LocalSettings
+from longdesk.engine.backends.local import LocalBackend, LocalSettings
 b = LocalBackend(Path(sys.argv[1]), LocalSettings(n_ctx=int(sys.argv[2])))
 b._llm.eval(list(range(1000, 1512)))  # touch every weight and the compute buffers
 print(json.dumps({"rss": psutil.Process().memory_info().rss, "plan": b.placement.memory.total}))
@@ -108,9 +114,9 @@ def test_moe_experts_stay_in_ram_when_vram_is_short(tmp_path: Path) -> None:
 def test_the_window_cache_size_follows_the_architecture(default_model: Path, tmp_path: Path) -> None:
     """Gemma keeps the full-size window cache (its reduced one does not restore exactly);
     DeepSeek-V4 keeps the reduced one (exact, and 43 GiB less at 1M tokens for V4-Flash)."""
-    from engine.backends.local_load import LocalSettings, resolve_settings
-    from engine.dsv4.tiny_gguf import write_tiny_v4
-    from engine.models.memory import kv_bytes
+    from longdesk.engine.backends.local_load import LocalSettings, resolve_settings
+    from longdesk.engine.dsv4.tiny_gguf import write_tiny_v4
+    from longdesk.engine.models.memory import kv_bytes
 
     gemma = read_header(default_model)
     v4 = read_header(write_tiny_v4(tmp_path / "tiny-v4.gguf"))

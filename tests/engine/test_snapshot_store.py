@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.snapshots.atomic import atomic_produce, atomic_write_bytes, remove_stale_temps
-from engine.snapshots.store import SnapshotError, SnapshotKey, SnapshotStore
+from longdesk.engine.snapshots.atomic import atomic_produce, atomic_write_bytes, remove_stale_temps
+from longdesk.engine.snapshots.store import SnapshotError, SnapshotKey, SnapshotStore
 
 
 def make_key(tokens: str = "t" * 64, n: int = 100, **kw: str) -> SnapshotKey:

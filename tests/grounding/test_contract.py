@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.context.pack import default_instructions, pack
-from engine.corpus.load import load_sources
-from engine.corpus.model import AnchorKind, Corpus
-from engine.grounding import CitationTracker, PlaceKind, Status, check_answer, parse_citations
+from longdesk.engine.context.pack import default_instructions, pack
+from longdesk.engine.corpus.load import load_sources
+from longdesk.engine.corpus.model import AnchorKind, Corpus
+from longdesk.engine.grounding import CitationTracker, PlaceKind, Status, check_answer, parse_citations
 from tests.grounding.texts import bible_document, make_pdf, read_pdf
 
 

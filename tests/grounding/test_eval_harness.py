@@ -12,12 +12,12 @@ import pytest
 from bench.eval.haystack import bible_haystack, code_haystack
 from bench.eval.plot import line_plot
 from bench.eval.run import parse_length, score, table
-from engine.grounding import check_answer
+from longdesk.engine.grounding import check_answer
 
 
 @pytest.fixture(scope="module")
 def count(default_model: Path) -> Iterator[object]:
-    from engine.backends.local import Tokenizer
+    from longdesk.engine.backends.local import Tokenizer
 
     tok = Tokenizer(default_model)
     yield tok.count
@@ -111,7 +111,7 @@ class ReadingBackend:
         self.text = ""
 
     def describe(self) -> object:
-        from engine.backends.base import BackendInfo
+        from longdesk.engine.backends.base import BackendInfo
 
         return BackendInfo(name="reader", where="local", context_window=1 << 20)
 
@@ -119,7 +119,7 @@ class ReadingBackend:
         return len(text.split())
 
     def read(self, plan: object, on_event: object, cancelled: object) -> object:
-        from engine.backends.base import Reading
+        from longdesk.engine.backends.base import Reading
 
         self.text = plan.corpus_text  # type: ignore[attr-defined]
         return Reading(prefix_tokens=plan.prefix_tokens)  # type: ignore[attr-defined]
@@ -168,7 +168,7 @@ class ReadingBackend:
         return f'"def {m[1]}(" [{doc}, {place}]'
 
     def ask(self, reading, history, question, options, on_event, cancelled):  # type: ignore[no-untyped-def]
-        from engine.backends.base import AnswerDelta, Finished
+        from longdesk.engine.backends.base import AnswerDelta, Finished
 
         answer = self._answer(question)
         for i in range(0, len(answer), 3):

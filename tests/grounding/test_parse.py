@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.grounding import Place, PlaceKind, find_quotes, format_citation, parse_citations
-from engine.grounding.parse import CitationScanner, QuoteScanner
+from longdesk.engine.grounding import Place, PlaceKind, find_quotes, format_citation, parse_citations
+from longdesk.engine.grounding.parse import CitationScanner, QuoteScanner
 
 
 def _one(text: str) -> tuple[str, Place]:

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.cli import print_citations
-from engine.corpus.model import Corpus
-from engine.grounding import CitationTracker, Status
+from longdesk.app.cli import print_citations
+from longdesk.engine.corpus.model import Corpus
+from longdesk.engine.grounding import CitationTracker, Status
 from tests.grounding.texts import code_document, code_text, make_pdf, read_pdf
 
 ANSWER = (

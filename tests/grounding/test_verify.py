@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.corpus.model import AnchorKind, Corpus
-from engine.grounding import CitationTracker, Status, Verdict, check_answer
+from longdesk.engine.corpus.model import AnchorKind, Corpus
+from longdesk.engine.grounding import CitationTracker, Status, Verdict, check_answer
 from tests.grounding.texts import PAGE_TEXTS, bible_document, code_document, code_text, make_pdf, read_pdf
 
 

@@ -7,7 +7,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
-from engine.corpus.model import Anchor, AnchorKind, Document, DocumentKind, Segment
+from longdesk.engine.corpus.model import Anchor, AnchorKind, Document, DocumentKind, Segment
 
 PAGE_TEXTS = (
     "Annual report of the Kestrel Valley water board. The board met eleven times this year.",

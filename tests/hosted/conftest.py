@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine.context.pack import pack
-from engine.context.plan import ContextPlan
-from engine.corpus.model import Anchor, AnchorKind, Corpus, Document, DocumentKind, Segment
+from longdesk.engine.context.pack import pack
+from longdesk.engine.context.plan import ContextPlan
+from longdesk.engine.corpus.model import Anchor, AnchorKind, Corpus, Document, DocumentKind, Segment
 from tests.conftest import SERVER_CTX  # noqa: F401 - the test modules import it from here
 from tests.hosted import deepseek_emulator
 

@@ -23,7 +23,7 @@ def longdesk(
     *args: str, env: dict[str, str] | None = None, timeout: float = 180
 ) -> subprocess.CompletedProcess[str]:
     exe = Path(sys.executable).with_name("longdesk")
-    cmd = [str(exe), *args] if exe.exists() else [sys.executable, "-m", "ui.main", *args]
+    cmd = [str(exe), *args] if exe.exists() else [sys.executable, "-m", "longdesk.ui.main", *args]
     full_env = {**os.environ, **(env or {})}
     for name in ("DEEPSEEK_API_KEY", "LONGDESK_API_KEY"):
         if env is None or name not in env:
@@ -174,7 +174,7 @@ def on_terminal(args: list[str], env: dict[str, str], typed: str) -> subprocess.
     import pty
 
     exe = Path(sys.executable).with_name("longdesk")
-    cmd = [str(exe), *args] if exe.exists() else [sys.executable, "-m", "ui.main", *args]
+    cmd = [str(exe), *args] if exe.exists() else [sys.executable, "-m", "longdesk.ui.main", *args]
     master, slave = pty.openpty()
     try:
         os.write(master, typed.encode())
@@ -223,7 +223,7 @@ def test_a_key_kept_in_the_keyring_is_used_and_never_written_by_longdesk(
         "PYTHONPATH": str(ROOT),
     }
     exe = Path(sys.executable).with_name("longdesk")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "ui.main"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "longdesk.ui.main"]
     saved = subprocess.run(
         [*cmd, "key", "set", "--preset", "deepseek", "--base-url", url],
         input=emu.api_key + "\n",

@@ -9,14 +9,14 @@ from collections.abc import Iterator
 import pytest
 from keyring.backend import KeyringBackend
 
-from app import secrets
-from app.consent import ConsentLedger, fallback_offer, looks_secret, prepare_consent, with_choice
-from app.hosted_ask import ask_consent
-from engine.backends.base import AskOptions, FailureKind
-from engine.backends.hosted import HostedBackend
-from engine.backends.hosted_presets import make_config
-from engine.backends.hosted_prices import load_price_table
-from engine.corpus.model import Anchor, AnchorKind, Corpus, Document, DocumentKind, Segment
+from longdesk.app import secrets
+from longdesk.app.consent import ConsentLedger, fallback_offer, looks_secret, prepare_consent, with_choice
+from longdesk.app.hosted_ask import ask_consent
+from longdesk.engine.backends.base import AskOptions, FailureKind
+from longdesk.engine.backends.hosted import HostedBackend
+from longdesk.engine.backends.hosted_presets import make_config
+from longdesk.engine.backends.hosted_prices import load_price_table
+from longdesk.engine.corpus.model import Anchor, AnchorKind, Corpus, Document, DocumentKind, Segment
 
 
 def doc(doc_id: str, name: str, text: str) -> Document:

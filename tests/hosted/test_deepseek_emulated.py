@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from engine.backends.base import (
+from longdesk.engine.backends.base import (
     AnswerDelta,
     AskOptions,
     BackendError,
@@ -22,10 +22,10 @@ from engine.backends.base import (
     ThinkingMode,
     Usage,
 )
-from engine.backends.hosted import CONTINUE_PROMPT, HostedBackend
-from engine.backends.hosted_errors import RetryPolicy
-from engine.backends.hosted_presets import make_config
-from engine.backends.hosted_prices import load_price_table
+from longdesk.engine.backends.hosted import CONTINUE_PROMPT, HostedBackend
+from longdesk.engine.backends.hosted_errors import RetryPolicy
+from longdesk.engine.backends.hosted_presets import make_config
+from longdesk.engine.backends.hosted_prices import load_price_table
 from tests.hosted.conftest import kitchen_corpus, plan_for
 from tests.hosted.deepseek_emulator import Emulator
 

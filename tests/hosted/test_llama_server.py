@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.backends.base import AnswerDelta, AskOptions, Event, Failed, FailureKind, Finished, Usage
-from engine.backends.hosted import HostedBackend, build_messages
-from engine.backends.hosted_presets import make_config
+from longdesk.engine.backends.base import AnswerDelta, AskOptions, Event, Failed, FailureKind, Finished, Usage
+from longdesk.engine.backends.hosted import HostedBackend, build_messages
+from longdesk.engine.backends.hosted_presets import make_config
 from tests.hosted.conftest import SERVER_CTX, SHORT_INSTRUCTIONS, kitchen_corpus, plan_for
 
 pytestmark = [pytest.mark.network, pytest.mark.model]

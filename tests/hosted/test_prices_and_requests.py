@@ -7,11 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from engine.backends.base import AskOptions, ThinkingMode, Turn
-from engine.backends.hosted import QUESTION_LEAD, HostedBackend, build_messages
-from engine.backends.hosted_errors import RetryPolicy, scrub
-from engine.backends.hosted_presets import DEEPSEEK_FLASH_NOTE, make_config
-from engine.backends.hosted_prices import PriceTableError, format_money, load_price_table, parse_price_table
+from longdesk.engine.backends.base import AskOptions, ThinkingMode, Turn
+from longdesk.engine.backends.hosted import QUESTION_LEAD, HostedBackend, build_messages
+from longdesk.engine.backends.hosted_errors import RetryPolicy, scrub
+from longdesk.engine.backends.hosted_presets import DEEPSEEK_FLASH_NOTE, make_config
+from longdesk.engine.backends.hosted_prices import (
+    PriceTableError,
+    format_money,
+    load_price_table,
+    parse_price_table,
+)
 from tests.hosted.conftest import kitchen_corpus, plan_for
 
 UTC = dt.UTC

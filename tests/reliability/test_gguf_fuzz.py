@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.models.gguf_header import GGUFError, read_header
+from longdesk.engine.models.gguf_header import GGUFError, read_header
 from tests.ggufs import gguf_string, raw_header, write_gguf
 from tests.reliability.conftest import Ledger
 

@@ -9,14 +9,14 @@ import sys
 import time
 from pathlib import Path
 
-from engine.snapshots.store import SnapshotKey, SnapshotStore
+from longdesk.engine.snapshots.store import SnapshotKey, SnapshotStore
 from tests.reliability.conftest import Ledger
 
 ROOT = Path(__file__).resolve().parents[2]
 
 _SAVER = """
 import sys, pathlib
-from engine.snapshots.store import SnapshotKey, SnapshotStore
+from longdesk.engine.snapshots.store import SnapshotKey, SnapshotStore
 folder = pathlib.Path(sys.argv[1])
 key = SnapshotKey(model="m", model_name="model.gguf", build="b", settings="s", template="t",
                   tokens="f" * 64, n_tokens=1_000_000)

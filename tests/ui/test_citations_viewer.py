@@ -12,16 +12,16 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 
-from app.citations import Check
-from app.paths import Paths
-from app.sessions import TurnRecord
-from app.workspace import doc_records
-from engine.corpus.formats import text_document
-from engine.corpus.model import Anchor, AnchorKind, Corpus, Document, DocumentKind, Segment
+from longdesk.app.citations import Check
+from longdesk.app.paths import Paths
+from longdesk.app.sessions import TurnRecord
+from longdesk.app.workspace import doc_records
+from longdesk.engine.corpus.formats import text_document
+from longdesk.engine.corpus.model import Anchor, AnchorKind, Corpus, Document, DocumentKind, Segment
+from longdesk.ui.main_window import MainWindow
+from longdesk.ui.widgets.conversation import TurnWidget
+from longdesk.ui.widgets.safe_browser import CHECK_COLORS
 from tests.ui.conftest import PAGE_TEXTS
-from ui.main_window import MainWindow
-from ui.widgets.conversation import TurnWidget
-from ui.widgets.safe_browser import CHECK_COLORS
 
 pytestmark = pytest.mark.gui
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
-from engine.backends.base import (
+from longdesk.engine.backends.base import (
     AnswerDelta,
     AskOptions,
     BackendError,
@@ -24,11 +24,11 @@ from engine.backends.base import (
     Turn,
     Usage,
 )
-from engine.backends.local import LocalSettings
-from engine.context.plan import ContextPlan
-from engine.corpus.formats import text_document
-from engine.corpus.model import Corpus
-from ui.workers.engine_worker import AskQuestion, EngineController, LoadModel, PlanCorpus
+from longdesk.engine.backends.local import LocalSettings
+from longdesk.engine.context.plan import ContextPlan
+from longdesk.engine.corpus.formats import text_document
+from longdesk.engine.corpus.model import Corpus
+from longdesk.ui.workers.engine_worker import AskQuestion, EngineController, LoadModel, PlanCorpus
 
 pytestmark = pytest.mark.gui
 

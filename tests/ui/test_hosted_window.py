@@ -16,15 +16,15 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
-from app.citations import Check
-from app.paths import Paths
+from longdesk.app.citations import Check
+from longdesk.app.paths import Paths
+from longdesk.ui.consent_dialog import ConsentDialog
+from longdesk.ui.main_window import MainWindow
+from longdesk.ui.widgets.model_bar import WHERE_HOSTED, WHERE_LOCAL
 from tests.conftest import SERVER_CTX
 from tests.hosted import deepseek_emulator
 from tests.hosted.counting_proxy import Counter, counting
 from tests.ui.helpers import shot
-from ui.consent_dialog import ConsentDialog
-from ui.main_window import MainWindow
-from ui.widgets.model_bar import WHERE_HOSTED, WHERE_LOCAL
 
 pytestmark = [pytest.mark.gui, pytest.mark.network]
 
@@ -272,9 +272,9 @@ def test_settings_dialog_sets_the_endpoint_and_says_when_there_is_no_keyring(qtb
     import keyring
     from keyring.backends.fail import Keyring as NoKeyring
 
-    from app.secrets import keyring_problem
-    from app.settings import Settings
-    from ui.dialogs import SettingsDialog
+    from longdesk.app.secrets import keyring_problem
+    from longdesk.app.settings import Settings
+    from longdesk.ui.dialogs import SettingsDialog
 
     previous = keyring.get_keyring()
     try:

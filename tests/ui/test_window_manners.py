@@ -11,15 +11,15 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from app.citations import parse_citations
-from app.paths import Paths
-from app.sessions import DocRecord, Session, SessionStore, TurnRecord
-from app.settings import Settings
-from engine.corpus.ids import assign_ids
+from longdesk.app.citations import parse_citations
+from longdesk.app.paths import Paths
+from longdesk.app.sessions import DocRecord, Session, SessionStore, TurnRecord
+from longdesk.app.settings import Settings
+from longdesk.engine.corpus.ids import assign_ids
+from longdesk.ui.main_window import MainWindow
+from longdesk.ui.theme import ThemeMode
+from longdesk.ui.workers.engine_worker import local_backend
 from tests.ui.helpers import drop_paths, shot
-from ui.main_window import MainWindow
-from ui.theme import ThemeMode
-from ui.workers.engine_worker import local_backend
 
 pytestmark = pytest.mark.gui
 
@@ -176,7 +176,7 @@ def test_settings_round_trip_and_keys_never_in_the_file(qtbot: QtBot, ui_home: P
 
 
 def test_about_names_the_bundled_llama_cpp(qtbot: QtBot, ui_home: Path) -> None:
-    from ui.dialogs import AboutDialog, SettingsDialog, llama_versions
+    from longdesk.ui.dialogs import AboutDialog, SettingsDialog, llama_versions
 
     version, system_info = llama_versions()
     assert version == "0.3.36"
@@ -199,7 +199,7 @@ def test_about_names_the_bundled_llama_cpp(qtbot: QtBot, ui_home: Path) -> None:
 
 
 def test_turn_renders_markdown_reasoning_figures_and_copy(qtbot: QtBot, artifacts: Path) -> None:
-    from ui.widgets.conversation import ConversationView
+    from longdesk.ui.widgets.conversation import ConversationView
 
     answer = (
         "The tide is **high** at noon [D1, line 2].\n\n"

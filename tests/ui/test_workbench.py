@@ -11,12 +11,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
-from app.paths import Paths
-from app.sessions import SessionStore
-from engine.backends.base import Progress
+from longdesk.app.paths import Paths
+from longdesk.app.sessions import SessionStore
+from longdesk.engine.backends.base import Progress
+from longdesk.ui.main_window import MainWindow
 from tests.ui.conftest import TEST_CONTEXT, TEST_OUTPUT
 from tests.ui.helpers import drop_paths, shot
-from ui.main_window import MainWindow
 
 pytestmark = [pytest.mark.gui, pytest.mark.model, pytest.mark.slow]
 

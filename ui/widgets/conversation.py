@@ -22,10 +22,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.citations import Check, Citation
-from app.sessions import TurnRecord
-from engine.backends.hosted_prices import format_money
-from ui.widgets.safe_browser import SafeBrowser
+from longdesk.app.citations import Check, Citation
+from longdesk.app.sessions import TurnRecord
+from longdesk.engine.backends.hosted_prices import format_money
+from longdesk.ui.widgets.safe_browser import SafeBrowser
 
 VISIBLE_TURNS = 30
 # Re-render a streaming answer at most this often (the worker already coalesces to ~30/s).

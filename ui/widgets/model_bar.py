@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
-from engine.backends.base import BackendInfo, ThinkingMode
+from longdesk.engine.backends.base import BackendInfo, ThinkingMode
 
 THINKING_LABELS = {
     ThinkingMode.OFF: "Thinking: off",
@@ -16,7 +16,7 @@ THINKING_LABELS = {
     ThinkingMode.MAX: "Thinking: max",
 }
 if TYPE_CHECKING:
-    from app.models import ModelEntry
+    from longdesk.app.models import ModelEntry
 
 WHERE_LOCAL = "local"
 WHERE_HOSTED = "hosted"

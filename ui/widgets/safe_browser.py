@@ -15,7 +15,7 @@ from PySide6.QtCore import QRect, QSize, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QColor, QResizeEvent, QTextCharFormat, QTextCursor, QTextDocument, QTextFragment
 from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser, QWidget
 
-from app.citations import Check, Citation
+from longdesk.app.citations import Check, Citation
 
 CITE_SCHEME = "cite"
 # Colours that read on light and dark backgrounds.

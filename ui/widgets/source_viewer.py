@@ -33,8 +33,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.citations import Check, Citation
-from ui.widgets.safe_browser import CHECK_COLORS, CHECK_WORDS
+from longdesk.app.citations import Check, Citation
+from longdesk.ui.widgets.safe_browser import CHECK_COLORS, CHECK_WORDS
 
 HIGHLIGHT = QColor(255, 214, 10, 110)
 HIGHLIGHT_STRONG = QColor(255, 170, 0, 150)

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.sessions import DocRecord
+from longdesk.app.sessions import DocRecord
 
 Index = QModelIndex | QPersistentModelIndex
 COLUMNS = ("Document", "Kind", "Extent", "Tokens", "Status")

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from app.consent import looks_secret, prepare_consent
-from app.hosted_endpoint import HostedSpec, open_hosted
-from engine.backends.base import (
+from longdesk.app.consent import looks_secret, prepare_consent
+from longdesk.app.hosted_endpoint import HostedSpec, open_hosted
+from longdesk.engine.backends.base import (
     AnswerDelta,
     AskOptions,
     Backend,
@@ -37,24 +37,24 @@ from engine.backends.base import (
     Turn,
     Usage,
 )
-from engine.backends.hosted import HostedBackend
-from engine.context.pack import pack
-from engine.context.plan import ContextPlan
-from engine.corpus.model import Corpus
+from longdesk.engine.backends.hosted import HostedBackend
+from longdesk.engine.context.pack import pack
+from longdesk.engine.context.plan import ContextPlan
+from longdesk.engine.corpus.model import Corpus
 
 STREAM_INTERVAL_S = 1 / 30
 PROGRESS_INTERVAL_S = 0.1
 
 if TYPE_CHECKING:  # the local backend imports numpy and llama.cpp: not needed to open a window
-    from engine.backends.local import LocalSettings
-    from engine.context.tokens import ExactCounter
+    from longdesk.engine.backends.local import LocalSettings
+    from longdesk.engine.context.tokens import ExactCounter
 
 BackendFactory = Callable[[Path, "LocalSettings"], Backend]
 
 
 def local_backend(path: Path, settings: LocalSettings) -> Backend:
     """The default factory: a llama.cpp model loaded in-process."""
-    from engine.backends.local import LocalBackend
+    from longdesk.engine.backends.local import LocalBackend
 
     return LocalBackend(path, settings)
 
@@ -300,10 +300,10 @@ class EngineWorker(EngineSignals):
         """
         backend, path = self._need_backend(), self._model_path
         if self._counter is None and path is not None and path.is_file():
-            from engine.context.tokens import ExactCounter, gguf_identity
+            from longdesk.engine.context.tokens import ExactCounter, gguf_identity
 
             def pieces() -> Iterator[bytes]:
-                from engine.backends.local_load import Tokenizer
+                from longdesk.engine.backends.local_load import Tokenizer
 
                 tokenizer = Tokenizer(path)
                 try:

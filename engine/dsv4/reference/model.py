@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.dsv4.config import ARCH, CSA_RATIO, HCA_RATIO, V4Config
-from engine.dsv4.reference import ops
+from longdesk.engine.dsv4.config import ARCH, CSA_RATIO, HCA_RATIO, V4Config
+from longdesk.engine.dsv4.reference import ops
 
 Array = np.ndarray
 
