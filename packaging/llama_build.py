@@ -97,6 +97,10 @@ def cmake_args_for(recipe: dict[str, object]) -> list[str]:
         else:
             # No /proc/cpuinfo (not Linux): let the compiler target this CPU, still without AMX.
             args = [a for a in args if not a.startswith("-DGGML_NATIVE=")] + ["-DGGML_NATIVE=ON"]
+    if recipe.get("cuda_toolkit") == "pypi":  # CUDA from PyPI's NVIDIA wheels (packaging/cuda_toolkit.py)
+        import cuda_toolkit  # noqa: PLC0415
+
+        args += cuda_toolkit.cmake_args_for_recipe(recipe)
     env_cmake = recipe.get("env_cmake", {})
     for env_name, template in dict(env_cmake).items():  # type: ignore[call-overload]
         value = os.environ.get(env_name)
