@@ -25,6 +25,7 @@
 #include "longdesk-indexer-topk.cuh"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 #define ITOPK_THREADS  256              // 8 warps; the radix select assumes exactly 256 threads
@@ -33,7 +34,7 @@
 #define ITOPK_MAX_HEAD 64               // heads: 8 per warp
 #define ITOPK_MAX_D    128
 #define ITOPK_MAX_K    1024
-#define ITOPK_MIN_SPAN 4096             // keys per block at least, when the range is split
+#define ITOPK_MIN_SPAN 256              // keys per block at least, when the range is split
 
 static_assert(ITOPK_THREADS == 256, "radix select uses one thread per 8-bit digit");
 static_assert(ITOPK_MAX_HEAD == 8*ITOPK_WARPS, "8 heads per warp");
@@ -427,7 +428,9 @@ void ggml_cuda_op_dsv4_indexer_topk(ggml_backend_cuda_context & ctx, ggml_tensor
     const int nsm    = ggml_cuda_info().devices[device].nsm;
 
     // Split the key range only when the batch alone does not fill the GPU (decode, small batches).
-    const int rows_per_split = std::max(ITOPK_MIN_SPAN, 8*a.top_k);
+    // A range's scoring time grows with its length, the merge with n_split*top_k candidates; a span
+    // of ~sqrt(64*n_kv) keys balances the two (512 keys at n_kv = 4096, 4096 at n_kv = 262144).
+    const int rows_per_split = std::max(ITOPK_MIN_SPAN, (int) sqrt(64.0*a.n_kv));
     const int max_split      = std::max(1, (a.n_kv + rows_per_split - 1) / rows_per_split);
     const int want_split     = (2*nsm + a.T*S - 1) / (a.T*S);
     a.n_split = std::max(1, std::min(max_split, want_split));

@@ -19,6 +19,9 @@
 // lane l owns dims 2l, 2l+1 (+64 i) of q (pre-scaled, in registers) and of its output accumulator.
 // No mask over the compressed cache, no concat, no score matrix; cost per token is independent of
 // the context length for CSA layers (<= n_raw + k rows).
+// Small batches (decode: a handful of blocks otherwise) split each token's candidate sequence into
+// ranges, one block each, that write partial (max, sum, output) triples; a one-warp combine kernel
+// per (head, token) adds them and the sink.
 
 #include "longdesk-sparse-attn.cuh"
 
@@ -29,12 +32,15 @@
 #define SATTN_THREADS 256
 #define SATTN_WARPS   (SATTN_THREADS/WARP_SIZE)   // heads per block
 #define SATTN_TILE    32                          // rows staged per step (one per lane for the scores)
+#define SATTN_MIN_SPLIT 128                       // candidates per block at least, when split
 
 struct sattn_args {
     const char * q; const char * raw_k; const char * raw_mask; const char * comp_k;
     const char * idx; const char * nvis; const float * sinks;
     float * dst;
+    float * part;               // n_split > 1: per split, head, token, stream: m, l, o[D]
     int n_head, T, n_raw, n_comp, n_idx;
+    int n_split, split_len;     // the candidate sequence (raw rows, then compressed candidates) in ranges
     float scale;
     size_t nbq1, nbq2, nbq3;
     size_t nbr_row, nbr3;
@@ -56,16 +62,23 @@ k_dsv4_sparse_attn(const sattn_args a) {
     __shared__ float        row_bias[SATTN_TILE];
     __shared__ int          cursor[3];   // [0] next raw candidate, [1] next compressed candidate, [2] rows in tile
 
+    const int hg    = blockIdx.x % ((a.n_head + SATTN_WARPS - 1)/SATTN_WARPS);
+    const int split = blockIdx.x / ((a.n_head + SATTN_WARPS - 1)/SATTN_WARPS);
     const int t    = blockIdx.y;
     const int s    = blockIdx.z;
     const int tid  = threadIdx.x;
     const int warp = tid / WARP_SIZE;
     const int lane = tid % WARP_SIZE;
-    const int h    = blockIdx.x*SATTN_WARPS + warp;
+    const int h    = hg*SATTN_WARPS + warp;
     const bool active = h < a.n_head;
 
     const int nv = min(*(const int *) (a.nvis + t*a.nbv0 + s*a.nbv1), a.n_comp);
     const int n_comp_cand = a.idx ? a.n_idx : max(nv, 0);
+    // this block's range [p0, p1) of the candidate sequence: raw rows [0, n_raw), then candidates
+    const int p0      = split*a.split_len;
+    const int p1      = a.n_split == 1 ? a.n_raw + n_comp_cand : min(p0 + a.split_len, a.n_raw + n_comp_cand);
+    const int raw_end = min(p1, a.n_raw);
+    const int cmp_end = max(p1 - a.n_raw, 0);
 
     const half  * mask_row = (const half *) (a.raw_mask + t*a.nbm1 + (s % a.nem3)*a.nbm3);
     const char  * raw_base = a.raw_k  + s*a.nbr3;
@@ -87,8 +100,8 @@ k_dsv4_sparse_attn(const sattn_args a) {
     float l = 0.0f;       // running sum of exp(score - m)
 
     if (tid == 0) {
-        cursor[0] = 0;
-        cursor[1] = 0;
+        cursor[0] = min(p0, a.n_raw);
+        cursor[1] = max(p0 - a.n_raw, 0);
     }
     __syncthreads();
 
@@ -98,9 +111,9 @@ k_dsv4_sparse_attn(const sattn_args a) {
             int cnt = 0;
             int rp  = cursor[0];
             int cp  = cursor[1];
-            while (rp < a.n_raw) {
+            while (rp < raw_end) {
                 const int  j  = rp + lane;
-                const float b = j < a.n_raw ? __half2float(mask_row[j]) : -INFINITY;
+                const float b = j < raw_end ? __half2float(mask_row[j]) : -INFINITY;
                 const bool ok = b != -INFINITY;   // finite rows only
                 const unsigned bal = __ballot_sync(0xffffffff, ok);
                 const int  nb = __popc(bal);
@@ -115,11 +128,11 @@ k_dsv4_sparse_attn(const sattn_args a) {
                 cnt += nb;
                 rp  += WARP_SIZE;
             }
-            if (rp >= a.n_raw) {
-                while (cp < n_comp_cand) {
+            if (rp >= raw_end) {
+                while (cp < cmp_end) {
                     const int i = cp + lane;
                     int r = -1;
-                    if (i < n_comp_cand) {
+                    if (i < cmp_end) {
                         r = idx_row ? idx_row[i] : i;
                     }
                     const bool ok = r >= 0 && r < nv;
@@ -201,6 +214,21 @@ k_dsv4_sparse_attn(const sattn_args a) {
         return;
     }
 
+    if (a.n_split > 1) {
+        // partial result of this range; k_dsv4_sparse_attn_combine adds the ranges and the sink
+        float * pp = a.part + ((((size_t) s*a.T + t)*a.n_head + h)*a.n_split + split)*(D + 2);
+        if (lane == 0) {
+            pp[0] = m;
+            pp[1] = l;
+        }
+#pragma unroll
+        for (int i = 0; i < NL; ++i) {
+            pp[2 + 2*lane + 64*i]     = o[i].x;
+            pp[2 + 2*lane + 64*i + 1] = o[i].y;
+        }
+        return;
+    }
+
     // the sink joins the softmax denominator only (as ggml_flash_attn_ext_add_sinks)
     if (a.sinks) {
         const float sv = a.sinks[h];
@@ -219,6 +247,60 @@ k_dsv4_sparse_attn(const sattn_args a) {
     }
     const float inv = l == 0.0f ? 0.0f : 1.0f/l;
 
+    float * out = (float *) ((char *) a.dst + h*a.nbd1 + t*a.nbd2 + s*a.nbd3);
+#pragma unroll
+    for (int i = 0; i < NL; ++i) {
+        *(float2 *) (out + 2*lane + 64*i) = make_float2(o[i].x*inv, o[i].y*inv);
+    }
+}
+
+// Adds the n_split partial results of one (head, token, stream): one warp per block.
+template <int D>
+static __global__ void k_dsv4_sparse_attn_combine(const sattn_args a) {
+    constexpr int NL = D/64;
+    const int h    = blockIdx.x;
+    const int t    = blockIdx.y;
+    const int s    = blockIdx.z;
+    const int lane = threadIdx.x;
+    const float * pp = a.part + (((size_t) s*a.T + t)*a.n_head + h)*a.n_split*(D + 2);
+
+    float m = -INFINITY;
+    for (int j = 0; j < a.n_split; ++j) {
+        m = fmaxf(m, pp[j*(D + 2)]);
+    }
+    float  l = 0.0f;
+    float2 o[NL];
+#pragma unroll
+    for (int i = 0; i < NL; ++i) {
+        o[i] = make_float2(0.0f, 0.0f);
+    }
+    if (m != -INFINITY) {
+        for (int j = 0; j < a.n_split; ++j) {
+            const float * pj = pp + j*(D + 2);
+            const float   f  = expf(pj[0] - m);  // 0 for a range without rows
+            l += f*pj[1];
+#pragma unroll
+            for (int i = 0; i < NL; ++i) {
+                o[i].x += f*pj[2 + 2*lane + 64*i];
+                o[i].y += f*pj[2 + 2*lane + 64*i + 1];
+            }
+        }
+    }
+    if (a.sinks) {
+        const float sv = a.sinks[h];
+        if (sv > m) {
+            const float ms = expf(m - sv);
+#pragma unroll
+            for (int i = 0; i < NL; ++i) {
+                o[i].x *= ms;
+                o[i].y *= ms;
+            }
+            l = l*ms + 1.0f;
+        } else {
+            l += expf(sv - m);
+        }
+    }
+    const float inv = l == 0.0f ? 0.0f : 1.0f/l;
     float * out = (float *) ((char *) a.dst + h*a.nbd1 + t*a.nbd2 + s*a.nbd3);
 #pragma unroll
     for (int i = 0; i < NL; ++i) {
@@ -283,7 +365,23 @@ void ggml_cuda_op_dsv4_sparse_attn(ggml_backend_cuda_context & ctx, ggml_tensor 
         a.nbd3 = a.nbd2*a.T;
     }
 
-    const dim3 grid((a.n_head + SATTN_WARPS - 1)/SATTN_WARPS, a.T, S);
+    // Small batches (decode) split each token's candidate sequence into ranges handled by separate
+    // blocks, so that the GPU fills up; a combine kernel adds the ranges' partial softmax sums.
+    const int n_hg      = (a.n_head + SATTN_WARPS - 1)/SATTN_WARPS;
+    const int n_cand    = a.n_raw + (idx ? a.n_idx : a.n_comp);
+    const int nsm       = ggml_cuda_info().devices[ggml_cuda_get_device()].nsm;
+    const int want      = (2*nsm + n_hg*a.T*S - 1)/(n_hg*a.T*S);
+    const int max_split = std::max(1, (n_cand + SATTN_MIN_SPLIT - 1)/SATTN_MIN_SPLIT);
+    a.n_split   = std::max(1, std::min(want, max_split));
+    a.split_len = (n_cand + a.n_split - 1)/a.n_split;
+    a.split_len = (a.split_len + WARP_SIZE - 1)/WARP_SIZE*WARP_SIZE;
+    ggml_cuda_pool_alloc<float> part(ctx.pool());
+    if (a.n_split > 1) {
+        a.part = part.alloc((size_t) a.n_split*a.n_head*a.T*S*(D + 2));
+    }
+
+    const dim3 grid(n_hg*a.n_split, a.T, S);
+    const dim3 grid_combine(a.n_head, a.T, S);
     cudaStream_t stream = ctx.stream();
     switch (D) {
         case  64: k_dsv4_sparse_attn< 64><<<grid, SATTN_THREADS, 0, stream>>>(a); break;
@@ -291,6 +389,15 @@ void ggml_cuda_op_dsv4_sparse_attn(ggml_backend_cuda_context & ctx, ggml_tensor 
         case 256: k_dsv4_sparse_attn<256><<<grid, SATTN_THREADS, 0, stream>>>(a); break;
         case 512: k_dsv4_sparse_attn<512><<<grid, SATTN_THREADS, 0, stream>>>(a); break;
         default: GGML_ABORT("dsv4_sparse_attn: head size %d not supported", D);
+    }
+    if (a.n_split > 1) {
+        switch (D) {
+            case  64: k_dsv4_sparse_attn_combine< 64><<<grid_combine, WARP_SIZE, 0, stream>>>(a); break;
+            case 128: k_dsv4_sparse_attn_combine<128><<<grid_combine, WARP_SIZE, 0, stream>>>(a); break;
+            case 256: k_dsv4_sparse_attn_combine<256><<<grid_combine, WARP_SIZE, 0, stream>>>(a); break;
+            case 512: k_dsv4_sparse_attn_combine<512><<<grid_combine, WARP_SIZE, 0, stream>>>(a); break;
+            default: GGML_ABORT("dsv4_sparse_attn: head size %d not supported", D);
+        }
     }
 }
 
