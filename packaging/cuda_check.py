@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import cuda_toolkit  # noqa: E402
+import cuda_toolkit
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNELS = ROOT / "engine" / "kernels"  # --kernels overrides it (tests point it at a broken copy)
@@ -53,7 +53,9 @@ HOST_WARNINGS = (
 )
 
 
-def nvcc_command(tk: cuda_toolkit.Toolkit, tree: Path, src: Path, out: Path, arch: str, werror: bool) -> list[str]:
+def nvcc_command(
+    tk: cuda_toolkit.Toolkit, tree: Path, src: Path, out: Path, arch: str, werror: bool
+) -> list[str]:
     cmd = [str(tk.nvcc), "-forward-unknown-to-host-compiler"]
     cmd += [f"-D{d}" for d in GGML_CUDA_DEFINES]
     cmd += [
@@ -105,7 +107,9 @@ def check_patches(tree: Path, kernels: Path) -> tuple[list[str], bool]:
         is_cuda = p.name[:1] == "1"
         ok, msg = _apply(tree, p, check_only=not is_cuda)
         if core:
-            print(f"cuda_check: {p.name} on top of the core patches: {'applies' if ok else 'FAILS'}", flush=True)
+            print(
+                f"cuda_check: {p.name} on top of the core patches: {'applies' if ok else 'FAILS'}", flush=True
+            )
             if not ok:
                 failures.append(f"{p.name} does not apply on top of the core patches: {msg}")
     return failures, bool(core)
@@ -142,7 +146,10 @@ def main(argv: list[str] | None = None) -> int:
             # upstream's own file: its warnings are not ours to fail on
             jobs.append(("ggml-cuda.cu (patched)", cuda_dir / "ggml-cuda.cu", False))
         elif not core_applied:
-            print("cuda_check: no core patch (00-09) present: ggml-cuda.cu's dispatch is not compiled", flush=True)
+            print(
+                "cuda_check: no core patch (00-09) present: ggml-cuda.cu's dispatch is not compiled",
+                flush=True,
+            )
 
         def compile_one(job: tuple[str, Path, bool]) -> tuple[str, int, float, str]:
             name, src, werror = job
@@ -150,7 +157,10 @@ def main(argv: list[str] | None = None) -> int:
             out = Path(tmp) / (src.name + ".o")
             res = subprocess.run(
                 nvcc_command(tk, tree, src, out, ns.arch, werror),
-                capture_output=True, text=True, env=tk.env(), check=False,
+                capture_output=True,
+                text=True,
+                env=tk.env(),
+                check=False,
             )
             return name, res.returncode, time.monotonic() - start, (res.stderr + res.stdout).strip()
 

@@ -119,7 +119,16 @@ def _link_unversioned(lib_dir: Path) -> None:
 def _extract_cublas_headers(python: str, root: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="longdesk-cublas-") as tmp:
         # --no-cache-dir: the 444 MB wheel is not kept, only its headers are
-        _pip(python, "download", "--no-deps", "--no-cache-dir", "--only-binary=:all:", "-d", tmp, CUBLAS_PACKAGE)
+        _pip(
+            python,
+            "download",
+            "--no-deps",
+            "--no-cache-dir",
+            "--only-binary=:all:",
+            "-d",
+            tmp,
+            CUBLAS_PACKAGE,
+        )
         wheels = list(Path(tmp).glob("nvidia_cublas-*.whl"))
         if len(wheels) != 1:
             raise SystemExit(f"cuda_toolkit: expected one cuBLAS wheel, found {wheels}")
@@ -144,7 +153,16 @@ def ensure(kind: str = "compile", cache_dir: Path | None = None, python: str = s
     shutil.rmtree(partial, ignore_errors=True)
     packages = list(TOOLKIT_PACKAGES) + ([CUBLAS_PACKAGE] if kind == "full" else [])
     print(f"cuda_toolkit: installing the CUDA toolkit wheels ({kind}) into {prefix} (once)", flush=True)
-    _pip(python, "install", "--no-deps", "--no-compile", "--only-binary=:all:", "--target", str(partial), *packages)
+    _pip(
+        python,
+        "install",
+        "--no-deps",
+        "--no-compile",
+        "--only-binary=:all:",
+        "--target",
+        str(partial),
+        *packages,
+    )
     part_root = partial / "nvidia" / "cu13"
     if kind == "compile":
         _extract_cublas_headers(python, part_root)
@@ -170,27 +188,40 @@ def architectures(recipe: dict[str, object] | None = None) -> str:
 
 
 def cmake_args(tk: Toolkit, archs: str) -> list[str]:
-    """CMake options that point ggml-cuda at this toolkit."""
-    lib = tk.lib_dir
+    """CMake options that point ggml-cuda at this toolkit (installed or not yet)."""
     args = [
         f"-DCMAKE_CUDA_COMPILER={tk.nvcc}",
         f"-DCUDAToolkit_ROOT={tk.root}",
         f"-DCMAKE_CUDA_ARCHITECTURES={archs}",
         "-DGGML_CUDA_NO_VMM=ON",
     ]
-    for name in ("cublas", "cublasLt"):
-        so = lib / f"lib{name}.so"
-        if so.exists():
-            args.append(f"-DCUDA_{name}_LIBRARY={so}")
+    # The wheel's libggml-cuda finds libcudart/libcublas through the RPATH CMake adds for link
+    # directories outside the build tree (llama-cpp-python sets CMAKE_INSTALL_RPATH_USE_LINK_PATH),
+    # i.e. in this toolkit folder.
+    args += [f"-DCUDA_{name}_LIBRARY={tk.lib_dir / f'lib{name}.so'}" for name in ("cublas", "cublasLt")]
     return args
 
 
+def planned(kind: str = "full", cache_dir: Path | None = None) -> Toolkit:
+    """Where :func:`ensure` installs (or installed) the toolkit of ``kind``; installs nothing."""
+    return Toolkit((cache_dir or default_cache_dir()) / _tag(kind) / "nvidia" / "cu13")
+
+
 def cmake_args_for_recipe(recipe: dict[str, object]) -> list[str]:
-    """llama_build.py's hook: install the full toolkit (cached), put it on this process's PATH
-    (the wheel build inherits it) and return the CMake options for the recipe's architectures."""
+    """llama_build.cmake_args_for's hook: the CMake options for the recipe's architectures and the
+    full toolkit's (planned) location. Installs nothing: :func:`prepare_build` does, before compiling."""
+    return cmake_args(planned("full"), architectures(recipe))
+
+
+def prepare_build(env: dict[str, str]) -> None:
+    """llama_build.build_wheel's hook: when ``CMAKE_ARGS`` name the PyPI toolkit, install it (once)
+    and put it on the build's PATH."""
+    tk = planned("full")
+    if f"-DCMAKE_CUDA_COMPILER={tk.nvcc}" not in env.get("CMAKE_ARGS", ""):
+        return
     tk = ensure("full")
-    os.environ.update(tk.env())
-    return cmake_args(tk, architectures(recipe))
+    env.update(tk.env(env))
+    print(f"cuda_toolkit: building with {tk.nvcc} ({tk.version()})", flush=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -206,8 +237,16 @@ def sdist_path(cache_dir: Path | None = None, python: str = sys.executable) -> P
         return path
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="longdesk-sdist-", dir=folder) as tmp:
-        _pip(python, "download", "--no-deps", "--no-binary", ":all:", "-d", tmp,
-             f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}")
+        _pip(
+            python,
+            "download",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "-d",
+            tmp,
+            f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}",
+        )
         got = Path(tmp) / name
         if not got.is_file():
             raise SystemExit(f"cuda_toolkit: pip did not download {name}")
@@ -231,7 +270,7 @@ def configure_check(build_dir: Path, targets: list[str], archs: str) -> int:
     tk = ensure("full")
     src = unpack_sdist(build_dir / "src")
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import llama_build  # noqa: PLC0415  (standard-library module next to this one)
+    import llama_build  # standard-library module next to this one
 
     # Longdesk's kernels go where the real build puts them (ggml-cuda globs *.cu at configure time).
     kernels = Path(__file__).resolve().parents[1] / "engine" / "kernels" / "cuda"
@@ -241,9 +280,22 @@ def configure_check(build_dir: Path, targets: list[str], archs: str) -> int:
     args = [a for a in llama_build.cmake_args_for(recipe) if not a.startswith("-DCMAKE_CUDA")]
     args += cmake_args(tk, archs)
     out = build_dir / "build"
-    cmd = ["cmake", "-S", str(src), "-B", str(out), "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release",
-           "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_BUILD_TOOLS=OFF",
-           "-DLLAMA_BUILD_SERVER=OFF", "-DLLAMA_CURL=OFF", *args]
+    cmd = [
+        "cmake",
+        "-S",
+        str(src),
+        "-B",
+        str(out),
+        "-G",
+        "Ninja",
+        "-DCMAKE_BUILD_TYPE=Release",
+        "-DLLAMA_BUILD_TESTS=OFF",
+        "-DLLAMA_BUILD_EXAMPLES=OFF",
+        "-DLLAMA_BUILD_TOOLS=OFF",
+        "-DLLAMA_BUILD_SERVER=OFF",
+        "-DLLAMA_CURL=OFF",
+        *args,
+    ]
     print("cuda_toolkit:", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True, env=tk.env())
     objs = [f"ggml/src/ggml-cuda/CMakeFiles/ggml-cuda.dir/{t}.o" for t in targets]

@@ -98,7 +98,7 @@ def cmake_args_for(recipe: dict[str, object]) -> list[str]:
             # No /proc/cpuinfo (not Linux): let the compiler target this CPU, still without AMX.
             args = [a for a in args if not a.startswith("-DGGML_NATIVE=")] + ["-DGGML_NATIVE=ON"]
     if recipe.get("cuda_toolkit") == "pypi":  # CUDA from PyPI's NVIDIA wheels (packaging/cuda_toolkit.py)
-        import cuda_toolkit  # noqa: PLC0415
+        import cuda_toolkit
 
         args += cuda_toolkit.cmake_args_for_recipe(recipe)
     env_cmake = recipe.get("env_cmake", {})
@@ -170,6 +170,9 @@ def build_wheel(python: str, args: list[str], dest: Path) -> Path:
     env["CMAKE_ARGS"] = " ".join(args)
     env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
     env["FORCE_CMAKE"] = "1"
+    import cuda_toolkit  # ACCEL=cuda: the CUDA toolkit from PyPI's wheels (packaging/cuda_toolkit.py)
+
+    cuda_toolkit.prepare_build(env)
     print(
         f"llama_build: compiling llama-cpp-python {LLAMA_CPP_PYTHON_VERSION} (a few minutes, once)",
         flush=True,

@@ -24,7 +24,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(CHECK), *args], cwd=ROOT, capture_output=True, text=True, timeout=880, check=False
+        [sys.executable, str(CHECK), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=880,
+        check=False,
     )
 
 
