@@ -80,8 +80,12 @@ def nvcc_command(
 
 
 def _apply(tree: Path, patch: Path, check_only: bool) -> tuple[bool, str]:
+    """Apply (or check) a patch whose paths are relative to the vendored llama.cpp tree; a patch
+    written against the sdist's root (``vendor/llama.cpp/...`` paths) is accepted too."""
     cmd = ["git", "apply", "--whitespace=nowarn"] + (["--check"] if check_only else []) + [str(patch)]
     res = subprocess.run(cmd, cwd=tree, capture_output=True, text=True, check=False)
+    if res.returncode != 0 and "vendor/llama.cpp/" in patch.read_text(errors="replace"):
+        res = subprocess.run(cmd, cwd=tree.parent.parent, capture_output=True, text=True, check=False)
     return res.returncode == 0, (res.stderr or res.stdout).strip()
 
 
