@@ -475,13 +475,13 @@ kernel void kernel_dsv4_router(
         if (args.has_hash) {
             e_j = ((device const int *) (hash_ids + t*args.nb_h1))[j];
         } else {
-            float best = -INFINITY; int be = INT_MAX;
+            float best = -INFINITY; int be = 0x7fffffff;
             for (short i = 0; i < MAXE; ++i) {
                 const int e = lane + 32*i;
                 if (sel[i] > best || (sel[i] == best && e < be)) { best = sel[i]; be = e; }
             }
             const float gbest = simd_max(best);
-            e_j = simd_min(best == gbest ? be : INT_MAX);
+            e_j = simd_min(best == gbest ? be : 0x7fffffff);
             for (short i = 0; i < MAXE; ++i) {
                 if (lane + 32*i == e_j) { sel[i] = -INFINITY; }
             }
