@@ -187,5 +187,5 @@ case "${1:-}" in
   run) build; check ;;
   build) build ;;
   check) check ;;
-  *) sed -n '2,28p' "$0"; exit 2 ;;
+  *) sed -n '2,27p' "$0"; exit 2 ;;
 esac
