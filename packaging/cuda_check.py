@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs: list[tuple[str, Path, bool]] = [(f.name, cuda_dir / f.name, not ns.no_werror) for f in sources]
         if core_applied and not ns.no_dispatch:
             # upstream's own file: its warnings are not ours to fail on
-            jobs.append(("ggml-cuda.cu (patched)", cuda_dir / "ggml-cuda.cu", False))
+            jobs.insert(0, ("ggml-cuda.cu (patched)", cuda_dir / "ggml-cuda.cu", False))  # longest first
         elif not core_applied:
             print(
                 "cuda_check: no core patch (00-09) present: ggml-cuda.cu's dispatch is not compiled",
