@@ -75,7 +75,9 @@ def work_key(python: str, accel: str) -> str:
     """A hash of everything PyInstaller's dependency analysis depends on, but Longdesk's own code."""
     freeze = subprocess.run(
         [python, "-m", "pip", "freeze", "--all", "--exclude-editable"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     h = hashlib.sha256()
     for part in (SPEC.read_bytes(), LAUNCHER.read_bytes(), (ROOT / "pyproject.toml").read_bytes()):
@@ -97,8 +99,17 @@ def build(python: str, accel: str, dist: Path) -> Path:
     _say(f"PyInstaller ({accel} build), work folder {work}")
     env = {**os.environ, "LONGDESK_ACCEL": accel}
     cmd = [
-        python, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
-        "--distpath", str(dist), "--workpath", str(work), str(SPEC),
+        python,
+        "-m",
+        "PyInstaller",
+        "--noconfirm",
+        "--log-level",
+        "WARN",
+        "--distpath",
+        str(dist),
+        "--workpath",
+        str(work),
+        str(SPEC),
     ]
     t0 = time.monotonic()
     subprocess.run(cmd, check=True, cwd=ROOT, env=env)
@@ -193,7 +204,14 @@ def xvfb_display() -> Iterator[str]:
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
     """The environment a user's shell would give the bundle: no venv, no Python path."""
-    drop = {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "QT_PLUGIN_PATH", "QT_QPA_PLATFORM_PLUGIN_PATH", "LD_LIBRARY_PATH"}
+    drop = {
+        "PYTHONPATH",
+        "PYTHONHOME",
+        "VIRTUAL_ENV",
+        "QT_PLUGIN_PATH",
+        "QT_QPA_PLATFORM_PLUGIN_PATH",
+        "LD_LIBRARY_PATH",
+    }
     env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("PYTEST")}
     env["LONGDESK_HOME"] = str(home)
     env.update(extra)
@@ -208,7 +226,9 @@ def start_to_window(exe: Path, env: dict[str, str], screenshot: Path) -> tuple[f
         [str(exe)], env=env, capture_output=True, text=True, timeout=SMOKE_TIMEOUT_S, check=False
     )
     out = proc.stdout + proc.stderr
-    shown = [line.split()[2] for line in proc.stdout.splitlines() if line.startswith("LONGDESK_SMOKE window-shown")]
+    shown = [
+        line.split()[2] for line in proc.stdout.splitlines() if line.startswith("LONGDESK_SMOKE window-shown")
+    ]
     if proc.returncode != 0 or not shown or not screenshot.is_file():
         raise RuntimeError(f"the bundle did not show its window (exit {proc.returncode}):\n{out}")
     return float(shown[0]) - t0, out
@@ -220,7 +240,12 @@ def smoke(folder: Path, runs: int, out_dir: Path) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory(prefix="longdesk-bundle-home-") as tmp:
         home = Path(tmp)
         version_out = subprocess.run(
-            [str(exe), "--version"], env=clean_env(home), capture_output=True, text=True, check=True, timeout=120
+            [str(exe), "--version"],
+            env=clean_env(home),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
         ).stdout.strip()
         _say(f"`longdesk --version` from the bundle: {version_out}")
         modes: list[tuple[str, contextlib.AbstractContextManager[str | None]]] = [
@@ -232,9 +257,11 @@ def smoke(folder: Path, runs: int, out_dir: Path) -> dict[str, list[float]]:
             _say("Xvfb not installed: the window is checked offscreen only")
         for name, display_cm in modes:
             with display_cm as display:
-                extra = {"QT_QPA_PLATFORM": "offscreen"} if display is None else {
-                    "QT_QPA_PLATFORM": "xcb", "DISPLAY": display
-                }
+                extra = (
+                    {"QT_QPA_PLATFORM": "offscreen"}
+                    if display is None
+                    else {"QT_QPA_PLATFORM": "xcb", "DISPLAY": display}
+                )
                 for i in range(runs):
                     shot = out_dir / f"bundle-window-{name}.png"
                     seconds, _ = start_to_window(exe, clean_env(home, **extra), shot)
@@ -267,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
         t_pack = time.monotonic()
         pack(stage, tarball)
         shutil.rmtree(stage)
-        _say(f"tarball: {tarball} ({tarball.stat().st_size / 1e6:.0f} MB, packed in {time.monotonic() - t_pack:.0f} s)")
+        packed_s = time.monotonic() - t_pack
+        _say(f"tarball: {tarball} ({tarball.stat().st_size / 1e6:.0f} MB, packed in {packed_s:.0f} s)")
         artifact = tarball
     if not args.no_smoke:
         out_dir = ROOT / "test-artifacts" / "bundle"

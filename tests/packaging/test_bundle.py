@@ -133,17 +133,24 @@ def test_tarball_holds_the_bundle_menu_entry_icons_and_metadata(unpacked: Path) 
 def test_install_script_puts_the_app_on_the_menu_and_path(unpacked: Path, tmp_path: Path, home: Path) -> None:
     prefix = tmp_path / "prefix"
     env = bundle.clean_env(home, PATH="/usr/bin:/bin")
-    subprocess.run(["sh", str(unpacked / "install.sh"), "--prefix", str(prefix)], env=env, check=True, timeout=300)
+    subprocess.run(
+        ["sh", str(unpacked / "install.sh"), "--prefix", str(prefix)], env=env, check=True, timeout=300
+    )
     launcher = prefix / "bin" / "longdesk"
     entry = _desktop_entry(prefix / "share" / "applications" / "longdesk.desktop")
     # prefix/bin is not on PATH here, so the installed entry names the program by its path.
     assert entry["Exec"] == f"{launcher} %F"
     assert (prefix / "share" / "icons" / "hicolor" / "48x48" / "apps" / "longdesk.png").is_file()
-    out = subprocess.run([str(launcher), "--version"], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [str(launcher), "--version"], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("longdesk ")
     subprocess.run(
-        ["sh", str(unpacked / "install.sh"), "--uninstall", "--prefix", str(prefix)], env=env, check=True, timeout=120
+        ["sh", str(unpacked / "install.sh"), "--uninstall", "--prefix", str(prefix)],
+        env=env,
+        check=True,
+        timeout=120,
     )
     assert not launcher.exists()
     assert not (prefix / "opt" / "longdesk").exists()
@@ -176,7 +183,9 @@ def test_bundle_shows_its_window_offscreen(unpacked: Path, home: Path) -> None:
 
 
 @pytest.mark.model
-def test_bundled_cli_answers_about_a_pdf_on_the_default_model(unpacked: Path, home: Path, tmp_path: Path) -> None:
+def test_bundled_cli_answers_about_a_pdf_on_the_default_model(
+    unpacked: Path, home: Path, tmp_path: Path
+) -> None:
     import pymupdf
 
     pdf = tmp_path / "keeper.pdf"
@@ -187,11 +196,24 @@ def test_bundled_cli_answers_about_a_pdf_on_the_default_model(unpacked: Path, ho
     exe = unpacked / "longdesk" / "longdesk"
     # The default worker path: `ask` starts `longdesk -m longdesk.app.worker serve` from the bundle,
     # which loads llama.cpp and assembles the default model from the bundled chunks (offline).
-    env = bundle.clean_env(home)
+    # (tests/conftest.py turns the worker off for the rest of the suite.)
+    env = bundle.clean_env(home, LONGDESK_KEEP_ALIVE="60")
     try:
         proc = subprocess.run(
-            [str(exe), "ask", str(pdf), "-q", "What is the name of the lighthouse keeper?", "--max-tokens", "24"],
-            env=env, capture_output=True, text=True, timeout=600, check=False,
+            [
+                str(exe),
+                "ask",
+                str(pdf),
+                "-q",
+                "What is the name of the lighthouse keeper?",
+                "--max-tokens",
+                "24",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
         )
     finally:
         subprocess.run([str(exe), "worker", "stop"], env=env, capture_output=True, timeout=120, check=False)
