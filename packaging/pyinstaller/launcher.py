@@ -97,7 +97,7 @@ def _install_smoke_probe(screenshot: str) -> None:
         QTimer.singleShot(0, probe)
         return int(original_exec())
 
-    QApplication.exec = exec_with_probe  # type: ignore[assignment]
+    QApplication.exec = exec_with_probe  # type: ignore[method-assign]
 
 
 def main() -> int:
