@@ -168,6 +168,19 @@ def validate_metadata() -> None:
         _say(f"{tool}: valid")
 
 
+def required_isa(accel: str) -> list[str]:
+    """The x86 instruction sets the bundled llama.cpp CPU code was compiled for (recipe + CPU)."""
+    sys.path.insert(0, str(ROOT / "packaging"))
+    import llama_build
+
+    args = llama_build.cmake_args_for(llama_build.load_recipe(accel))
+    return [
+        a[len("-DGGML_") : -len("=ON")]
+        for a in args
+        if a.endswith("=ON") and a[len("-DGGML_") :].startswith(("SSE", "AVX", "FMA", "F16C", "BMI"))
+    ]
+
+
 def folder_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
@@ -218,13 +231,12 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_to_window(exe: Path, env: dict[str, str], screenshot: Path) -> tuple[float, str]:
-    """Start the bundle in smoke mode; return (seconds from start to the window shown, output)."""
+def start_to_window(command: Path | list[str], env: dict[str, str], screenshot: Path) -> tuple[float, str]:
+    """Start the bundle (or ``command``) in smoke mode; return (seconds to the window shown, output)."""
     env = {**env, SMOKE_ENV: str(screenshot)}
+    argv = [str(command)] if isinstance(command, Path) else command
     t0 = time.time()
-    proc = subprocess.run(
-        [str(exe)], env=env, capture_output=True, text=True, timeout=SMOKE_TIMEOUT_S, check=False
-    )
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=SMOKE_TIMEOUT_S, check=False)
     out = proc.stdout + proc.stderr
     shown = [
         line.split()[2] for line in proc.stdout.splitlines() if line.startswith("LONGDESK_SMOKE window-shown")
@@ -232,6 +244,24 @@ def start_to_window(exe: Path, env: dict[str, str], screenshot: Path) -> tuple[f
     if proc.returncode != 0 or not shown or not screenshot.is_file():
         raise RuntimeError(f"the bundle did not show its window (exit {proc.returncode}):\n{out}")
     return float(shown[0]) - t0, out
+
+
+def compare_with_source(folder: Path, python: str, runs: int, out_dir: Path) -> tuple[float, float]:
+    """Median start-to-window (offscreen) of the bundle and of the source install, started in turn."""
+    exe = folder / ("longdesk.exe" if os.name == "nt" else "longdesk")
+    source = [python, str(LAUNCHER)]  # the venv's interpreter running the same entry point, not frozen
+    bundled: list[float] = []
+    from_source: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="longdesk-bundle-home-") as tmp:
+        home = Path(tmp)
+        source_env = {**os.environ, "LONGDESK_HOME": str(home), "QT_QPA_PLATFORM": "offscreen"}
+        bundle_env = clean_env(home, QT_QPA_PLATFORM="offscreen")
+        start_to_window(exe, bundle_env, out_dir / "warmup.png")  # first start: model assembly, caches
+        for _ in range(runs):
+            bundled.append(start_to_window(exe, bundle_env, out_dir / "compare-bundle.png")[0])
+            from_source.append(start_to_window(source, source_env, out_dir / "compare-source.png")[0])
+    (out_dir / "warmup.png").unlink(missing_ok=True)
+    return statistics.median(bundled), statistics.median(from_source)
 
 
 def smoke(folder: Path, runs: int, out_dir: Path) -> dict[str, list[float]]:
@@ -306,7 +336,18 @@ def main(argv: list[str] | None = None) -> int:
                 f"start to window, {mode}: first {values[0]:.2f} s, median {statistics.median(values):.2f} s "
                 f"over {len(values)} starts"
             )
+        bundled, source = compare_with_source(folder, args.python, args.runs, out_dir)
+        _say(
+            f"start to window offscreen, started in turn {args.runs}x: bundle {bundled:.2f} s, "
+            f"source install {source:.2f} s (bundle/source {bundled / source:.2f})"
+        )
     _say(f"bundle size: folder {size / 1e6:.0f} MB; artifact {artifact}")
+    isa = required_isa(args.accel) if platform.machine().lower() in {"x86_64", "amd64"} else []
+    if isa:
+        _say(
+            "note: the bundled llama.cpp was compiled for this CPU's instruction sets "
+            f"({', '.join(isa)}); it runs only on CPUs that have them all (docs/packaging.md)"
+        )
     _say(f"done in {time.monotonic() - t0:.0f} s")
     print(f"LONGDESK_BUNDLE={artifact}", flush=True)
     return 0
