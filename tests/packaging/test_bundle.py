@@ -25,6 +25,8 @@ import bundle
 
 pytestmark = [
     pytest.mark.slow,
+    # Building the bundle (when no tarball is given) and unpacking it happen in the first test.
+    pytest.mark.timeout(900),
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the Linux bundle"),
 ]
 
