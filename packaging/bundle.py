@@ -304,7 +304,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--python", default=sys.executable, help="the venv's python, with PyInstaller")
     parser.add_argument("--dist", type=Path, default=ROOT / "dist", help="where the bundle goes")
-    parser.add_argument("--accel", default=os.environ.get("ACCEL", "cpu"), help="cpu, cuda, metal, vulkan")
+    parser.add_argument(
+        "--accel",
+        default=os.environ.get("ACCEL", "cpu"),
+        help="cpu, cuda, metal, vulkan (default $ACCEL; set ACCEL instead, so setup builds the same)",
+    )
     parser.add_argument("--no-smoke", action="store_true", help="build and pack, but do not start it")
     parser.add_argument("--runs", type=int, default=3, help="starts timed per display (default 3)")
     args = parser.parse_args(argv)
