@@ -2,6 +2,7 @@
 
     python3 packaging/bootstrap.py run [ARGS...]   # set up, then start the app (ARGS go to longdesk)
     python3 packaging/bootstrap.py test [PYTEST ARGS...]   # set up, then run the quality gates and tests
+    python3 packaging/bootstrap.py bundle [ARGS...]  # set up, then build the app bundle (packaging/bundle.py)
 
 Setup is idempotent and fast the second time: the virtual environment is kept, the compiled
 llama-cpp-python wheel comes from the cache (packaging/llama_build.py), and the project's
@@ -106,13 +107,16 @@ def run_tests(py: Path, pytest_args: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test", "setup"}:
+    if not argv or argv[0] not in {"run", "test", "setup", "bundle"}:
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
-    py = setup("dev" if command == "test" else "")
+    py = setup({"test": "dev", "bundle": "bundle"}.get(command, ""))
     if command == "setup":
         return 0
+    if command == "bundle":
+        bundle = [str(py), str(ROOT / "packaging" / "bundle.py"), "--python", str(py), *rest]
+        return subprocess.run(bundle, check=False).returncode
     if command == "test":
         return run_tests(py, rest)
     launcher = py.parent / ("longdesk.exe" if os.name == "nt" else "longdesk")
