@@ -14,6 +14,12 @@ Protocol: JSON lines over a stream socket in a per-user folder (mode 0700). A cl
 plan) and ``ask``; the worker streams the backend's events and ends each request with one
 ``reading``, ``result`` or ``error`` line. ``cancel`` sets the backend's cancel flag, and a
 client that disappears cancels too. One client at a time; others wait their turn.
+
+Every connection a client makes to start work begins with ``hello``, carrying the installed
+Longdesk's identity (``installed_version``: the distribution's version and a hash of its
+installed file list, so a reinstall of changed code counts too). A worker of another
+installation answers, then stops, and the client starts a fresh one: an upgrade never talks
+to a worker that still runs the old code.
 """
 
 from __future__ import annotations
@@ -32,8 +38,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from longdesk.engine.backends.base import (
     AnswerDelta,
@@ -54,6 +61,13 @@ from longdesk.engine.backends.base import (
     Usage,
 )
 from longdesk.engine.context.plan import Budget, ContextPlan, DocumentSpan
+from longdesk.engine.events import Stage, StopReason, Where
+
+if TYPE_CHECKING:  # numpy and llama.cpp load only in the worker process, when a model opens
+    from longdesk.engine.backends.base import Backend
+    from longdesk.engine.backends.local import LocalBackend, LocalSettings
+
+    ModelFactory = Callable[[Path, LocalSettings], LocalBackend]
 
 KEEP_ALIVE_ENV = "LONGDESK_KEEP_ALIVE"
 DEFAULT_KEEP_ALIVE_S = 300.0
@@ -74,6 +88,18 @@ def keep_alive_s() -> float:
         return max(0.0, float(raw)) if raw else DEFAULT_KEEP_ALIVE_S
     except ValueError:
         return DEFAULT_KEEP_ALIVE_S
+
+
+def installed_version() -> str:
+    """This installation's identity: ``VERSION+HASH`` of the installed files (``?`` when unknown)."""
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution("longdesk")
+    except metadata.PackageNotFoundError:
+        return "?"
+    record = dist.read_text("RECORD") or ""
+    return f"{dist.version}+{hashlib.sha256(record.encode()).hexdigest()[:12]}"
 
 
 def supported() -> bool:
@@ -145,6 +171,10 @@ def decode_event(msg: dict[str, Any]) -> Event:
     fields = {k: v for k, v in msg.items() if k not in ("t", "type")}
     if msg["type"] == "Failed":
         fields["kind"] = FailureKind(fields["kind"])
+    elif msg["type"] == "Finished":
+        fields["stop_reason"] = StopReason(fields["stop_reason"])
+    elif msg["type"] == "Progress":
+        fields["stage"] = Stage(fields["stage"])
     event: Event = _EVENTS[msg["type"]](**fields)
     return event
 
@@ -171,9 +201,11 @@ def _error(exc: BackendError) -> dict[str, Any]:
 class _Worker:
     """Owns at most one LocalBackend; serves one connection at a time on its own thread."""
 
-    def __init__(self, keep_alive: float) -> None:
+    def __init__(self, keep_alive: float, factory: ModelFactory | None = None) -> None:
         self.keep_alive = keep_alive
-        self.backend: Any = None
+        self.factory = factory
+        self.version = installed_version()
+        self.backend: LocalBackend | None = None
         self.identity: tuple[object, ...] = ()
         self.stop = False
 
@@ -212,7 +244,12 @@ class _Worker:
         while (msg := requests.get()) is not None:
             op = msg.get("op")
             try:
-                if op == "ping":
+                if op == "hello":
+                    _send(conn, {"t": "hello", "version": self.version, "pid": os.getpid()})
+                    if msg.get("version") != self.version:
+                        self.stop = True  # another installation's client: make way for its worker
+                        return
+                elif op == "ping":
                     model = str(self.identity[0]) if self.identity else ""
                     _send(conn, {"t": "pong", "pid": os.getpid(), "model": model})
                 elif op == "stop":
@@ -225,6 +262,8 @@ class _Worker:
                     reading = self.read(conn, msg, cancel.is_set)
                 elif op == "ask" and reading is not None:
                     self.ask(conn, msg, reading, cancel.is_set)
+                elif op == "count" and self.backend is not None:
+                    _send(conn, {"t": "counted", "tokens": self.backend.count_tokens(str(msg["text"]))})
                 elif op == "done":
                     return
                 else:
@@ -238,6 +277,8 @@ class _Worker:
     def open(self, msg: dict[str, Any]) -> dict[str, Any]:
         from longdesk.engine.backends.local import LocalBackend, LocalSettings
 
+        factory = self.factory or LocalBackend
+
         model = Path(msg["model"])
         raw = dict(msg["settings"])
         raw["snapshot_dir"] = Path(raw["snapshot_dir"]) if raw.get("snapshot_dir") else None
@@ -248,20 +289,20 @@ class _Worker:
             return _error(BackendError(FailureKind.BAD_INPUT, f"cannot open {model}: {exc.strerror}"))
         # A held context at least as large serves a request that needs a smaller one.
         identity = (str(model.resolve()), st.st_size, st.st_mtime_ns, dataclasses.replace(settings, n_ctx=0))
+        backend = self.backend
         kept = (
-            self.backend is not None
+            backend is not None
             and identity == self.identity
-            and self.backend.settings.n_ctx
-            >= min(settings.n_ctx, self.backend.header.context_length or settings.n_ctx)
+            and backend.settings.n_ctx >= min(settings.n_ctx, backend.header.context_length or settings.n_ctx)
         )
-        if not kept:
+        if backend is None or not kept:
             self.close()
             try:
-                self.backend = LocalBackend(model, settings)
+                backend = self.backend = factory(model, settings)
             except BackendError as exc:
                 return _error(exc)
             self.identity = identity
-        info = self.backend.describe()
+        info = backend.describe()
         return {
             "t": "opened",
             "kept": kept,
@@ -270,11 +311,15 @@ class _Worker:
         }
 
     def read(self, conn: socket.socket, msg: dict[str, Any], cancelled: CancelCheck) -> Reading | None:
+        if self.backend is None:
+            _send(conn, _error(BackendError(FailureKind.INTERNAL, "read before open")))
+            return None
+
         def sink(ev: Event) -> None:
             _send(conn, encode_event(ev))
 
         try:
-            reading: Reading = self.backend.read(
+            reading = self.backend.read(
                 decode_plan(msg["plan"]),
                 sink,
                 cancelled,
@@ -288,6 +333,10 @@ class _Worker:
         return reading
 
     def ask(self, conn: socket.socket, msg: dict[str, Any], reading: Reading, cancelled: CancelCheck) -> None:
+        if self.backend is None:
+            _send(conn, _error(BackendError(FailureKind.INTERNAL, "ask before open")))
+            return
+
         def sink(ev: Event) -> None:
             _send(conn, encode_event(ev))
 
@@ -309,7 +358,7 @@ class _Worker:
             self.backend, self.identity = None, ()
 
 
-def serve(home: Path, keep_alive: float) -> int:
+def serve(home: Path, keep_alive: float, factory: ModelFactory | None = None) -> int:
     """Run a worker for ``home`` until it has been idle ``keep_alive`` seconds; 0 when another serves."""
     import fcntl
 
@@ -322,7 +371,7 @@ def serve(home: Path, keep_alive: float) -> int:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()  # left by a worker that was killed
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    worker = _Worker(keep_alive)
+    worker = _Worker(keep_alive, factory)
     ours = -1
     try:
         listener.bind(str(path))
@@ -351,6 +400,8 @@ def connect(home: Path, *, start: bool, keep_alive: float, log: Path | None = No
         raise WorkerUnavailable("this system has no Unix sockets")
     path = socket_path(home)
     conn = _try_connect(path)
+    if conn is not None and start:
+        conn = _same_installation(conn)
     if conn is not None or not start:
         if conn is None:
             raise WorkerUnavailable("no worker is running")
@@ -358,8 +409,14 @@ def connect(home: Path, *, start: bool, keep_alive: float, log: Path | None = No
     err = subprocess.DEVNULL if log is None else _open_log(log)
     subprocess.Popen(
         [
-            sys.executable, "-m", "longdesk.app.worker", "serve",
-            "--home", str(home), "--keep-alive", str(keep_alive),
+            sys.executable,
+            "-m",
+            "longdesk.app.worker",
+            "serve",
+            "--home",
+            str(home),
+            "--keep-alive",
+            str(keep_alive),
         ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -374,6 +431,36 @@ def connect(home: Path, *, start: bool, keep_alive: float, log: Path | None = No
         if conn is not None:
             return conn
     raise WorkerUnavailable(f"the worker did not start within {_START_WAIT_S:.0f} s")
+
+
+def _same_installation(conn: socket.socket) -> socket.socket | None:
+    """``conn`` when its worker runs this installation; else None once that worker has gone.
+
+    Raises:
+        WorkerUnavailable: the stale worker did not make way in time.
+    """
+    version = installed_version()
+    try:
+        _send(conn, {"op": "hello", "version": version})
+        reply = _Lines(conn).next(timeout=30)
+    except (OSError, TimeoutError):
+        reply = None
+    if reply is not None and reply.get("version") == version:
+        return conn
+    conn.close()
+    pid = int(reply.get("pid", 0)) if reply is not None else 0
+    deadline = time.monotonic() + _START_WAIT_S
+    while pid and time.monotonic() < deadline:  # it stops after its current client: wait for it
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            break
+        time.sleep(0.02)
+    if pid:
+        raise WorkerUnavailable(f"the worker of another installation (pid {pid}) did not stop in time")
+    return None
 
 
 def _open_log(log: Path) -> Any:
@@ -408,10 +495,11 @@ def request(home: Path, op: str) -> dict[str, Any] | None:
 class RemoteBackend:
     """The local backend as served by the worker: the CLI's side of the socket.
 
-    Same calls as ``LocalBackend`` for what `longdesk ask` uses (describe, read, ask, close).
+    A ``Backend``: the worker keeps what it holds between clients, so ``read`` always keeps a
+    held prefix (``keep_held`` is implied).
     """
 
-    def __init__(self, conn: socket.socket, model: Path, settings: Any) -> None:
+    def __init__(self, conn: socket.socket, model: Path, settings: LocalSettings) -> None:
         self.path = model
         self._conn = conn
         self._lines = _Lines(conn)
@@ -426,12 +514,25 @@ class RemoteBackend:
         info = dict(reply["info"])
         info["thinking_modes"] = tuple(ThinkingMode(m) for m in info["thinking_modes"])
         info["notes"] = tuple(info["notes"])
+        info["where"] = Where(info["where"])
         self._info = BackendInfo(**info)
         self.kept = bool(reply["kept"])
         self.pid = int(reply["pid"])
 
     def describe(self) -> BackendInfo:
         return self._info
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` under the worker's model.
+
+        Raises:
+            BackendError: the worker went away or refused.
+        """
+        _send(self._conn, {"op": "count", "text": text})
+        msg = self._next(lambda: False)
+        if msg["t"] != "counted":
+            raise BackendError(FailureKind(msg.get("kind", "internal")), str(msg.get("message", msg)))
+        return int(msg["tokens"])
 
     def read(
         self,
@@ -440,7 +541,9 @@ class RemoteBackend:
         cancelled: CancelCheck,
         *,
         thinking: ThinkingMode = ThinkingMode.OFF,
+        keep_held: bool = True,
     ) -> Reading:
+        del keep_held  # the worker always keeps what it holds
         self._told = False
         _send(self._conn, {"op": "read", "plan": encode_plan(plan), "thinking": thinking.value})
         while True:
@@ -511,6 +614,11 @@ class RemoteBackend:
         with contextlib.suppress(OSError):
             _send(self._conn, {"op": "done"})
         self._conn.close()
+
+
+def _contract(remote: RemoteBackend) -> Backend:
+    """Never called: mypy checks here that the worker's client is a whole ``Backend``."""
+    return remote
 
 
 def main(argv: list[str] | None = None) -> int:
