@@ -11,6 +11,7 @@ window drops every signal whose id is not the one it waits for.
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from longdesk.app.consent import looks_secret, prepare_consent
 from longdesk.app.hosted_endpoint import HostedSpec, open_hosted
+from longdesk.app.logs import internal_error
 from longdesk.engine.backends.base import (
     AnswerDelta,
     AskOptions,
@@ -45,6 +47,7 @@ from longdesk.engine.context.pack import pack
 from longdesk.engine.context.plan import ContextPlan
 from longdesk.engine.corpus.model import Corpus
 
+_log = logging.getLogger(__name__)
 STREAM_INTERVAL_S = 1 / 30
 PROGRESS_INTERVAL_S = 0.1
 
@@ -239,7 +242,10 @@ class EngineWorker(EngineSignals):
         except BackendError as exc:
             self.failed.emit(req.request_id, Failed(exc.kind, exc.message))
         except Exception as exc:  # noqa: BLE001 - errors are values: shown to the user, never lost
-            self.failed.emit(req.request_id, Failed(FailureKind.INTERNAL, f"{type(exc).__name__}: {exc}"))
+            what = f"running {type(req).__name__}"
+            self.failed.emit(
+                req.request_id, Failed(FailureKind.INTERNAL, internal_error(what, exc, logger=_log))
+            )
         finally:
             with self._lock:
                 self._events.pop(req.request_id, None)
