@@ -141,8 +141,8 @@ class _Lines:
             TimeoutError: no whole message within ``timeout`` seconds.
         """
         while b"\n" not in self._buf:
-            self._conn.settimeout(timeout)
             try:
+                self._conn.settimeout(timeout)  # inside: the socket may be closed under a reader
                 chunk = self._conn.recv(1 << 16)
             except TimeoutError:
                 raise
