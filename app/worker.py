@@ -94,12 +94,12 @@ def installed_version() -> str:
     """This installation's identity: ``VERSION+HASH`` of the installed files (``?`` when unknown)."""
     from importlib import metadata
 
-    try:
-        dist = metadata.distribution("longdesk")
-    except metadata.PackageNotFoundError:
+    # The installed distribution (with its RECORD), not a source tree's egg-info on sys.path.
+    found = sorted(metadata.distributions(name="longdesk"), key=lambda d: d.read_text("RECORD") is None)
+    if not found:
         return "?"
-    record = dist.read_text("RECORD") or ""
-    return f"{dist.version}+{hashlib.sha256(record.encode()).hexdigest()[:12]}"
+    record = found[0].read_text("RECORD") or ""
+    return f"{found[0].version}+{hashlib.sha256(record.encode()).hexdigest()[:12]}"
 
 
 def supported() -> bool:
@@ -408,15 +408,9 @@ def connect(home: Path, *, start: bool, keep_alive: float, log: Path | None = No
         return conn
     err = subprocess.DEVNULL if log is None else _open_log(log)
     subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "longdesk.app.worker",
-            "serve",
-            "--home",
-            str(home),
-            "--keep-alive",
-            str(keep_alive),
+        [  # -P: the current folder is not put on sys.path (a source tree must not shadow the install)
+            sys.executable, "-P", "-m", "longdesk.app.worker", "serve",
+            "--home", str(home), "--keep-alive", str(keep_alive),
         ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
