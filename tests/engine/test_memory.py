@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -136,7 +137,7 @@ def test_tensor_sizes_come_from_gguf_constants(default_model: Path) -> None:
     header = read_header(default_model)
     tensors = sorted(header.tensors, key=lambda t: t.offset)
     assert {t.type_name for t in tensors} >= {"Q4_K", "Q6_K", "F32"}
-    for this, following in zip(tensors, tensors[1:], strict=False):
+    for this, following in itertools.pairwise(tensors):
         gap = following.offset - this.offset
         assert this.n_bytes <= gap < this.n_bytes + 32, (this.name, this.type_name, this.n_bytes, gap)
     assert header.weights_bytes < header.file_size
@@ -152,5 +153,5 @@ def test_an_unknown_tensor_type_is_refused_not_counted_as_nothing(tmp_path: Path
     body = raw_header(1, 0) + info
     path = tmp_path / "mystery.gguf"
     path.write_bytes(body + b"\0" * (-len(body) % 32) + b"\1" * 4096)
-    with pytest.raises(GGUFError, match="'blk.0.mystery.weight' has ggml type 99"):
+    with pytest.raises(GGUFError, match=r"'blk\.0\.mystery\.weight' has ggml type 99"):
         read_header(path)
