@@ -42,6 +42,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from longdesk.app.wire import WireError, from_wire, to_wire
 from longdesk.engine.backends.base import (
     AnswerDelta,
     AskOptions,
@@ -60,8 +61,7 @@ from longdesk.engine.backends.base import (
     Turn,
     Usage,
 )
-from longdesk.engine.context.plan import Budget, ContextPlan, DocumentSpan
-from longdesk.engine.events import Stage, StopReason, Where
+from longdesk.engine.context.plan import ContextPlan
 
 if TYPE_CHECKING:  # numpy and llama.cpp load only in the worker process, when a model opens
     from longdesk.engine.backends.base import Backend
@@ -72,7 +72,7 @@ if TYPE_CHECKING:  # numpy and llama.cpp load only in the worker process, when a
 KEEP_ALIVE_ENV = "LONGDESK_KEEP_ALIVE"
 DEFAULT_KEEP_ALIVE_S = 300.0
 _START_WAIT_S = 20.0
-_EVENTS: dict[str, type[Any]] = {
+_EVENTS: dict[str, type[Event]] = {
     c.__name__: c for c in (Progress, ThinkingDelta, AnswerDelta, Usage, Finished, Failed)
 }
 
@@ -160,37 +160,20 @@ class _Lines:
 
 
 def encode_event(ev: Event) -> dict[str, Any]:
-    return {
-        "t": "event",
-        "type": type(ev).__name__,
-        **{f.name: getattr(ev, f.name) for f in dataclasses.fields(ev)},
-    }
+    return {"t": "event", "type": type(ev).__name__, "event": to_wire(ev)}
 
 
 def decode_event(msg: dict[str, Any]) -> Event:
-    fields = {k: v for k, v in msg.items() if k not in ("t", "type")}
-    if msg["type"] == "Failed":
-        fields["kind"] = FailureKind(fields["kind"])
-    elif msg["type"] == "Finished":
-        fields["stop_reason"] = StopReason(fields["stop_reason"])
-    elif msg["type"] == "Progress":
-        fields["stage"] = Stage(fields["stage"])
-    event: Event = _EVENTS[msg["type"]](**fields)
+    """The event a message carries.
+
+    Raises:
+        WireError: an unknown event type, or fields of the wrong type.
+    """
+    kind = _EVENTS.get(str(msg.get("type")))
+    if kind is None:
+        raise WireError(f"unknown event {msg.get('type')!r}")
+    event: Event = from_wire(msg.get("event"), kind)
     return event
-
-
-def encode_plan(plan: ContextPlan) -> dict[str, Any]:
-    return dataclasses.asdict(plan)
-
-
-def decode_plan(d: dict[str, Any]) -> ContextPlan:
-    return ContextPlan(
-        d["instructions"],
-        tuple(d["corpus_blocks"]),
-        d["prefix_tokens"],
-        tuple(DocumentSpan(**s) for s in d["spans"]),
-        Budget(**d["budget"]),
-    )
 
 
 def _error(exc: BackendError) -> dict[str, Any]:
@@ -280,9 +263,7 @@ class _Worker:
         factory = self.factory or LocalBackend
 
         model = Path(msg["model"])
-        raw = dict(msg["settings"])
-        raw["snapshot_dir"] = Path(raw["snapshot_dir"]) if raw.get("snapshot_dir") else None
-        settings = LocalSettings(**raw)
+        settings = from_wire(msg["settings"], LocalSettings)
         try:
             st = model.stat()
         except OSError as exc:
@@ -307,7 +288,7 @@ class _Worker:
             "t": "opened",
             "kept": kept,
             "pid": os.getpid(),
-            "info": {**dataclasses.asdict(info), "thinking_modes": [m.value for m in info.thinking_modes]},
+            "info": to_wire(info),
         }
 
     def read(self, conn: socket.socket, msg: dict[str, Any], cancelled: CancelCheck) -> Reading | None:
@@ -320,7 +301,7 @@ class _Worker:
 
         try:
             reading = self.backend.read(
-                decode_plan(msg["plan"]),
+                from_wire(msg["plan"], ContextPlan),
                 sink,
                 cancelled,
                 thinking=ThinkingMode(msg["thinking"]),
@@ -329,7 +310,7 @@ class _Worker:
         except BackendError as exc:
             _send(conn, _error(exc))
             return None
-        _send(conn, {"t": "reading", **dataclasses.asdict(reading)})
+        _send(conn, {"t": "reading", "reading": to_wire(reading)})
         return reading
 
     def ask(self, conn: socket.socket, msg: dict[str, Any], reading: Reading, cancelled: CancelCheck) -> None:
@@ -340,11 +321,10 @@ class _Worker:
         def sink(ev: Event) -> None:
             _send(conn, encode_event(ev))
 
-        o = msg["options"]
-        options = AskOptions(ThinkingMode(o["thinking"]), o["max_output_tokens"], o["temperature"], o["seed"])
-        history = tuple(Turn(**t) for t in msg["history"])
+        options = from_wire(msg["options"], AskOptions)
+        history = from_wire(msg["history"], tuple[Turn, ...])
         result = self.backend.ask(reading, history, msg["question"], options, sink, cancelled)
-        _send(conn, {**encode_event(result), "t": "result"})
+        _send(conn, {**encode_event(result), "t": "result"})  # Finished or Failed
 
     def rewind(self) -> None:
         """Between clients, bring the context back to the corpus so the next question starts at once."""
@@ -498,18 +478,12 @@ class RemoteBackend:
         self._conn = conn
         self._lines = _Lines(conn)
         self._told = False
-        raw = dataclasses.asdict(settings)
-        raw["snapshot_dir"] = str(settings.snapshot_dir) if settings.snapshot_dir else None
-        _send(conn, {"op": "open", "model": str(model), "settings": raw})
+        _send(conn, {"op": "open", "model": str(model), "settings": to_wire(settings)})
         reply = self._next(lambda: False)
         if reply["t"] == "error":
             self.close()
             raise BackendError(FailureKind(reply["kind"]), reply["message"])
-        info = dict(reply["info"])
-        info["thinking_modes"] = tuple(ThinkingMode(m) for m in info["thinking_modes"])
-        info["notes"] = tuple(info["notes"])
-        info["where"] = Where(info["where"])
-        self._info = BackendInfo(**info)
+        self._info = from_wire(reply["info"], BackendInfo)
         self.kept = bool(reply["kept"])
         self.pid = int(reply["pid"])
 
@@ -539,13 +513,13 @@ class RemoteBackend:
     ) -> Reading:
         del keep_held  # the worker always keeps what it holds
         self._told = False
-        _send(self._conn, {"op": "read", "plan": encode_plan(plan), "thinking": thinking.value})
+        _send(self._conn, {"op": "read", "plan": to_wire(plan), "thinking": thinking.value})
         while True:
             msg = self._next(cancelled)
             if msg["t"] == "event":
                 on_event(decode_event(msg))
             elif msg["t"] == "reading":
-                return Reading(msg["prefix_tokens"], msg["restored"], msg["seconds"], msg["detail"])
+                return from_wire(msg["reading"], Reading)
             else:
                 raise BackendError(FailureKind(msg["kind"]), msg["message"])
 
@@ -564,9 +538,9 @@ class RemoteBackend:
             self._conn,
             {
                 "op": "ask",
-                "history": [dataclasses.asdict(t) for t in history],
+                "history": to_wire(history),
                 "question": question,
-                "options": {**dataclasses.asdict(options), "thinking": options.thinking.value},
+                "options": to_wire(options),
             },
         )
         while True:
