@@ -1,4 +1,4 @@
-"""The Backend protocol and the events every backend streams (architecture §3).
+"""The Backend protocol, its optional capabilities, and the records a backend exchanges (architecture §3).
 
 A backend holds a prefix (the packed corpus) and answers questions about it. Local backends
 prefill it into a llama.cpp context (restored from a snapshot where one exists); hosted ones
