@@ -109,15 +109,6 @@ class DocRef:
     last_place: int  # highest page / line / chapter number, 0 when unknown
 
 
-def doc_refs(corpus: Corpus) -> dict[str, DocRef]:
-    """The citation-relevant facts of every document of ``corpus``."""
-    refs = {}
-    for doc in corpus.documents:
-        last = max((s.anchor.end for s in doc.segments), default=0)
-        refs[doc.doc_id] = DocRef(doc.doc_id, doc.name, doc.source, doc.kind.value, last)
-    return refs
-
-
 def resolve(cite: Citation, refs: Mapping[str, DocRef]) -> Citation:
     """Mark a citation unresolved when its document or place does not exist."""
     if cite.check is not Check.UNVERIFIED:

@@ -7,6 +7,7 @@ Exit codes (stable, for scripts):
     4  does not fit: the corpus exceeds the context, or the model exceeds memory
     5  hosted endpoint failure (network, auth, quota)
     130 interrupted (Ctrl-C)
+    1  an internal error (a bug): the message names its entry in the log file
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from longdesk.engine.backends.local_load import LocalSettings, Tokenizer
 
 EXIT_OK = 0
+EXIT_INTERNAL = 1  # a bug: the message names the log entry that holds its traceback
 EXIT_BAD_INPUT = 2
 EXIT_MODEL = 3
 EXIT_FIT = 4
@@ -596,6 +598,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if ns.command is None:
         print("longdesk: the window is started by the `longdesk` launcher; see --help", file=sys.stderr)
         return EXIT_BAD_INPUT
+    from longdesk.app import logs
+
+    logs.configure(Paths.default().logs)
     try:
         code: int = ns.func(ns, sys.stdout)
     except CliError as exc:
@@ -604,6 +609,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nlongdesk: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - a bug: one line here, the traceback in the log
+        print(f"longdesk: {logs.internal_error(f'running `{ns.command}`', exc)}", file=sys.stderr)
+        return EXIT_INTERNAL
     return code
 
 

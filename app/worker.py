@@ -14,6 +14,12 @@ Protocol: JSON lines over a stream socket in a per-user folder (mode 0700). A cl
 plan) and ``ask``; the worker streams the backend's events and ends each request with one
 ``reading``, ``result`` or ``error`` line. ``cancel`` sets the backend's cancel flag, and a
 client that disappears cancels too. One client at a time; others wait their turn.
+
+Every connection a client makes to start work begins with ``hello``, carrying the installed
+Longdesk's identity (``installed_version``: the distribution's version and a hash of its
+installed file list, so a reinstall of changed code counts too). A worker of another
+installation answers, then stops, and the client starts a fresh one: an upgrade never talks
+to a worker that still runs the old code.
 """
 
 from __future__ import annotations
@@ -32,9 +38,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from longdesk.app.wire import WireError, from_wire, to_wire
 from longdesk.engine.backends.base import (
     AnswerDelta,
     AskOptions,
@@ -53,12 +61,18 @@ from longdesk.engine.backends.base import (
     Turn,
     Usage,
 )
-from longdesk.engine.context.plan import Budget, ContextPlan, DocumentSpan
+from longdesk.engine.context.plan import ContextPlan
+
+if TYPE_CHECKING:  # numpy and llama.cpp load only in the worker process, when a model opens
+    from longdesk.engine.backends.base import Backend
+    from longdesk.engine.backends.local import LocalBackend, LocalSettings
+
+    ModelFactory = Callable[[Path, LocalSettings], LocalBackend]
 
 KEEP_ALIVE_ENV = "LONGDESK_KEEP_ALIVE"
 DEFAULT_KEEP_ALIVE_S = 300.0
 _START_WAIT_S = 20.0
-_EVENTS: dict[str, type[Any]] = {
+_EVENTS: dict[str, type[Event]] = {
     c.__name__: c for c in (Progress, ThinkingDelta, AnswerDelta, Usage, Finished, Failed)
 }
 
@@ -74,6 +88,18 @@ def keep_alive_s() -> float:
         return max(0.0, float(raw)) if raw else DEFAULT_KEEP_ALIVE_S
     except ValueError:
         return DEFAULT_KEEP_ALIVE_S
+
+
+def installed_version() -> str:
+    """This installation's identity: ``VERSION+HASH`` of the installed files (``?`` when unknown)."""
+    from importlib import metadata
+
+    # The installed distribution (with its RECORD), not a source tree's egg-info on sys.path.
+    found = sorted(metadata.distributions(name="longdesk"), key=lambda d: d.read_text("RECORD") is None)
+    if not found:
+        return "?"
+    record = found[0].read_text("RECORD") or ""
+    return f"{found[0].version}+{hashlib.sha256(record.encode()).hexdigest()[:12]}"
 
 
 def supported() -> bool:
@@ -115,8 +141,8 @@ class _Lines:
             TimeoutError: no whole message within ``timeout`` seconds.
         """
         while b"\n" not in self._buf:
-            self._conn.settimeout(timeout)
             try:
+                self._conn.settimeout(timeout)  # inside: the socket may be closed under a reader
                 chunk = self._conn.recv(1 << 16)
             except TimeoutError:
                 raise
@@ -134,33 +160,20 @@ class _Lines:
 
 
 def encode_event(ev: Event) -> dict[str, Any]:
-    return {
-        "t": "event",
-        "type": type(ev).__name__,
-        **{f.name: getattr(ev, f.name) for f in dataclasses.fields(ev)},
-    }
+    return {"t": "event", "type": type(ev).__name__, "event": to_wire(ev)}
 
 
 def decode_event(msg: dict[str, Any]) -> Event:
-    fields = {k: v for k, v in msg.items() if k not in ("t", "type")}
-    if msg["type"] == "Failed":
-        fields["kind"] = FailureKind(fields["kind"])
-    event: Event = _EVENTS[msg["type"]](**fields)
+    """The event a message carries.
+
+    Raises:
+        WireError: an unknown event type, or fields of the wrong type.
+    """
+    kind = _EVENTS.get(str(msg.get("type")))
+    if kind is None:
+        raise WireError(f"unknown event {msg.get('type')!r}")
+    event: Event = from_wire(msg.get("event"), kind)
     return event
-
-
-def encode_plan(plan: ContextPlan) -> dict[str, Any]:
-    return dataclasses.asdict(plan)
-
-
-def decode_plan(d: dict[str, Any]) -> ContextPlan:
-    return ContextPlan(
-        d["instructions"],
-        tuple(d["corpus_blocks"]),
-        d["prefix_tokens"],
-        tuple(DocumentSpan(**s) for s in d["spans"]),
-        Budget(**d["budget"]),
-    )
 
 
 def _error(exc: BackendError) -> dict[str, Any]:
@@ -171,9 +184,11 @@ def _error(exc: BackendError) -> dict[str, Any]:
 class _Worker:
     """Owns at most one LocalBackend; serves one connection at a time on its own thread."""
 
-    def __init__(self, keep_alive: float) -> None:
+    def __init__(self, keep_alive: float, factory: ModelFactory | None = None) -> None:
         self.keep_alive = keep_alive
-        self.backend: Any = None
+        self.factory = factory
+        self.version = installed_version()
+        self.backend: LocalBackend | None = None
         self.identity: tuple[object, ...] = ()
         self.stop = False
 
@@ -212,7 +227,12 @@ class _Worker:
         while (msg := requests.get()) is not None:
             op = msg.get("op")
             try:
-                if op == "ping":
+                if op == "hello":
+                    _send(conn, {"t": "hello", "version": self.version, "pid": os.getpid()})
+                    if msg.get("version") != self.version:
+                        self.stop = True  # another installation's client: make way for its worker
+                        return
+                elif op == "ping":
                     model = str(self.identity[0]) if self.identity else ""
                     _send(conn, {"t": "pong", "pid": os.getpid(), "model": model})
                 elif op == "stop":
@@ -225,6 +245,8 @@ class _Worker:
                     reading = self.read(conn, msg, cancel.is_set)
                 elif op == "ask" and reading is not None:
                     self.ask(conn, msg, reading, cancel.is_set)
+                elif op == "count" and self.backend is not None:
+                    _send(conn, {"t": "counted", "tokens": self.backend.count_tokens(str(msg["text"]))})
                 elif op == "done":
                     return
                 else:
@@ -238,44 +260,48 @@ class _Worker:
     def open(self, msg: dict[str, Any]) -> dict[str, Any]:
         from longdesk.engine.backends.local import LocalBackend, LocalSettings
 
+        factory = self.factory or LocalBackend
+
         model = Path(msg["model"])
-        raw = dict(msg["settings"])
-        raw["snapshot_dir"] = Path(raw["snapshot_dir"]) if raw.get("snapshot_dir") else None
-        settings = LocalSettings(**raw)
+        settings = from_wire(msg["settings"], LocalSettings)
         try:
             st = model.stat()
         except OSError as exc:
             return _error(BackendError(FailureKind.BAD_INPUT, f"cannot open {model}: {exc.strerror}"))
         # A held context at least as large serves a request that needs a smaller one.
         identity = (str(model.resolve()), st.st_size, st.st_mtime_ns, dataclasses.replace(settings, n_ctx=0))
+        backend = self.backend
         kept = (
-            self.backend is not None
+            backend is not None
             and identity == self.identity
-            and self.backend.settings.n_ctx
-            >= min(settings.n_ctx, self.backend.header.context_length or settings.n_ctx)
+            and backend.settings.n_ctx >= min(settings.n_ctx, backend.header.context_length or settings.n_ctx)
         )
-        if not kept:
+        if backend is None or not kept:
             self.close()
             try:
-                self.backend = LocalBackend(model, settings)
+                backend = self.backend = factory(model, settings)
             except BackendError as exc:
                 return _error(exc)
             self.identity = identity
-        info = self.backend.describe()
+        info = backend.describe()
         return {
             "t": "opened",
             "kept": kept,
             "pid": os.getpid(),
-            "info": {**dataclasses.asdict(info), "thinking_modes": [m.value for m in info.thinking_modes]},
+            "info": to_wire(info),
         }
 
     def read(self, conn: socket.socket, msg: dict[str, Any], cancelled: CancelCheck) -> Reading | None:
+        if self.backend is None:
+            _send(conn, _error(BackendError(FailureKind.INTERNAL, "read before open")))
+            return None
+
         def sink(ev: Event) -> None:
             _send(conn, encode_event(ev))
 
         try:
-            reading: Reading = self.backend.read(
-                decode_plan(msg["plan"]),
+            reading = self.backend.read(
+                from_wire(msg["plan"], ContextPlan),
                 sink,
                 cancelled,
                 thinking=ThinkingMode(msg["thinking"]),
@@ -284,18 +310,21 @@ class _Worker:
         except BackendError as exc:
             _send(conn, _error(exc))
             return None
-        _send(conn, {"t": "reading", **dataclasses.asdict(reading)})
+        _send(conn, {"t": "reading", "reading": to_wire(reading)})
         return reading
 
     def ask(self, conn: socket.socket, msg: dict[str, Any], reading: Reading, cancelled: CancelCheck) -> None:
+        if self.backend is None:
+            _send(conn, _error(BackendError(FailureKind.INTERNAL, "ask before open")))
+            return
+
         def sink(ev: Event) -> None:
             _send(conn, encode_event(ev))
 
-        o = msg["options"]
-        options = AskOptions(ThinkingMode(o["thinking"]), o["max_output_tokens"], o["temperature"], o["seed"])
-        history = tuple(Turn(**t) for t in msg["history"])
+        options = from_wire(msg["options"], AskOptions)
+        history = from_wire(msg["history"], tuple[Turn, ...])
         result = self.backend.ask(reading, history, msg["question"], options, sink, cancelled)
-        _send(conn, {**encode_event(result), "t": "result"})
+        _send(conn, {**encode_event(result), "t": "result"})  # Finished or Failed
 
     def rewind(self) -> None:
         """Between clients, bring the context back to the corpus so the next question starts at once."""
@@ -309,7 +338,7 @@ class _Worker:
             self.backend, self.identity = None, ()
 
 
-def serve(home: Path, keep_alive: float) -> int:
+def serve(home: Path, keep_alive: float, factory: ModelFactory | None = None) -> int:
     """Run a worker for ``home`` until it has been idle ``keep_alive`` seconds; 0 when another serves."""
     import fcntl
 
@@ -322,7 +351,7 @@ def serve(home: Path, keep_alive: float) -> int:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()  # left by a worker that was killed
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    worker = _Worker(keep_alive)
+    worker = _Worker(keep_alive, factory)
     ours = -1
     try:
         listener.bind(str(path))
@@ -351,14 +380,16 @@ def connect(home: Path, *, start: bool, keep_alive: float, log: Path | None = No
         raise WorkerUnavailable("this system has no Unix sockets")
     path = socket_path(home)
     conn = _try_connect(path)
+    if conn is not None and start:
+        conn = _same_installation(conn)
     if conn is not None or not start:
         if conn is None:
             raise WorkerUnavailable("no worker is running")
         return conn
     err = subprocess.DEVNULL if log is None else _open_log(log)
     subprocess.Popen(
-        [
-            sys.executable, "-m", "longdesk.app.worker", "serve",
+        [  # -P: the current folder is not put on sys.path (a source tree must not shadow the install)
+            sys.executable, "-P", "-m", "longdesk.app.worker", "serve",
             "--home", str(home), "--keep-alive", str(keep_alive),
         ],
         stdin=subprocess.DEVNULL,
@@ -374,6 +405,36 @@ def connect(home: Path, *, start: bool, keep_alive: float, log: Path | None = No
         if conn is not None:
             return conn
     raise WorkerUnavailable(f"the worker did not start within {_START_WAIT_S:.0f} s")
+
+
+def _same_installation(conn: socket.socket) -> socket.socket | None:
+    """``conn`` when its worker runs this installation; else None once that worker has gone.
+
+    Raises:
+        WorkerUnavailable: the stale worker did not make way in time.
+    """
+    version = installed_version()
+    try:
+        _send(conn, {"op": "hello", "version": version})
+        reply = _Lines(conn).next(timeout=30)
+    except (OSError, TimeoutError):
+        reply = None
+    if reply is not None and reply.get("version") == version:
+        return conn
+    conn.close()
+    pid = int(reply.get("pid", 0)) if reply is not None else 0
+    deadline = time.monotonic() + _START_WAIT_S
+    while pid and time.monotonic() < deadline:  # it stops after its current client: wait for it
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            break
+        time.sleep(0.02)
+    if pid:
+        raise WorkerUnavailable(f"the worker of another installation (pid {pid}) did not stop in time")
+    return None
 
 
 def _open_log(log: Path) -> Any:
@@ -408,30 +469,38 @@ def request(home: Path, op: str) -> dict[str, Any] | None:
 class RemoteBackend:
     """The local backend as served by the worker: the CLI's side of the socket.
 
-    Same calls as ``LocalBackend`` for what `longdesk ask` uses (describe, read, ask, close).
+    A ``Backend``: the worker keeps what it holds between clients, so ``read`` always keeps a
+    held prefix (``keep_held`` is implied).
     """
 
-    def __init__(self, conn: socket.socket, model: Path, settings: Any) -> None:
+    def __init__(self, conn: socket.socket, model: Path, settings: LocalSettings) -> None:
         self.path = model
         self._conn = conn
         self._lines = _Lines(conn)
         self._told = False
-        raw = dataclasses.asdict(settings)
-        raw["snapshot_dir"] = str(settings.snapshot_dir) if settings.snapshot_dir else None
-        _send(conn, {"op": "open", "model": str(model), "settings": raw})
+        _send(conn, {"op": "open", "model": str(model), "settings": to_wire(settings)})
         reply = self._next(lambda: False)
         if reply["t"] == "error":
             self.close()
             raise BackendError(FailureKind(reply["kind"]), reply["message"])
-        info = dict(reply["info"])
-        info["thinking_modes"] = tuple(ThinkingMode(m) for m in info["thinking_modes"])
-        info["notes"] = tuple(info["notes"])
-        self._info = BackendInfo(**info)
+        self._info = from_wire(reply["info"], BackendInfo)
         self.kept = bool(reply["kept"])
         self.pid = int(reply["pid"])
 
     def describe(self) -> BackendInfo:
         return self._info
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` under the worker's model.
+
+        Raises:
+            BackendError: the worker went away or refused.
+        """
+        _send(self._conn, {"op": "count", "text": text})
+        msg = self._next(lambda: False)
+        if msg["t"] != "counted":
+            raise BackendError(FailureKind(msg.get("kind", "internal")), str(msg.get("message", msg)))
+        return int(msg["tokens"])
 
     def read(
         self,
@@ -440,15 +509,17 @@ class RemoteBackend:
         cancelled: CancelCheck,
         *,
         thinking: ThinkingMode = ThinkingMode.OFF,
+        keep_held: bool = True,
     ) -> Reading:
+        del keep_held  # the worker always keeps what it holds
         self._told = False
-        _send(self._conn, {"op": "read", "plan": encode_plan(plan), "thinking": thinking.value})
+        _send(self._conn, {"op": "read", "plan": to_wire(plan), "thinking": thinking.value})
         while True:
             msg = self._next(cancelled)
             if msg["t"] == "event":
                 on_event(decode_event(msg))
             elif msg["t"] == "reading":
-                return Reading(msg["prefix_tokens"], msg["restored"], msg["seconds"], msg["detail"])
+                return from_wire(msg["reading"], Reading)
             else:
                 raise BackendError(FailureKind(msg["kind"]), msg["message"])
 
@@ -467,9 +538,9 @@ class RemoteBackend:
             self._conn,
             {
                 "op": "ask",
-                "history": [dataclasses.asdict(t) for t in history],
+                "history": to_wire(history),
                 "question": question,
-                "options": {**dataclasses.asdict(options), "thinking": options.thinking.value},
+                "options": to_wire(options),
             },
         )
         while True:
@@ -511,6 +582,11 @@ class RemoteBackend:
         with contextlib.suppress(OSError):
             _send(self._conn, {"op": "done"})
         self._conn.close()
+
+
+def _contract(remote: RemoteBackend) -> Backend:
+    """Never called: mypy checks here that the worker's client is a whole ``Backend``."""
+    return remote
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,16 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``perf`` tests are measurements: they run only when asked for (``-m perf``)."""
+    if "perf" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="a measurement: run with -m perf")
+    for item in items:
+        if item.get_closest_marker("perf") is not None:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def default_model() -> Path:
     """The real embedded default model (Gemma 3 270M Q4_K_M), assembled once per machine."""

@@ -7,10 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QMenu
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QMenu
 
+from longdesk.app import logs
 from longdesk.ui.theme import ThemeMode
 
 if TYPE_CHECKING:
@@ -75,5 +76,35 @@ def build_menus(window: MainWindow) -> MenuActions:
         group.addAction(act)
         theme_menu.addAction(act)
         themes[mode] = act
+    action("&Help", "Show log", lambda: show_log(window))
+    action("&Help", "Copy diagnostics", lambda: copy_diagnostics(window))
+    menus["&Help"].addSeparator()
     action("&Help", "About Longdesk", window.settings_glue.on_about)
     return MenuActions(recent, themes)
+
+
+def show_log(window: QMainWindow) -> bool:
+    """Help ▸ Show log: open the log file in the system's viewer; False when there is none."""
+    path = logs.log_file()
+    if path is None or not path.is_file():
+        window.statusBar().showMessage("There is no log file yet (it starts with the first entry)", 10_000)
+        return False
+    opened = QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+    window.statusBar().showMessage(f"Log: {path}" if opened else f"Could not open {path}", 15_000)
+    return bool(opened)
+
+
+def copy_diagnostics(window: QMainWindow) -> str:
+    """Help ▸ Copy diagnostics: versions, platform and the log's last lines, on the clipboard."""
+    from PySide6 import __version__ as pyside_version
+
+    text = logs.diagnostics({"Qt binding": f"PySide6 {pyside_version}", "Qt platform": _platform_name()})
+    clipboard = QGuiApplication.clipboard()
+    clipboard.setText(text)
+    window.statusBar().showMessage("Diagnostics copied to the clipboard", 10_000)
+    return text
+
+
+def _platform_name() -> str:
+    app = QGuiApplication.instance()
+    return QGuiApplication.platformName() if app is not None else "?"

@@ -1,4 +1,4 @@
-"""The Backend protocol and the events every backend streams (architecture §3).
+"""The Backend protocol, its optional capabilities, and the records a backend exchanges (architecture §3).
 
 A backend holds a prefix (the packed corpus) and answers questions about it. Local backends
 prefill it into a llama.cpp context (restored from a snapshot where one exists); hosted ones
@@ -6,92 +6,64 @@ send it first and byte-identical in every request so the provider's prefix cache
 
 Errors are values: ``ask`` and ``read`` report a ``Failed`` event with a kind the UI can
 explain instead of raising, except for programming errors.
+
+The events and domain enums live in the leaf module ``engine.events`` (re-exported here).
+Beside ``Backend``, three small optional protocols name what only some backends do; the code
+that opens a backend checks them once (``capabilities``) and keeps the answer, so nothing
+else asks a backend what class it is.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from longdesk.engine.context.plan import ContextPlan
+from longdesk.engine.events import (
+    AnswerDelta,
+    BackendError,
+    CancelCheck,
+    Event,
+    EventSink,
+    Failed,
+    FailureKind,
+    Finished,
+    Progress,
+    Stage,
+    StopReason,
+    ThinkingDelta,
+    ThinkingMode,
+    Usage,
+    Where,
+)
 
-
-class ThinkingMode(enum.StrEnum):
-    OFF = "off"
-    HIGH = "high"
-    MAX = "max"
-
-
-class FailureKind(enum.StrEnum):
-    """What went wrong, so that the UI and CLI can explain it and pick an exit code."""
-
-    BAD_INPUT = "bad_input"  # a path, file or request the user gave is unusable
-    MODEL = "model"  # the model could not be loaded or run
-    MEMORY = "memory"  # would not fit in RAM/VRAM
-    CONTEXT = "context"  # the request would not fit the context window
-    NETWORK = "network"  # hosted: connection, timeout, cut stream
-    AUTH = "auth"  # hosted: key missing or refused
-    QUOTA = "quota"  # hosted: balance exhausted, rate limited for too long
-    SERVER = "server"  # hosted: the server failed
-    CANCELLED = "cancelled"
-    CONSENT = "consent"  # hosted: the user has not agreed to send this corpus to this endpoint
-    INTERNAL = "internal"
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """Work done on a long step (reading the prefix)."""
-
-    stage: str  # "prefill", "restore", "snapshot", "load"
-    done: int
-    total: int
-    rate: float  # units per second (tokens/s for prefill)
-    eta_s: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class ThinkingDelta:
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class AnswerDelta:
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """Token figures of one turn."""
-
-    prompt_tokens: int
-    cached_tokens: int
-    output_tokens: int
-    seconds: float = 0.0
-    cost: float | None = None  # hosted only, in the price table's currency
-    currency: str = ""
-
-    @property
-    def tokens_per_s(self) -> float:
-        return self.output_tokens / self.seconds if self.seconds > 0 else 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class Finished:
-    stop_reason: str  # "stop", "length", "cancelled"
-
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    kind: FailureKind
-    message: str  # one line, in words a user understands
-    partial: bool = False  # an answer was started and is kept, marked incomplete
-
-
-Event = Progress | ThinkingDelta | AnswerDelta | Usage | Finished | Failed
-EventSink = Callable[[Event], None]
-CancelCheck = Callable[[], bool]
+__all__ = [
+    "AnswerDelta",
+    "AskOptions",
+    "Backend",
+    "BackendError",
+    "BackendInfo",
+    "CancelCheck",
+    "Capabilities",
+    "Event",
+    "EventSink",
+    "Failed",
+    "FailureKind",
+    "Finished",
+    "NeedsPermit",
+    "Progress",
+    "Reading",
+    "Resumable",
+    "Rewindable",
+    "Stage",
+    "StopReason",
+    "ThinkingDelta",
+    "ThinkingMode",
+    "Turn",
+    "Usage",
+    "Where",
+    "capabilities",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +71,7 @@ class BackendInfo:
     """What a backend is, for the model bar, the budget and the consent dialog."""
 
     name: str  # model name as users know it
-    where: str  # "local" or "hosted"
+    where: Where
     context_window: int  # tokens the backend will accept in one request/context
     thinking_modes: tuple[ThinkingMode, ...] = (ThinkingMode.OFF,)
     architecture: str = ""
@@ -140,15 +112,6 @@ class Reading:
     detail: dict[str, object] = field(default_factory=dict)
 
 
-class BackendError(Exception):
-    """Raised by backend constructors and ``read`` for failures with a known kind."""
-
-    def __init__(self, kind: FailureKind, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-
-
 class Backend(Protocol):
     """What the app asks of a model, wherever it runs. One thread owns each instance."""
 
@@ -156,7 +119,26 @@ class Backend(Protocol):
 
     def count_tokens(self, text: str) -> int: ...
 
-    def read(self, plan: ContextPlan, on_event: EventSink, cancelled: CancelCheck) -> Reading: ...
+    def read(
+        self,
+        plan: ContextPlan,
+        on_event: EventSink,
+        cancelled: CancelCheck,
+        *,
+        thinking: ThinkingMode = ThinkingMode.OFF,
+        keep_held: bool = False,
+    ) -> Reading:
+        """Make the model hold ``plan``'s prefix.
+
+        Args:
+            thinking: the mode the prefix is read for (a model may write it before the corpus).
+            keep_held: keep a prefix this backend already holds as it is (a resident worker's
+                next client) instead of restoring or reading it again.
+
+        Raises:
+            BackendError: with the kind of the failure (CANCELLED when ``cancelled`` turned true).
+        """
+        ...
 
     def ask(
         self,
@@ -169,3 +151,53 @@ class Backend(Protocol):
     ) -> Finished | Failed: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class Resumable(Protocol):
+    """A backend that can continue an answer that was cut off (hosted streams)."""
+
+    def resume(
+        self,
+        reading: Reading,
+        history: tuple[Turn, ...],
+        question: str,
+        partial_answer: str,
+        options: AskOptions,
+        on_event: EventSink,
+        cancelled: CancelCheck,
+    ) -> Finished | Failed: ...
+
+
+@runtime_checkable
+class NeedsPermit(Protocol):
+    """A backend that sends the corpus off the machine only once the user agreed to it."""
+
+    def fingerprint(self, plan: ContextPlan) -> str: ...
+
+    def permit(self, fingerprint: str) -> None: ...
+
+
+@runtime_checkable
+class Rewindable(Protocol):
+    """A backend whose context can go back to the bare prefix ahead of the next thread."""
+
+    def rewind(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What an opened backend can do beyond ``Backend``: each is the backend itself, or None."""
+
+    resumable: Resumable | None = None
+    needs_permit: NeedsPermit | None = None
+    rewindable: Rewindable | None = None
+
+
+def capabilities(backend: Backend) -> Capabilities:
+    """Check the optional protocols once, where a backend is opened."""
+    return Capabilities(
+        resumable=backend if isinstance(backend, Resumable) else None,
+        needs_permit=backend if isinstance(backend, NeedsPermit) else None,
+        rewindable=backend if isinstance(backend, Rewindable) else None,
+    )

@@ -38,9 +38,11 @@ from longdesk.engine.backends.base import (
     FailureKind,
     Finished,
     Reading,
+    StopReason,
     ThinkingMode,
     Turn,
     Usage,
+    Where,
 )
 from longdesk.engine.backends.hosted_errors import (
     RETRY_STATUSES,
@@ -154,7 +156,7 @@ class HostedBackend:
         )
         return BackendInfo(
             name=self.config.model,
-            where="hosted",
+            where=Where.HOSTED,
             context_window=self._window,
             thinking_modes=modes,
             architecture=preset.label,
@@ -293,12 +295,25 @@ class HostedBackend:
             raise BackendError(failed.kind, failed.message) from None
 
     # ------------------------------------------------------------------ read / ask
-    def read(self, plan: ContextPlan, on_event: EventSink, cancelled: CancelCheck) -> Reading:
+    def read(
+        self,
+        plan: ContextPlan,
+        on_event: EventSink,
+        cancelled: CancelCheck,
+        *,
+        thinking: ThinkingMode = ThinkingMode.OFF,
+        keep_held: bool = False,
+    ) -> Reading:
         """Check the budget and consent; with ``prime_cache``, send the priming request.
+
+        ``thinking`` and ``keep_held`` change nothing here: a hosted request always sends the
+        corpus first, whatever the mode (the priming request uses the endpoint's own mode),
+        and there is no held state to keep.
 
         Raises:
             BackendError: not agreed to, does not fit, or the priming request failed.
         """
+        del thinking, keep_held
         t0 = time.perf_counter()
         self._check_permitted(plan)
         tokens = self.request_tokens(plan, (), None)
@@ -320,7 +335,7 @@ class HostedBackend:
             )
             if isinstance(result, Failed):
                 raise BackendError(result.kind, result.message)
-            if result.stop_reason == "cancelled":
+            if result.stop_reason is StopReason.CANCELLED:
                 raise BackendError(FailureKind.CANCELLED, "cancelled while the corpus was being sent")
             primed = True
         detail: dict[str, object] = {"fingerprint": self.fingerprint(plan), "primed": primed}
@@ -447,7 +462,7 @@ class HostedBackend:
         while True:
             attempt += 1
             if cancelled():
-                return Finished("cancelled")
+                return Finished(StopReason.CANCELLED)
             sent_at = self._clock()
             t0 = time.perf_counter()
             retry_after: float | None = None
@@ -476,7 +491,7 @@ class HostedBackend:
             deadline = time.monotonic() + pause
             while time.monotonic() < deadline:
                 if cancelled():
-                    return Finished("cancelled")
+                    return Finished(StopReason.CANCELLED)
                 self._sleep(min(_CANCEL_POLL_S, max(0.0, deadline - time.monotonic())))
 
     def _consume(

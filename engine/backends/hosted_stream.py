@@ -28,6 +28,7 @@ from longdesk.engine.backends.base import (
     ThinkingDelta,
 )
 from longdesk.engine.backends.hosted_errors import cut_failure, stall_failure
+from longdesk.engine.events import StopReason
 
 CANCEL_POLL_S = 0.05
 
@@ -140,9 +141,10 @@ def read_stream(
         watcher.join()
         stream.response.close()
     if cancel_seen.is_set() or cancelled():
-        return Finished("cancelled")
+        return Finished(StopReason.CANCELLED)
     if failure is not None:
         return failure
     if got.finish is None:
         return cut_failure(host, got.received)
-    return Finished(got.finish)
+    # "length" is the output limit; "stop" and anything else a server may say end the answer.
+    return Finished(StopReason.LENGTH if got.finish == "length" else StopReason.STOP)

@@ -57,9 +57,12 @@ from longdesk.engine.backends.base import (
     Finished,
     Progress,
     Reading,
+    Stage,
+    StopReason,
     ThinkingMode,
     Turn,
     Usage,
+    Where,
 )
 from longdesk.engine.backends.local_load import (
     FALLBACK_TEMPLATE,
@@ -73,6 +76,7 @@ from longdesk.engine.backends.local_load import (
     tensor_overrides,
 )
 from longdesk.engine.context.plan import ContextPlan
+from longdesk.engine.events import RateMeter
 from longdesk.engine.models.chat_template import TemplateError
 from longdesk.engine.models.gguf_header import GGUFHeader, shard_paths
 from longdesk.engine.models.memory import Placement, plan_placement
@@ -181,7 +185,7 @@ class LocalBackend:
             notes = (*notes, note) if note else notes
         return BackendInfo(
             name=self.header.name,
-            where="local",
+            where=Where.LOCAL,
             context_window=self.settings.n_ctx,
             thinking_modes=self.encoder.thinking_modes,
             architecture=self.header.architecture,
@@ -262,7 +266,7 @@ class LocalBackend:
             detail["resumed_from"] = start
         else:
             self._clear()
-        self._prefill(tokens, start, on_event, cancelled, stage="prefill", key=key)
+        self._prefill(tokens, start, on_event, cancelled, stage=Stage.PREFILL, key=key)
         seconds = time.perf_counter() - t0
         self._prefix_tokens, self._key = tokens, key
         self._live = _Live([])
@@ -316,7 +320,7 @@ class LocalBackend:
         assert self._live is not None
         self._live.clean = False
         try:
-            self._prefill(turn_tokens, 0, on_event, cancelled, stage="question", key=None)
+            self._prefill(turn_tokens, 0, on_event, cancelled, stage=Stage.QUESTION, key=None)
         except BackendError as exc:
             return Failed(exc.kind, exc.message)
         prompt_tokens = self._llm.n_tokens
@@ -392,15 +396,15 @@ class LocalBackend:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         rng = np.random.default_rng(options.seed)
         produced = 0
-        stop = "length"
+        stop = StopReason.LENGTH
         t0 = time.perf_counter()
         while produced < limit:
             if cancelled():
-                stop = "cancelled"
+                stop = StopReason.CANCELLED
                 break
             token = self._next_token(options.temperature, rng)
             if self._lib.llama_vocab_is_eog(self._vocab, token):
-                stop = "stop"
+                stop = StopReason.STOP
                 break
             produced += 1
             for event in splitter.feed(decoder.decode(self._piece_bytes(token))):
@@ -418,14 +422,15 @@ class LocalBackend:
         on_event: EventSink,
         cancelled: CancelCheck,
         *,
-        stage: str,
+        stage: Stage,
         key: SnapshotKey | None,
     ) -> None:
         """Evaluate ``tokens[start:]`` in chunks; checkpoint the prefix every interval."""
         total = len(tokens)
         step = self.settings.n_batch
         interval = self.settings.checkpoint_interval_s
-        t0 = last_checkpoint = time.perf_counter()
+        meter = RateMeter(stage, total, start=start, clock=time.perf_counter)
+        last_checkpoint = time.perf_counter()
         checkpointed = start
         for done in range(start, total, step):
             if cancelled():
@@ -439,9 +444,7 @@ class LocalBackend:
                 raise BackendError(FailureKind.MODEL, f"llama.cpp failed while reading: {exc}") from exc
             finished = done + len(chunk)
             now = time.perf_counter()
-            rate = (finished - start) / (now - t0) if now > t0 else 0.0
-            eta = (total - finished) / rate if rate > 0 else None
-            on_event(Progress(stage, finished, total, rate, eta))
+            on_event(meter.at(finished))
             if key is not None and interval > 0 and now - last_checkpoint >= interval and finished < total:
                 self._checkpoint(key, tokens, finished, on_event)
                 checkpointed, last_checkpoint = finished, time.perf_counter()
@@ -505,13 +508,12 @@ class LocalBackend:
             record = self.store.find(key)
             if record is None:
                 return self.store.explain_miss(key) or "no saved state yet"
-            t0 = time.perf_counter()
-            on_event(Progress("restore", 0, len(tokens), 0.0, None))
+            meter = RateMeter(Stage.RESTORE, len(tokens), clock=time.perf_counter)
+            on_event(meter.at(0))
             self._load_state(self.store.verified_state(record), tokens)
         except SnapshotError as exc:
             return str(exc)
-        rate = len(tokens) / max(time.perf_counter() - t0, 1e-9)
-        on_event(Progress("restore", len(tokens), len(tokens), rate, 0.0))
+        on_event(meter.at(len(tokens)))
         return ""
 
     def _resume_checkpoint(self, key: SnapshotKey, tokens: Sequence[int], on_event: EventSink) -> int:
@@ -525,12 +527,12 @@ class LocalBackend:
         except SnapshotError:
             self.store.discard_checkpoint(key)
             return 0
-        on_event(Progress("resume", record.n_done, len(tokens), 0.0, None))
+        on_event(Progress(Stage.RESUME, record.n_done, len(tokens)))
         return record.n_done
 
     def _checkpoint(self, key: SnapshotKey, tokens: Sequence[int], n: int, on_event: EventSink) -> None:
         assert self.store is not None
-        on_event(Progress("checkpoint", n, len(tokens), 0.0, None))
+        on_event(Progress(Stage.CHECKPOINT, n, len(tokens)))
         try:
             self.store.save(key, self._write_state(tokens, n), n_done=n)
         except OSError:
@@ -542,7 +544,7 @@ class LocalBackend:
         if self.store is None:
             self._prefix_state = self._state_bytes()
             return "kept in memory"
-        on_event(Progress("snapshot", 0, len(tokens), 0.0, None))
+        on_event(Progress(Stage.SNAPSHOT, 0, len(tokens)))
         try:
             self.store.save(
                 key, self._write_state(tokens, len(tokens)), n_done=len(tokens), seconds_to_make=seconds
@@ -550,7 +552,7 @@ class LocalBackend:
         except OSError as exc:
             self._prefix_state = self._state_bytes()
             return f"not saved ({exc}); kept in memory"
-        on_event(Progress("snapshot", len(tokens), len(tokens), 0.0, 0.0))
+        on_event(Progress(Stage.SNAPSHOT, len(tokens), len(tokens), 0.0, 0.0))
         return "saved"
 
     def _state_bytes(self) -> bytes:

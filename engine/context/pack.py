@@ -41,6 +41,7 @@ from importlib import resources
 from longdesk.engine.context.plan import Budget, ContextPlan, DocumentSpan
 from longdesk.engine.corpus.load import LoadProgress
 from longdesk.engine.corpus.model import Anchor, AnchorKind, Corpus, Document
+from longdesk.engine.events import BackendError, CancelCheck, FailureKind
 
 TokenCounter = Callable[[str], int]
 _OPEN = "<corpus>\n"
@@ -119,6 +120,7 @@ def pack(
     reserved_output: int = 512,
     reserved_thinking: int = 0,
     progress: Callable[[LoadProgress], None] | None = None,
+    cancelled: CancelCheck | None = None,
 ) -> ContextPlan:
     """Pack every document of ``corpus`` (none is dropped) and count the prefix exactly.
 
@@ -135,6 +137,10 @@ def pack(
         reserved_output: tokens kept free for the answer.
         reserved_thinking: tokens kept free for reasoning.
         progress: ``LoadProgress`` events of stage ``count`` (documents and tokens counted).
+        cancelled: polled before each document; counting a large corpus stops within one.
+
+    Raises:
+        BackendError: CANCELLED, when ``cancelled`` turned true (nothing is returned).
 
     Returns:
         The plan; ``plan.budget.fits`` says whether it fits, and by how much it does not.
@@ -149,6 +155,10 @@ def pack(
     done_chars = 0
     last = 0.0
     for index, doc in enumerate(corpus.documents):
+        if cancelled is not None and cancelled():
+            raise BackendError(
+                FailureKind.CANCELLED, f"cancelled while counting ({index:,} documents counted)"
+            )
         block, seg_starts, seg_ends = _block(doc)
         n = count_tokens(block)
         doc.table.rebase(block, seg_starts, seg_ends)

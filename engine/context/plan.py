@@ -104,13 +104,6 @@ class ContextPlan:
         """Instructions and corpus, the prefix a model reads (built on each call)."""
         return "".join([self.instructions, "\n", *self.corpus_blocks])
 
-    def span_at(self, offset: int) -> DocumentSpan | None:
-        """The document whose block contains character ``offset`` of ``corpus_text``."""
-        for span in self.spans:
-            if span.start <= offset < span.end:
-                return span
-        return None
-
     def overflow(self) -> tuple[Overflow, ...]:
         """The documents that lie (partly) past the window, in reading order; empty when it fits.
 

@@ -11,21 +11,21 @@ million-token corpus cheap:
   the verdict is cached. A tokenizer that fails the check is only ever called on whole texts.
   The same property makes the packed corpus's count the sum of its documents' counts.
 * **A cache keyed by content and tokenizer.** ``sha256(identity, text) -> count`` in SQLite
-  (``tokens-v1.sqlite`` in the app's cache folder); the identity names the tokenizer (for a
-  GGUF file: name, size and modification time).
+  (``tokens-v2.sqlite`` in the app's cache folder, a size-bounded ``KeyValueCache``); the
+  identity names the tokenizer (for a GGUF file: name, size and modification time).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import itertools
-import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from longdesk.engine.corpus.cache import KeyValueCache
+
 CHUNK_CHARS = 8192
+TOKEN_CACHE_BUDGET_BYTES = 64 << 20
 _HASH_PIECE_CHARS = 1 << 18
 _MIN_CACHED_CHARS = 0  # every text: a cache hit avoids loading the vocabulary at all
 _PROBES = ("a\nb", "x = 1\n\ndef f():\n    return 2\n", "Hello\nworld\n\n\nend", " lead\n trail ")
@@ -71,47 +71,24 @@ def _content_key(identity: str, text: str) -> str:
 
 
 class TokenCache:
-    """``key -> count`` in SQLite; storage errors make it a no-op, never a failure."""
+    """``key -> count`` on a ``KeyValueCache`` (``tokens-v2.sqlite``, 64 MiB, least recently used out)."""
 
-    def __init__(self, folder: Path | None) -> None:
-        self._db: sqlite3.Connection | None = None
-        if folder is None:
-            return
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(folder / "tokens-v1.sqlite", timeout=5)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("CREATE TABLE IF NOT EXISTS counts (key TEXT PRIMARY KEY, n INTEGER NOT NULL)")
-            db.commit()
-            self._db = db
-        except sqlite3.Error:
-            self._db = None
+    def __init__(self, folder: Path | None, budget_bytes: int = TOKEN_CACHE_BUDGET_BYTES) -> None:
+        path = folder / "tokens-v2.sqlite" if folder is not None else None
+        self._kv = KeyValueCache(path, budget_bytes, replaces=("tokens-v1.sqlite",))
 
     def get(self, key: str) -> int | None:
-        if self._db is None:
-            return None
-        try:
-            row = self._db.execute("SELECT n FROM counts WHERE key = ?", (key,)).fetchone()
-        except sqlite3.Error:
-            return None
-        return int(row[0]) if row else None
+        raw = self._kv.get(key)
+        return int(raw) if raw is not None and raw.isdigit() else None
 
     def put(self, key: str, n: int) -> None:
-        if self._db is None:
-            return
-        with contextlib.suppress(sqlite3.Error):
-            self._db.execute("INSERT OR REPLACE INTO counts (key, n) VALUES (?, ?)", (key, n))
+        self._kv.put(key, str(n).encode())
 
     def flush(self) -> None:
-        if self._db is not None:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.commit()
+        self._kv.flush()
 
     def close(self) -> None:
-        if self._db is not None:
-            self.flush()
-            self._db.close()
-            self._db = None
+        self._kv.close()
 
 
 class ExactCounter:
@@ -177,21 +154,6 @@ class ExactCounter:
         n = self._raw(text)
         self._cache.put(key, n)
         return n
-
-    def count_concat(self, parts: Sequence[str], counts: Sequence[int | None] = ()) -> int:
-        """Tokens of ``"".join(parts)``; the sum of the parts' counts where cuts are exact.
-
-        Args:
-            parts: the texts, in order.
-            counts: already known counts of some parts (None where unknown).
-        """
-        cuts_exact = self.newline_safe and all(
-            a.endswith("\n") and not b.startswith("\n") for a, b in itertools.pairwise(parts)
-        )
-        if not cuts_exact:
-            return self.count("".join(parts))
-        known = list(counts) + [None] * (len(parts) - len(counts))
-        return sum(k if k is not None else self.count(p) for p, k in zip(parts, known, strict=True))
 
     def flush(self) -> None:
         self._cache.flush()

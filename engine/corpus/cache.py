@@ -1,66 +1,168 @@
-"""The on-disk parse cache: isolated parses kept by content hash, so unchanged sources are free.
+"""On-disk caches: one size-bounded key-value store, and the parse cache built on it.
 
-One SQLite file (``parse-v1.sqlite`` in the cache folder the app passes). Keys are the sha256 of
-the source bytes plus everything that changes the result (parser version, options); values are
-zlib-compressed JSON of the plain data the child returned (never pickle: the cache folder is
-user-writable). A damaged cache is ignored and rebuilt, never a failure.
+``KeyValueCache`` is a SQLite file of ``key -> bytes`` with a byte budget: when the values pass
+it, the least recently used entries go (recency is a counter stored with each entry, not a
+clock). Storage errors make it a no-op, never a failure: a cache that cannot be opened or is
+damaged only costs the work it would have saved. Values are plain bytes; callers encode them
+(never pickle: the cache folder is user-writable). The token-count cache
+(``engine.context.tokens``) and the parse cache below use it.
+
+The parse cache keeps isolated parses by content hash, so unchanged sources are free. Keys are
+the sha256 of the source bytes plus everything that changes the result (parser version,
+options); values are zlib-compressed JSON of the plain data the child returned.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 PARSER_VERSION = 3  # 2: repaired PDFs said to be damaged; 3: one-flow books cut at their TOC
+PARSE_BUDGET_BYTES = 1 << 30
+_COMMIT_EVERY = 256  # puts between commits (``flush`` commits at once)
+_EVICT_TO = 0.9  # an eviction frees space down to this share of the budget
+
+
+class KeyValueCache:
+    """``key -> bytes`` in one SQLite file, at most ``budget_bytes`` of values, least recently used out.
+
+    Args:
+        path: the database file (its folder is made); None keeps nothing.
+        budget_bytes: the most value bytes kept.
+        replaces: older files of this cache (other schemas) to delete when this one opens.
+    """
+
+    def __init__(self, path: Path | None, budget_bytes: int, *, replaces: Sequence[str] = ()) -> None:
+        self.budget_bytes = budget_bytes
+        self._db: sqlite3.Connection | None = None
+        self._size = 0
+        self._tick = 0
+        self._pending = 0
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            for name in replaces:
+                for suffix in ("", "-wal", "-shm"):
+                    with contextlib.suppress(OSError):
+                        (path.parent / (name + suffix)).unlink()
+            db = sqlite3.connect(path, timeout=5)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS entries "
+                "(key TEXT PRIMARY KEY, value BLOB NOT NULL, size INTEGER NOT NULL, used INTEGER NOT NULL)"
+            )
+            db.execute("CREATE INDEX IF NOT EXISTS entries_used ON entries (used)")
+            db.commit()
+            size, tick = db.execute(
+                "SELECT COALESCE(SUM(size), 0), COALESCE(MAX(used), 0) FROM entries"
+            ).fetchone()
+            self._db, self._size, self._tick = db, int(size), int(tick)
+        except sqlite3.Error:
+            self._db = None
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes of values held (as this instance knows them)."""
+        return self._size
+
+    def get(self, key: str) -> bytes | None:
+        if self._db is None:
+            return None
+        try:
+            row = self._db.execute("SELECT value FROM entries WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                return None
+            self._tick += 1
+            self._db.execute("UPDATE entries SET used = ? WHERE key = ?", (self._tick, key))
+            self._wrote()
+        except sqlite3.Error:
+            return None
+        return bytes(row[0])
+
+    def put(self, key: str, value: bytes) -> None:
+        """Keep ``value`` under ``key``; a value larger than the whole budget is not kept."""
+        if self._db is None or len(value) > self.budget_bytes:
+            return
+        try:
+            old = self._db.execute("SELECT size FROM entries WHERE key = ?", (key,)).fetchone()
+            self._tick += 1
+            self._db.execute(
+                "INSERT OR REPLACE INTO entries (key, value, size, used) VALUES (?, ?, ?, ?)",
+                (key, value, len(value), self._tick),
+            )
+            self._size += len(value) - (int(old[0]) if old else 0)
+            if self._size > self.budget_bytes:
+                self._evict()
+            self._wrote()
+        except sqlite3.Error:
+            return
+
+    def _evict(self) -> None:
+        """Delete the least recently used entries until the values fit ``_EVICT_TO`` of the budget."""
+        assert self._db is not None
+        goal = int(self.budget_bytes * _EVICT_TO)
+        rows = self._db.execute("SELECT key, size FROM entries ORDER BY used").fetchall()
+        doomed = []
+        for key, size in rows:
+            if self._size <= goal:
+                break
+            doomed.append((key,))
+            self._size -= int(size)
+        self._db.executemany("DELETE FROM entries WHERE key = ?", doomed)
+
+    def _wrote(self) -> None:
+        self._pending += 1
+        if self._pending >= _COMMIT_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit what was written (other processes see it from now on)."""
+        if self._db is not None:
+            self._pending = 0
+            with contextlib.suppress(sqlite3.Error):
+                self._db.commit()
+
+    def close(self) -> None:
+        if self._db is not None:
+            self.flush()
+            self._db.close()
+            self._db = None
 
 
 class ParseCache:
     """Content-addressed parse results; every method swallows storage errors."""
 
-    def __init__(self, folder: Path | None) -> None:
-        self._db: sqlite3.Connection | None = None
-        if folder is None:
-            return
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(folder / f"parse-v{PARSER_VERSION}.sqlite", timeout=5)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("CREATE TABLE IF NOT EXISTS parsed (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
-            db.commit()
-            self._db = db
-        except sqlite3.Error:
-            self._db = None
+    def __init__(self, folder: Path | None, budget_bytes: int = PARSE_BUDGET_BYTES) -> None:
+        path = folder / f"parse-v{PARSER_VERSION}-kv.sqlite" if folder is not None else None
+        self._kv = KeyValueCache(path, budget_bytes, replaces=(f"parse-v{PARSER_VERSION}.sqlite",))
 
     @staticmethod
     def key(sha256: str, *parts: object) -> str:
         return ":".join([sha256, str(PARSER_VERSION), *map(str, parts)])
 
     def get(self, key: str) -> dict[str, Any] | None:
-        if self._db is None:
+        blob = self._kv.get(key)
+        if blob is None:
             return None
         try:
-            row = self._db.execute("SELECT value FROM parsed WHERE key = ?", (key,)).fetchone()
-            if row is None:
-                return None
-            value = json.loads(zlib.decompress(row[0]))
-        except (sqlite3.Error, zlib.error, ValueError):
+            value = json.loads(zlib.decompress(blob))
+        except (zlib.error, ValueError):
             return None
         return value if isinstance(value, dict) else None
 
     def put(self, key: str, value: dict[str, Any]) -> None:
-        if self._db is None:
-            return
         try:
             blob = zlib.compress(json.dumps(value, ensure_ascii=False).encode("utf-8"), 3)
-            self._db.execute("INSERT OR REPLACE INTO parsed (key, value) VALUES (?, ?)", (key, blob))
-            self._db.commit()
-        except (sqlite3.Error, ValueError):
-            pass
+        except (TypeError, ValueError):
+            return
+        self._kv.put(key, blob)
+        self._kv.flush()  # a parse is expensive: visible to the next process at once
 
     def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        self._kv.close()

@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from longdesk.engine.backends.base import ThinkingMode
 from longdesk.engine.dsv4 import encoding
 from longdesk.engine.dsv4.vocab import EOS, THINK_CLOSE, THINK_OPEN
+from longdesk.engine.events import ThinkingMode
 
 
 @dataclass(frozen=True)

@@ -26,24 +26,10 @@ MAX_TEMPLATE_CHARS = 64 * 1024
 RENDER_TIME_LIMIT_S = 5.0
 RENDER_MEMORY_LIMIT = 512 * 1024 * 1024
 ISOLATED_OUTPUT_LIMIT = 4 * 1024 * 1024
-QUESTION_SENTINEL = "\u2063LONGDESK-QUESTION\u2063"
 
 
 class TemplateError(Exception):
     """The chat template is missing, too large, unsafe or failed to render."""
-
-
-@dataclass(frozen=True, slots=True)
-class PromptParts:
-    """A rendered conversation split at the first question.
-
-    Attributes:
-        prefix: the text up to the first question (system instructions + corpus).
-        suffix: the text from the first question to the start of the model's answer.
-    """
-
-    prefix: str
-    suffix: str
 
 
 def _raise(message: str) -> None:
@@ -101,32 +87,6 @@ def render(
     except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
         raise TemplateError(f"chat template failed: {type(exc).__name__}: {exc}") from exc
     return "".join(chunks)
-
-
-def split_prompt(
-    template: str,
-    system_text: str,
-    *,
-    bos_token: str = "",
-    eos_token: str = "",
-    extra: Mapping[str, object] | None = None,
-) -> PromptParts:
-    """Render [system, user] and cut it at the question.
-
-    Raises:
-        TemplateError: the template does not place the question after the system text.
-    """
-    messages = [{"role": "system", "content": system_text}, {"role": "user", "content": QUESTION_SENTINEL}]
-    text = render(template, messages, bos_token=bos_token, eos_token=eos_token, extra=extra)
-    cut = text.find(QUESTION_SENTINEL)
-    if cut < 0 or text.find(system_text) > cut or system_text not in text:
-        raise TemplateError("chat template does not render the system text before the question")
-    return PromptParts(prefix=text[:cut], suffix=text[cut:])
-
-
-def question_suffix(parts: PromptParts, question: str) -> str:
-    """The text to evaluate after the prefix for ``question``."""
-    return parts.suffix.replace(QUESTION_SENTINEL, question, 1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ u64 dims[n_dims], u32 ggml type, u64 offset.
 from __future__ import annotations
 
 import contextlib
+import functools
 import mmap
 import re
 import struct
@@ -46,41 +47,21 @@ _SCALARS: dict[int, tuple[str, int]] = {
 _STRING = 8
 _ARRAY = 9
 
-# ggml type id -> (name, block size, bytes per block)
-GGML_TYPES: dict[int, tuple[str, int, int]] = {
-    0: ("F32", 1, 4),
-    1: ("F16", 1, 2),
-    2: ("Q4_0", 32, 18),
-    3: ("Q4_1", 32, 20),
-    6: ("Q5_0", 32, 22),
-    7: ("Q5_1", 32, 24),
-    8: ("Q8_0", 32, 34),
-    9: ("Q8_1", 32, 36),
-    10: ("Q2_K", 256, 84),
-    11: ("Q3_K", 256, 110),
-    12: ("Q4_K", 256, 144),
-    13: ("Q5_K", 256, 176),
-    14: ("Q6_K", 256, 210),
-    15: ("Q8_K", 256, 292),
-    16: ("IQ2_XXS", 256, 66),
-    17: ("IQ2_XS", 256, 74),
-    18: ("IQ3_XXS", 256, 98),
-    19: ("IQ1_S", 256, 50),
-    20: ("IQ4_NL", 32, 18),
-    21: ("IQ3_S", 256, 110),
-    22: ("IQ2_S", 256, 82),
-    23: ("IQ4_XS", 256, 136),
-    24: ("I8", 1, 1),
-    25: ("I16", 1, 2),
-    26: ("I32", 1, 4),
-    27: ("I64", 1, 8),
-    28: ("F64", 1, 8),
-    29: ("IQ1_M", 256, 56),
-    30: ("BF16", 1, 2),
-    34: ("TQ1_0", 256, 54),
-    35: ("TQ2_0", 256, 66),
-    39: ("MXFP4", 32, 17),
-}
+def ggml_type(type_id: int) -> tuple[str, int, int] | None:
+    """``(name, block size, bytes per block)`` of a ggml tensor type; None for a type unknown here.
+
+    Taken from ``gguf.constants`` (the gguf package that llama.cpp's own tools use), never
+    from a table of our own: an unknown type is refused, it never counts as 0 bytes.
+    """
+    return _ggml_types().get(type_id)
+
+
+@functools.cache
+def _ggml_types() -> dict[int, tuple[str, int, int]]:
+    from gguf.constants import GGML_QUANT_SIZES
+
+    return {int(t): (t.name, block, size) for t, (block, size) in GGML_QUANT_SIZES.items()}
+
 
 # llama_ftype (general.file_type) -> the name users know the quantisation by.
 FILE_TYPES: dict[int, str] = {
@@ -135,7 +116,8 @@ class TensorInfo:
 
     @property
     def type_name(self) -> str:
-        return GGML_TYPES.get(self.type_id, (f"type{self.type_id}", 1, 0))[0]
+        known = ggml_type(self.type_id)
+        return known[0] if known is not None else f"type{self.type_id}"
 
     @property
     def n_elements(self) -> int:
@@ -146,8 +128,16 @@ class TensorInfo:
 
     @property
     def n_bytes(self) -> int:
-        _, block, size = GGML_TYPES.get(self.type_id, ("", 1, 0))
-        return self.n_elements // block * size
+        """Bytes of the tensor's data.
+
+        Raises:
+            GGUFError: the type is unknown (``read_header`` refuses such files first).
+        """
+        known = ggml_type(self.type_id)
+        if known is None:
+            raise GGUFError(f"tensor {self.name} has ggml type {self.type_id}, which is unknown here")
+        _, block, size = known
+        return -(-self.n_elements // block) * size
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +349,11 @@ def read_header(path: str | Path) -> GGUFHeader:
                 raise GGUFError(f"{p.name}: tensor {name!r} has absurd shape {dims}")
             type_id = r.u32()
             offset = r.u64()
+            if ggml_type(type_id) is None:
+                raise GGUFError(
+                    f"{p.name}: tensor {name!r} has ggml type {type_id}, which this version of Longdesk "
+                    "does not know (update Longdesk, or use a file with common quantisation types)"
+                )
             tensors.append(TensorInfo(name, dims, type_id, offset))
         data_start = r.tell()
     header = GGUFHeader(str(p), version, size, metadata, lengths, tuple(tensors))

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from longdesk.engine.backends.base import AnswerDelta, ThinkingDelta, ThinkingMode
+from longdesk.engine.events import AnswerDelta, ThinkingDelta, ThinkingMode
 from longdesk.engine.models.chat_template import RenderJob, TemplateError, render_isolated
 
 _SYSTEM = "\u2063LD-SYSTEM\u2063"

@@ -1,9 +1,11 @@
-"""Crash-safe file replacement for the engine: temporary file, fsync, rename, fsync the folder.
+"""Crash-safe file replacement, the one writer of the whole program: temporary file, fsync,
+rename, fsync the folder.
 
-The engine may not import ``app`` (layer rule), so it keeps its own small helper. A crash or a
-full disk at any point leaves either the previous file or the new one under the final name,
-never a torn mix; a leftover temporary file (``.NAME.*.tmp``) is garbage that
-``remove_stale_temps`` clears.
+Model snapshots, settings, sessions and exports all go through here (``app.atomic`` re-exports
+these names for the app and the window; the engine may not import ``app``). A crash or a full
+disk at any point leaves either the previous file or the new one under the final name, never a
+torn mix; a leftover temporary file (``.NAME.*.tmp``) is garbage that ``remove_stale_temps``
+clears.
 """
 
 from __future__ import annotations
@@ -78,6 +80,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.flush()
 
     atomic_produce(path, write)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` (UTF-8) atomically.
+
+    Raises:
+        OSError: the write failed; the previous file (if any) is untouched.
+    """
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def remove_stale_temps(folder: Path) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -34,10 +33,9 @@ def write_huge_header(path: Path) -> Path:
 def test_context_too_large_for_memory_exits_4_before_loading(longdesk_home: Path, tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("The kettle is blue.\n")
     model = write_huge_header(tmp_path / "huge.gguf")
-    t0 = time.perf_counter()
     r = longdesk("ask", str(tmp_path / "notes.txt"), "-q", "hi", "--model", str(model), "--ctx", "1048576")
     assert r.returncode == 4, r.stderr
-    assert time.perf_counter() - t0 < 30
+    assert "loading huge.gguf" not in r.stderr  # refused by the planner: llama.cpp never saw it
     line = r.stderr.strip().splitlines()[-1]
     assert "huge.gguf does not fit in memory" in line
     assert "at 1,048,576 tokens" in line

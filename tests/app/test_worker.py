@@ -1,11 +1,15 @@
-"""The resident worker: `longdesk ask` twice, the second run answers from the model and the
-corpus state the first one left loaded, with the same answer as a fresh process."""
+"""The resident worker, end to end: `longdesk ask` twice, the second run answers from the model
+and the corpus state the first one left loaded, with the same answer as a fresh process.
+
+The protocol itself (held readings, another corpus, cancel, idle exit, stale sockets, garbage,
+the installation handshake) is tested in tests/app/test_worker_protocol.py with a fake model
+in-process, in well under a second; this one real run checks that the pieces meet.
+"""
 
 from __future__ import annotations
 
 import os
 import re
-import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +21,7 @@ from tests.app.test_cli import longdesk
 
 pytestmark = [
     pytest.mark.model,
+    pytest.mark.slow,
     pytest.mark.skipif(not worker.supported(), reason="the worker needs Unix sockets"),
 ]
 
@@ -94,83 +99,3 @@ def test_a_second_ask_is_answered_by_the_worker_with_the_same_answer(
     assert wait_gone(pid)
     assert not worker.socket_path(keep_alive / "config").exists()
     assert "no worker is running" in longdesk("worker", "status").stdout
-
-
-def test_another_corpus_is_read_by_the_same_worker(keep_alive: Path, notes: Path, tmp_path: Path) -> None:
-    _out, err = ask(notes)
-    pid = worker_pid(err)
-    other = tmp_path / "other"
-    other.mkdir()
-    (other / "shed.txt").write_text("The shed door is painted red.\n")
-    _out, err = ask(other)
-    assert f"already loaded in the worker (pid {pid})" in err
-    assert "read " in err
-    assert "already holds" not in err
-
-
-def test_an_idle_worker_exits_and_removes_its_socket(
-    longdesk_home: Path, notes: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(worker.KEEP_ALIVE_ENV, "1")
-    _out, err = ask(notes)
-    pid = worker_pid(err)
-    assert wait_gone(pid)
-    assert not worker.socket_path(longdesk_home / "config").exists()
-
-
-def test_a_killed_worker_is_replaced_by_the_next_ask(keep_alive: Path, notes: Path) -> None:
-    first_out, err = ask(notes)
-    pid = worker_pid(err)
-    os.kill(pid, signal.SIGKILL)
-    assert wait_gone(pid)
-    assert worker.socket_path(keep_alive / "config").exists()  # left behind by the kill
-    out, err = ask(notes)
-    new = worker_pid(err)
-    assert new != pid
-    assert "restored the reading" in err  # from the snapshot the killed worker saved
-    assert out == first_out
-
-
-def test_ctrl_c_stops_the_answer_in_the_worker_which_stays_ready(keep_alive: Path, notes: Path) -> None:
-    import subprocess
-    import sys
-
-    from tests.app.test_cli import ROOT
-
-    _out, err = ask(notes)  # the worker holds the corpus now
-    pid = worker_pid(err)
-    exe = Path(sys.executable).with_name("longdesk")
-    proc = subprocess.Popen(
-        [str(exe), "ask", str(notes), "-q", "Write a long essay about the garden.", "--max-tokens", "2000"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=ROOT,
-        env=os.environ.copy(),
-    )
-    assert proc.stdout is not None
-    proc.stdout.read(1)  # answering has begun
-    proc.send_signal(signal.SIGINT)
-    _rest, err_bytes = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err_bytes.decode()
-    assert "stop: cancelled" in err_bytes.decode()
-    # The worker stopped generating, stays up, and answers the next question from the corpus.
-    out, err = ask(notes)
-    assert worker_pid(err) == pid
-    assert "already holds the reading" in err
-    assert out
-
-
-def test_a_client_speaking_garbage_is_dropped_and_the_worker_serves_on(keep_alive: Path, notes: Path) -> None:
-    import socket
-
-    _out, err = ask(notes)
-    pid = worker_pid(err)
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
-        raw.settimeout(30)
-        raw.connect(str(worker.socket_path(keep_alive / "config")))
-        raw.sendall(b'{"op": "open"}\n')  # JSON, but not a whole request
-        assert b"bad 'open' request" in raw.recv(4096)
-        raw.sendall(b"\x00\xff not a request\n")
-        assert raw.recv(1024) == b""  # the worker hangs up on it
-    _out, err = ask(notes)
-    assert f"already loaded in the worker (pid {pid})" in err

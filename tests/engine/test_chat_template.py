@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from importlib import resources
 from pathlib import Path
 
@@ -48,10 +47,12 @@ def test_sandbox_escapes_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_a_template_that_loops_for_ever_is_stopped_in_time() -> None:
     loop = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}x"
-    t0 = time.perf_counter()
+    import psutil
+
     with pytest.raises(TemplateError, match="did not finish rendering within 1 s"):
         render_isolated(loop, [RenderJob(MESSAGES, {})], time_limit_s=1.0)
-    assert time.perf_counter() - t0 < 5.0
+    # The looping renderer was stopped, not left running behind the error.
+    assert [c for c in psutil.Process().children(recursive=True) if c.status() != psutil.STATUS_ZOMBIE] == []
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-import time
 from pathlib import Path
 
 import pytest
@@ -12,10 +11,8 @@ from longdesk.engine.models.gguf_header import GGUFError, check_shards, read_hea
 from tests.ggufs import gguf_string, raw_header, write_gguf
 
 
-def test_reads_the_default_model_fast_and_right(default_model: Path) -> None:
-    t0 = time.perf_counter()
+def test_reads_the_default_model_right_without_its_vocabulary(default_model: Path) -> None:
     h = read_header(default_model)
-    elapsed = time.perf_counter() - t0
     assert h.architecture == "gemma3"
     assert h.context_length == 32768
     assert h.arch_int("block_count") == 18
@@ -24,8 +21,9 @@ def test_reads_the_default_model_fast_and_right(default_model: Path) -> None:
     assert h.chat_template == ""  # this GGUF ships none; Longdesk supplies the Gemma turn format
     assert 200e6 < h.weights_bytes < 260e6
     assert 250e6 < h.n_params < 300e6
-    # The gguf package needs ~10 s for this vocabulary; we skip the arrays.
-    assert elapsed < 2.0
+    # The gguf package needs ~10 s for this vocabulary; we skip the arrays (their lengths only).
+    assert "tokenizer.ggml.tokens" not in h.metadata
+    assert h.array_lengths["tokenizer.ggml.tokens"] == 262144
 
 
 def test_generated_file_round_trips(tmp_path: Path) -> None:
@@ -66,10 +64,9 @@ def test_truncated_data_is_named(tmp_path: Path) -> None:
 def test_hostile_headers_fail_fast(tmp_path: Path, blob: bytes, message: str) -> None:
     p = tmp_path / "bad.gguf"
     p.write_bytes(blob + b"\0" * 64)
-    t0 = time.perf_counter()
-    with pytest.raises(GGUFError, match=message):
+    with pytest.raises(GGUFError, match=message) as refused:  # a hang fails at pytest's timeout
         read_header(p)
-    assert time.perf_counter() - t0 < 1.0
+    assert "\n" not in str(refused.value)  # one line in words, not a dump
 
 
 def test_split_model_shards(tmp_path: Path) -> None:

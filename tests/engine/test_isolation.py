@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import time
 
 import pytest
 
@@ -30,11 +29,10 @@ def test_value_comes_back_and_the_worker_is_reused() -> None:
 
 def test_a_function_that_never_returns_is_stopped_at_the_wall_clock_limit() -> None:
     with Worker(Limits(wall_s=20)) as worker:
-        worker.call(targets.pid)  # started: the limit below measures the call alone
-        t0 = time.monotonic()
+        first = worker.call(targets.pid)  # started: the limit below concerns the call alone
         with pytest.raises(Timeout, match=r"longer than 0\.5 s"):
             worker.call(targets.sleep_forever, limits=Limits(wall_s=0.5))
-        assert time.monotonic() - t0 < 2.0
+        assert not _alive(first)  # the stuck child was killed, not left behind
         assert worker.call(targets.echo, 7) == 7  # a fresh child takes over
         assert worker.starts == 2
 
@@ -69,19 +67,22 @@ def test_exceptions_and_refused_answers_are_failures() -> None:
         assert isinstance(worker.call(targets.opaque), targets.Opaque)
 
 
-def test_progress_is_relayed_and_cancel_stops_the_call_within_a_second() -> None:
+def test_progress_is_relayed_and_cancel_stops_the_call_at_once() -> None:
     seen: list[object] = []
     with Worker(Limits(wall_s=20)) as worker:
         assert worker.call(targets.count_slowly, 3, on_progress=seen.append) == 3
         assert seen == [1, 2, 3]
-        t0 = time.monotonic()
+        seen.clear()
+        child = worker.call(targets.pid)
 
         def cancelled() -> bool:
-            return time.monotonic() - t0 > 0.3
+            return len(seen) >= 5  # the user cancels after the fifth step
 
         with pytest.raises(Cancelled):
             worker.call(targets.count_slowly, 1000, on_progress=seen.append, cancelled=cancelled)
-        assert time.monotonic() - t0 < 1.3
+        assert seen[:5] == [1, 2, 3, 4, 5]
+        assert len(seen) <= 6  # stopped within one step of the cancel (a step is 50 ms)
+        assert not _alive(child)
 
 
 def test_local_functions_are_refused() -> None:
@@ -90,3 +91,13 @@ def test_local_functions_are_refused() -> None:
 
     with Worker() as worker, pytest.raises(ValueError, match="module-level"):
         worker.call(local)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie waiting to be reaped does not)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

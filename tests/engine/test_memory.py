@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -125,3 +126,32 @@ def test_the_window_cache_size_follows_the_architecture(default_model: Path, tmp
     assert resolve_settings(LocalSettings(swa_full=True), v4).swa_full is True  # a setting wins
     assert kv_bytes(gemma, 32768) == kv_bytes(gemma, 32768, swa_full=True)
     assert kv_bytes(v4, 4096) == kv_bytes(v4, 4096, swa_full=False) < kv_bytes(v4, 4096, swa_full=True)
+
+
+def test_tensor_sizes_come_from_gguf_constants(default_model: Path) -> None:
+    """Each tensor of the real default model fills the gap to the next one (less than the alignment)."""
+    from longdesk.engine.models.gguf_header import ggml_type
+
+    assert ggml_type(9) == ("Q8_1", 32, 40)  # our own table once said 36 bytes
+    assert ggml_type(12) == ("Q4_K", 256, 144)
+    header = read_header(default_model)
+    tensors = sorted(header.tensors, key=lambda t: t.offset)
+    assert {t.type_name for t in tensors} >= {"Q4_K", "Q6_K", "F32"}
+    for this, following in itertools.pairwise(tensors):
+        gap = following.offset - this.offset
+        assert this.n_bytes <= gap < this.n_bytes + 32, (this.name, this.type_name, this.n_bytes, gap)
+    assert header.weights_bytes < header.file_size
+
+
+def test_an_unknown_tensor_type_is_refused_not_counted_as_nothing(tmp_path: Path) -> None:
+    import struct
+
+    from longdesk.engine.models.gguf_header import GGUFError
+    from tests.ggufs import gguf_string, raw_header
+
+    info = gguf_string(b"blk.0.mystery.weight") + struct.pack("<IQIQ", 1, 64, 99, 0)
+    body = raw_header(1, 0) + info
+    path = tmp_path / "mystery.gguf"
+    path.write_bytes(body + b"\0" * (-len(body) % 32) + b"\1" * 4096)
+    with pytest.raises(GGUFError, match=r"'blk\.0\.mystery\.weight' has ggml type 99"):
+        read_header(path)

@@ -46,11 +46,28 @@ def test_unknown_recipe_names_the_known_ones() -> None:
 
 
 def test_installed_build_is_the_cached_one() -> None:
-    """The venv's llama_cpp carries the marker of the recipe it was built with."""
+    """The venv's llama_cpp is the pinned release, built by the recipe setup chose (``ACCEL``).
+
+    The pin is read from the installed distribution's metadata and the marker is compared with
+    the cache key of the recipe this environment names, so the test holds under ``ACCEL=cuda``
+    as under the default cpu build.
+    """
     import importlib.util
+    import os
+    import re
+    from importlib import metadata
+
+    requires = metadata.requires("longdesk") or []
+    pins = [r for r in requires if re.match(r"llama-cpp-python\s*==", r)]
+    assert len(pins) == 1, requires
+    pinned = pins[0].split("==", 1)[1].strip()
+    assert metadata.version("llama_cpp_python") == pinned
+    assert pinned == llama_build.LLAMA_CPP_PYTHON_VERSION  # the build script compiles the pinned one
 
     spec = importlib.util.find_spec("llama_cpp")
     assert spec is not None
     assert spec.submodule_search_locations
-    marker = Path(spec.submodule_search_locations[0], "LONGDESK_BUILD")
-    assert marker.read_text().startswith("cpu-")
+    marker = Path(spec.submodule_search_locations[0], "LONGDESK_BUILD").read_text().strip()
+    accel = os.environ.get("ACCEL", "cpu")
+    args = llama_build.cmake_args_for(llama_build.load_recipe(accel))
+    assert marker == llama_build.cache_key(accel, args, sys.executable)

@@ -6,7 +6,6 @@ locally with more examples.
 
 from __future__ import annotations
 
-import contextlib
 import random
 import struct
 import time
@@ -16,21 +15,30 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from longdesk.engine.models.gguf_header import GGUFError, read_header
+from longdesk.engine.models.gguf_header import GGUFError, GGUFHeader, read_header
 from tests.ggufs import gguf_string, raw_header, write_gguf
 from tests.reliability.conftest import Ledger
 
 FUZZ_CASES = 600
 PER_CASE_LIMIT_S = 0.5
+# What a GGUFError from the reader may look like: one line in words, never a Python internal.
+_NOT_WORDS = ("Traceback", "struct.error", "index out of range", "object has no attribute", "codec")
 
 
-def _try(path: Path, data: bytes) -> tuple[bool, float]:
-    """Read ``data`` as a GGUF; True if it was accepted or refused with a GGUFError."""
+def _outcome(path: Path, data: bytes) -> GGUFHeader | str:
+    """Read ``data`` as a GGUF: the header, or the message of the GGUFError that refused it.
+
+    Any other exception propagates and fails the test: that is the bug this fuzzing looks for.
+    """
     path.write_bytes(data)
-    t0 = time.perf_counter()
-    with contextlib.suppress(GGUFError):
-        read_header(path)
-    return True, time.perf_counter() - t0
+    try:
+        return read_header(path)
+    except GGUFError as exc:
+        return str(exc)
+
+
+def _names_the_problem(message: str) -> bool:
+    return bool(message.strip()) and "\n" not in message and not any(w in message for w in _NOT_WORDS)
 
 
 def _mutate(rng: random.Random, seed: bytes) -> bytes:
@@ -51,18 +59,43 @@ def _mutate(rng: random.Random, seed: bytes) -> bytes:
 
 
 def test_bounded_mutation_fuzz(tmp_path: Path, ledger: Ledger) -> None:
+    """600 mutated files: each is read into a consistent header or refused in words."""
+    seed = write_gguf(tmp_path / "seed.gguf", "llama", n_tensors=3).read_bytes()
+    rng = random.Random(20261128)
+    target = tmp_path / "case.gguf"
+    accepted = refused = 0
+    for i in range(FUZZ_CASES):
+        data = _mutate(rng, seed)
+        got = _outcome(target, data)
+        if isinstance(got, str):
+            refused += 1
+            named = _names_the_problem(got)
+            ledger.hostile(named=named, what=f"fuzz case {i}: {got!r}")
+            assert named, f"case {i}: {got!r}"
+        else:
+            accepted += 1
+            ledger.hostile(what=f"fuzz case {i}")
+            # An accepted header describes the file it came from: every tensor's data is inside it.
+            assert got.file_size == len(data)
+            assert all(t.offset + t.n_bytes <= len(data) for t in got.tensors), f"case {i}"
+            assert got.weights_bytes <= len(data)
+    # The mutations reach both outcomes (a reader that refuses everything would pass the above).
+    assert refused >= FUZZ_CASES // 4, (accepted, refused)
+    assert accepted >= FUZZ_CASES // 20, (accepted, refused)
+
+
+@pytest.mark.perf
+def test_fuzz_cases_are_read_quickly(tmp_path: Path) -> None:
+    """Each mutated file is read or refused in well under half a second (a bounded reader)."""
     seed = write_gguf(tmp_path / "seed.gguf", "llama", n_tensors=3).read_bytes()
     rng = random.Random(20261128)
     target = tmp_path / "case.gguf"
     slowest = 0.0
-    for i in range(FUZZ_CASES):
+    for _ in range(FUZZ_CASES):
         data = _mutate(rng, seed)
-        ok, elapsed = _try(target, data)
-        slowest = max(slowest, elapsed)
-        hung = elapsed > PER_CASE_LIMIT_S
-        ledger.hostile(hung=hung, what=f"fuzz case {i}: {elapsed:.2f} s")
-        assert ok
-        assert not hung, f"case {i} took {elapsed:.2f} s"
+        t0 = time.perf_counter()
+        _outcome(target, data)
+        slowest = max(slowest, time.perf_counter() - t0)
     assert slowest < PER_CASE_LIMIT_S
 
 
@@ -76,10 +109,13 @@ def test_bounded_mutation_fuzz(tmp_path: Path, ledger: Ledger) -> None:
 def test_arbitrary_counts_never_escape_as_other_errors(
     tmp_path: Path, n_tensors: int, n_kv: int, version: int, tail: bytes
 ) -> None:
-    p = tmp_path / "h.gguf"
-    p.write_bytes(b"GGUF" + struct.pack("<IQQ", version, n_tensors, n_kv) + tail)
-    with contextlib.suppress(GGUFError):
-        read_header(p)
+    got = _outcome(tmp_path / "h.gguf", b"GGUF" + struct.pack("<IQQ", version, n_tensors, n_kv) + tail)
+    if isinstance(got, str):
+        assert _names_the_problem(got), got
+    else:  # only the versions this reader knows, with counts the few bytes can hold
+        assert got.version in (2, 3)
+        assert len(got.tensors) == n_tensors
+        assert len(got.metadata) <= n_kv
 
 
 @pytest.mark.parametrize("size", [1, 1024, 16 * 1024 * 1024 + 1])
@@ -91,10 +127,10 @@ def test_huge_metadata_strings_are_bounded(tmp_path: Path, size: int, ledger: Le
     with p.open("wb") as fh:
         fh.write(body)
         fh.write(b"x" * min(size, 2 * 1024 * 1024))
-    t0 = time.perf_counter()
     if size > 16 * 1024 * 1024:
-        with pytest.raises(GGUFError, match="claims"):
+        with pytest.raises(GGUFError, match="claims") as refused:
             read_header(p)
-    elif size <= 2 * 1024 * 1024:
+        ledger.hostile(named=_names_the_problem(str(refused.value)), what=f"string of {size} bytes")
+    else:
         assert read_header(p).metadata["general.name"] == "x" * size
-    ledger.hostile(hung=time.perf_counter() - t0 > 1.0, what=f"string of {size} bytes")
+        ledger.hostile(what=f"string of {size} bytes")

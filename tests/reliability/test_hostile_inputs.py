@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -69,8 +68,7 @@ def test_hostile_folder_costs_one_entry_per_bad_file(
     (folder / "notes.txt").write_text("Plain notes about the harbour and its lighthouse.\n")
     before = sorted(p.name for p in tmp_path.rglob("*"))
     exe = Path(sys.executable).with_name("longdesk")
-    t0 = time.perf_counter()
-    try:
+    try:  # a hang fails at the timeout (and is counted as one), never by a clock in the test
         r = subprocess.run(
             [str(exe), "inspect", str(folder)],
             capture_output=True,
@@ -84,7 +82,6 @@ def test_hostile_folder_costs_one_entry_per_bad_file(
         for _ in EXPECTED:
             ledger.hostile(hung=True, what="longdesk inspect on the hostile folder hung")
         raise
-    elapsed = time.perf_counter() - t0
     crashed = r.returncode != 0
     out = r.stdout
     for name, words in EXPECTED.items():
@@ -92,7 +89,6 @@ def test_hostile_folder_costs_one_entry_per_bad_file(
         named = len(lines) == 1 and all(w in lines[0].lower() for w in words)
         ledger.hostile(crashed=crashed, named=named, what=f"{name}: {lines or 'not listed'}")
     assert not crashed, r.stderr
-    assert elapsed < 120
     # Every good document is read and counted.
     good = next(ln for ln in out.splitlines() if "dropped/good.pdf" in ln)
     assert "3 pages" in good

@@ -187,12 +187,21 @@ def test_a_request_cancelled_while_queued_never_runs(qtbot: QtBot) -> None:
 
 
 def test_a_long_count_stops_on_cancel(qtbot: QtBot) -> None:
-    class SlowCounter(FakeBackend):
+    class HeldCounter(FakeBackend):
+        """Counts five documents, then waits (on the worker thread) until the test lets it go."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.counted = 0
+            self.release = threading.Event()
+
         def count_tokens(self, text: str) -> int:
-            time.sleep(0.01)
+            self.counted += 1
+            if self.counted == 5:
+                self.release.wait(10)
             return super().count_tokens(text)
 
-    backend = SlowCounter()
+    backend = HeldCounter()
     ctl = _controller(qtbot, backend)
     try:
         docs = [
@@ -200,12 +209,14 @@ def test_a_long_count_stops_on_cancel(qtbot: QtBot) -> None:
         ]
         corpus = Corpus.of(docs)
         rid = ctl.submit(lambda r: PlanCorpus(r, corpus, 64))
-        time.sleep(0.3)
-        t0 = time.monotonic()
+        qtbot.waitUntil(lambda: backend.counted >= 5, timeout=5000)  # counting has begun
         with qtbot.waitSignal(ctl.failed, timeout=5000) as got:
             ctl.cancel(rid)
+            backend.release.set()
         assert got.args[0] == rid
         assert got.args[1].kind is FailureKind.CANCELLED
-        assert time.monotonic() - t0 < 2  # 2,000 documents at 10 ms each would take 20 s
+        assert "cancelled while counting (5 documents counted)" in got.args[1].message
+        assert backend.counted == 5  # not one document more after the cancel
     finally:
+        backend.release.set()
         assert ctl.shutdown()

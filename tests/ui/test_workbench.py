@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
 import pytest
@@ -23,22 +22,23 @@ pytestmark = [pytest.mark.gui, pytest.mark.model, pytest.mark.slow]
 LONG = 180_000  # generous: the CI machine is shared and llama.cpp gets a fraction of 2 cores
 
 
-def _open(qtbot: QtBot, *, restore: bool) -> tuple[MainWindow, float]:
-    t0 = time.perf_counter()
+def _open(qtbot: QtBot, *, restore: bool) -> MainWindow:
+    """The window as the launcher shows it; how fast it appears is bench/gui_startup.py's measure."""
     window = MainWindow(Paths.default(), restore_last_session=restore)
     qtbot.addWidget(window)
     window.resize(1400, 860)
     window.show()
     qtbot.waitExposed(window)
-    shown = time.perf_counter() - t0
-    return window, shown
+    return window
 
 
 def test_drop_ask_stop_close_and_follow_up(
     qtbot: QtBot, ui_home: Path, code_folder: Path, pdf_book: Path, artifacts: Path
 ) -> None:
-    window, shown_s = _open(qtbot, restore=False)
-    assert shown_s < 1.5
+    window = _open(qtbot, restore=False)
+    # The window is up before any model work: the model loads only after the first paint.
+    assert window.local.info is None
+    assert window.local.load_id == 0  # nothing asked of the engine yet
     with qtbot.waitSignal(window.model_loaded, timeout=LONG) as loaded:
         window.start_background_work()
     assert loaded.args[0].context_window == TEST_CONTEXT
@@ -61,8 +61,13 @@ def test_drop_ask_stop_close_and_follow_up(
     reasons = " ".join(f"{i.name}: {i.reason}" for i in issues)
     assert "logo.bin: binary content" in reasons
     assert "node_modules" in reasons
-    if pdf_book.name not in docs:  # until the PDF reader lands, the PDF is listed with its reason
-        assert pdf_book.name in reasons
+    # The PDF is read page by page: listed as a document (not an issue), its pages anchored.
+    assert pdf_book.name in docs, reasons
+    assert pdf_book.name not in reasons
+    pdf_span = next(s for s in plan.spans if s.name == pdf_book.name)
+    pdf_text = plan.corpus_text[pdf_span.start : pdf_span.end]
+    assert [f"<p{n}>" in pdf_text for n in (1, 2, 3)] == [True, True, True]
+    assert "the harbour floods at noon" in " ".join(pdf_text.split())
     assert window.center.currentWidget() is window.work_page
     assert f"{plan.prefix_tokens:,}" in window.budget.label.text()
     assert f"of {TEST_CONTEXT:,} tokens" in window.budget.label.text()
@@ -135,12 +140,12 @@ def test_drop_ask_stop_close_and_follow_up(
     window.close()
 
     saved = SessionStore(Paths.default().data / "sessions").load(session_id)
-    assert [t.stop_reason for t in saved.turns] == ["stop", "cancelled"] or saved.turns[
-        0
-    ].stop_reason == "length"
+    assert saved.turns[0].stop_reason in ("stop", "length")
+    assert saved.turns[1].stop_reason == "cancelled"
+    assert saved.turns[1].answer  # the text streamed before Esc is kept
 
     # Reopen: the last session comes back with its conversation and its document list at once.
-    window2, _ = _open(qtbot, restore=True)
+    window2 = _open(qtbot, restore=True)
     with qtbot.waitSignal(window2.model_loaded, timeout=LONG):
         window2.start_background_work()
     qtbot.waitUntil(lambda: window2.session.session_id == session_id, timeout=30_000)
@@ -148,15 +153,11 @@ def test_drop_ask_stop_close_and_follow_up(
     assert {d.name for d in window2.sources.model.documents()} == set(docs)
     qtbot.waitUntil(lambda: window2.plan is not None, timeout=LONG)
     window2.question.setPlainText("And at what hour is the tide high?")
-    t0 = time.perf_counter()
-    first: list[float] = []
-    window2.engine.text_streamed.connect(lambda *_a: first.append(time.perf_counter() - t0))
     with qtbot.waitSignal(window2.answer_finished, timeout=LONG) as followed:
         window2.ask()
     assert followed.args[0].answer.strip()
     assert len(window2.session.turns) == 3
     # The corpus was not read again: its saved state came back from the snapshot folder.
     assert window2.reading_note.startswith("Restored from a saved snapshot"), window2.reading_note
-    print(f"follow-up after reopen: first text after {first[0]:.1f} s")
     shot(window2, artifacts, "07-reopened-follow-up.png")
     window2.close()

@@ -11,6 +11,7 @@ window drops every signal whose id is not the one it waits for.
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,26 +23,31 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from longdesk.app.consent import looks_secret, prepare_consent
 from longdesk.app.hosted_endpoint import HostedSpec, open_hosted
+from longdesk.app.logs import internal_error
 from longdesk.engine.backends.base import (
     AnswerDelta,
     AskOptions,
     Backend,
     BackendError,
+    Capabilities,
     Event,
     Failed,
     FailureKind,
     Finished,
     Progress,
     Reading,
+    StopReason,
     ThinkingDelta,
     Turn,
     Usage,
+    capabilities,
 )
 from longdesk.engine.backends.hosted import HostedBackend
 from longdesk.engine.context.pack import pack
 from longdesk.engine.context.plan import ContextPlan
 from longdesk.engine.corpus.model import Corpus
 
+_log = logging.getLogger(__name__)
 STREAM_INTERVAL_S = 1 / 30
 PROGRESS_INTERVAL_S = 0.1
 
@@ -194,6 +200,8 @@ class EngineWorker(EngineSignals):
         super().__init__()
         self._factory = factory
         self._backend: Backend | None = None
+        self._caps = Capabilities()  # what the open backend can do beyond Backend, checked once
+        self._hosted: HostedBackend | None = None  # the same object, when it was opened as hosted
         self._model_path: Path | None = None
         self._counter: ExactCounter | None = None
         self._reading: Reading | None = None
@@ -234,7 +242,10 @@ class EngineWorker(EngineSignals):
         except BackendError as exc:
             self.failed.emit(req.request_id, Failed(exc.kind, exc.message))
         except Exception as exc:  # noqa: BLE001 - errors are values: shown to the user, never lost
-            self.failed.emit(req.request_id, Failed(FailureKind.INTERNAL, f"{type(exc).__name__}: {exc}"))
+            what = f"running {type(req).__name__}"
+            self.failed.emit(
+                req.request_id, Failed(FailureKind.INTERNAL, internal_error(what, exc, logger=_log))
+            )
         finally:
             with self._lock:
                 self._events.pop(req.request_id, None)
@@ -243,12 +254,13 @@ class EngineWorker(EngineSignals):
         if isinstance(req, LoadModel):
             self._close_backend()
             self._backend = self._factory(req.path, req.settings)
+            self._caps = capabilities(self._backend)
             self._model_path = req.path
             self.model_loaded.emit(req.request_id, self._backend.describe())
         elif isinstance(req, OpenHosted):
             self._close_backend()
             hosted, note = open_hosted(req.spec, req.config_dir)
-            self._backend = hosted
+            self._backend, self._hosted, self._caps = hosted, hosted, capabilities(hosted)
             if note:
                 self.note_reported.emit(req.request_id, note)
             self.model_loaded.emit(req.request_id, hosted.describe())
@@ -261,7 +273,10 @@ class EngineWorker(EngineSignals):
             request = prepare_consent(req.session_id, req.corpus, hosted, req.options, include=include)
             self.consent_prepared.emit(req.request_id, request)
         elif isinstance(req, Permit):
-            self._need_hosted().permit(req.fingerprint)
+            self._need_backend()
+            if self._caps.needs_permit is None:
+                raise BackendError(FailureKind.INTERNAL, "this backend sends nothing off the machine")
+            self._caps.needs_permit.permit(req.fingerprint)
         elif isinstance(req, PlanCorpus):
             backend = self._need_backend()
             window = backend.describe().context_window
@@ -272,7 +287,7 @@ class EngineWorker(EngineSignals):
                 window,
                 reserved_output=req.reserved_output,
                 reserved_thinking=req.reserved_thinking,
-                progress=lambda _p: _stop_if(event),  # a long count stops on cancel or shutdown
+                cancelled=event.is_set,  # a long count stops on cancel or shutdown
             )
             if self._counter is not None:
                 self._counter.flush()
@@ -317,14 +332,15 @@ class EngineWorker(EngineSignals):
         return self._counter if self._counter is not None else backend.count_tokens
 
     def _need_hosted(self) -> HostedBackend:
-        backend = self._need_backend()
-        if not isinstance(backend, HostedBackend):
+        self._need_backend()
+        if self._hosted is None:
             raise BackendError(FailureKind.INTERNAL, "this worker holds no hosted backend")
-        return backend
+        return self._hosted
 
     def _close_backend(self) -> None:
         if self._backend is not None:
             backend, self._backend = self._backend, None
+            self._hosted, self._caps = None, Capabilities()
             if self._counter is not None:
                 self._counter.close()
                 self._counter = None
@@ -361,8 +377,8 @@ class EngineWorker(EngineSignals):
             reading = backend.read(req.plan, on_event, event.is_set)
             self._reading, self._read_text = reading, text
             self.read_finished.emit(rid, reading)
-        if req.partial and isinstance(backend, HostedBackend):
-            result = backend.resume(
+        if req.partial and self._caps.resumable is not None:
+            result = self._caps.resumable.resume(
                 self._reading, req.history, req.question, req.partial, req.options, on_event, event.is_set
             )
         else:
@@ -373,12 +389,7 @@ class EngineWorker(EngineSignals):
         if isinstance(result, Failed):
             self.failed.emit(rid, result)
         else:
-            self.finished.emit(rid, result if not event.is_set() else Finished("cancelled"))
-
-
-def _stop_if(event: threading.Event) -> None:
-    if event.is_set():
-        raise BackendError(FailureKind.CANCELLED, "cancelled while counting")
+            self.finished.emit(rid, result if not event.is_set() else Finished(StopReason.CANCELLED))
 
 
 class _Coalescer:

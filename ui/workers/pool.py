@@ -1,13 +1,16 @@
 """Short jobs off the GUI thread (ingestion, page rendering, file writes) on a QThreadPool.
 
 ``run_task(fn, on_done, on_failed)`` runs ``fn`` on the pool and calls one of the callbacks
-on the GUI thread with its result, or with its error as one line (errors are values). Jobs
+on the GUI thread with its result, or with its error as one line (errors are values) that
+names its log entry; the traceback is logged, and a job with no ``on_failed`` is logged too,
+never dropped. Jobs
 that report progress get a ``JobContext`` whose ``report`` is throttled to about 10 signals
 a second and whose ``cancelled`` is a thread-safe flag.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +18,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
+from longdesk.app.logs import report
+
+_log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 0.1
 
 
@@ -88,7 +94,10 @@ class _Signals(QObject):
     @Slot(str)
     def on_self_failed(self, message: str) -> None:
         self._on_end(self)
-        if self._on_failed_cb is not None and not self._is_closed():
+        if self._on_failed_cb is None:
+            if message != "cancelled":  # nobody shows it: the log keeps it (with its traceback)
+                _log.warning("a background task without a failure handler failed: %s", message)
+        elif not self._is_closed():
             self._on_failed_cb(message)
 
     @Slot(int, int, str)
@@ -112,7 +121,9 @@ class _Job(QRunnable):
             self.signals.failed.emit("cancelled")
         except Exception as exc:  # noqa: BLE001 - errors are values, never raised on a pool thread
             text = str(exc) or type(exc).__name__
-            self.signals.failed.emit(text.splitlines()[0] if text else type(exc).__name__)
+            line = text.splitlines()[0] if text else type(exc).__name__
+            failure_id = report(f"background task failed: {line}", exc, logger=_log)
+            self.signals.failed.emit(f"{line} (log entry {failure_id})")
         else:
             self.signals.done.emit(result)
 
