@@ -116,12 +116,12 @@ class ProgressPrinter:
         self.stream.flush()
 
 
-_FIRST_LINE_S = 1.0  # reading progress shows once reading has taken this long
+_FIRST_LINE_S = 0.5  # reading progress shows once reading has taken this long
 
 
 def _load_progress(stream: TextIO) -> Callable[[LoadProgress], None]:
     """Reading progress on stderr from the first second on: a rewritten line on a terminal
-    (twice a second), a line every 2 s otherwise. A load done within a second prints nothing."""
+    (twice a second), a line every 2 s otherwise. A load done within half a second prints nothing."""
     start = time.monotonic()
     last = [start - 2.0]
     printed = [False]
