@@ -288,6 +288,17 @@ class MainWindow(QMainWindow):
             self.sessions_glue.open_session(last)
 
     # ================================================================== sources (ui/sources_glue.py)
+    @Slot(list)
+    def open_paths(self, paths: list[Path]) -> None:
+        """What ``longdesk FILE...`` hands over (also from a later launch): the files become
+        sources (a GGUF the model) and the window comes to the front."""
+        if paths:
+            self.sources.handle_paths(paths)
+        if self.isMinimized():
+            self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
     def add_paths(self, paths: Sequence[Path]) -> None:
         self.sources_glue.add_paths(paths)
 

@@ -22,7 +22,7 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
-from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QStyle,
     QTreeView,
     QVBoxLayout,
     QWidget,
@@ -39,6 +40,10 @@ from longdesk.app.sessions import DocRecord
 
 Index = QModelIndex | QPersistentModelIndex
 COLUMNS = ("Document", "Kind", "Extent", "Tokens", "Status")
+# Columns a narrow panel hides first, so that the names stay readable (the tooltip keeps them).
+HIDE_ORDER = (4, 1, 2)
+# The Document column gets at least this share of the width before other columns are hidden.
+NAME_SHARE = 0.5
 MODEL_SUFFIX = ".gguf"
 EXPAND_LIMIT = 200
 # The roles ``SourcesModel.data`` answers (as ints: comparing enum members costs more).
@@ -236,7 +241,10 @@ class SourcesModel(QAbstractItemModel):
         if role == Qt.ItemDataRole.CheckStateRole and col == 0:
             return Qt.CheckState.Checked if item.included else Qt.CheckState.Unchecked
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{item.doc_id} · {item.source}"
+            # The full path, and every column's figure (narrow panels hide some columns).
+            status = "excluded" if not item.included else self.status.get(item.doc_id, "in context")
+            tokens = f"{item.tokens:,} tokens" if item.tokens else "tokens not counted yet"
+            return f"{item.source}\n{item.doc_id} · {item.kind} · {item.extent} · {tokens} · {status}"
         if role == Qt.ItemDataRole.TextAlignmentRole and col == 3:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.UserRole:
@@ -262,7 +270,23 @@ class SourcesModel(QAbstractItemModel):
             return Qt.CheckState.Unchecked if group.included == 0 else Qt.CheckState.PartiallyChecked
         if role == Qt.ItemDataRole.TextAlignmentRole and col == 3:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole and col == 0:
+            return group.title
         return None
+
+    def longest(self, column: int, count: int = 8) -> list[str]:
+        """The ``count`` longest texts of a column (by characters), to size it without asking
+        the view to measure every row."""
+        texts: set[str] = set()
+        for g in self.groups:
+            if g.is_issues:
+                continue
+            if column == 0:
+                texts.add(g.title)
+            for r in g.rows:
+                if isinstance(r, DocRecord):
+                    texts.add((r.name.split("/", 1)[-1], r.kind, r.extent, f"{r.tokens:,}")[column])
+        return sorted(texts, key=len, reverse=True)[:count]
 
     def flags(self, index: Index) -> Qt.ItemFlag:
         base = super().flags(index)
@@ -379,14 +403,53 @@ class SourcesPanel(QWidget):
         header = self.tree.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        # Fixed widths from the font, not ResizeToContents: that asks every row for its size
-        # on each change and costs seconds on the GUI thread for a codebase of thousands of files.
-        metrics = self.fontMetrics()
-        for col, sample in enumerate(("", "markdown", "1,234 lines", "1,234,567", "in context"), start=0):
-            if col == 0:
-                continue
+        for col in range(1, len(COLUMNS)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
-            header.resizeSection(col, metrics.horizontalAdvance(sample) + 18)
+        self._measure()
+        self._fit_columns()
+
+    def _measure(self) -> None:
+        """Natural widths of Kind, Extent, Tokens and Status, and the room the names need.
+
+        From the longest texts (not ResizeToContents, which asks every row for its size on
+        each change: seconds on the GUI thread for a codebase of thousands of files).
+        """
+        metrics = self.tree.fontMetrics()
+        pad = 2 * self.tree.style().pixelMetric(QStyle.PixelMetric.PM_HeaderMargin) + 12
+        samples = {
+            1: ["Kind"],
+            2: ["Extent"],
+            3: ["Tokens", "1,234,567"],
+            4: ["Status", "in context", "excluded", "not sent"],
+        }
+        for col in (1, 2, 3):
+            samples[col] += self.model.longest(col)
+        samples[4] += list(self.model.status.values())
+        self._natural = {
+            col: max(metrics.horizontalAdvance(t) for t in texts) + pad for col, texts in samples.items()
+        }
+        indent = 2 * self.tree.indentation() + self.style().pixelMetric(QStyle.PixelMetric.PM_IndicatorWidth)
+        names = self.model.longest(0)
+        self._name_need = max((metrics.horizontalAdvance(n) for n in names), default=0) + indent + pad
+
+    def _fit_columns(self) -> None:
+        """The Document column takes the width the other columns leave; when the names would be
+        cut short, Status, then Kind, then Extent are hidden (each row's tooltip gives them all)."""
+        header = self.tree.header()
+        width = self.tree.viewport().width()
+        natural = self._natural
+        shown = set(natural)
+        for col in HIDE_ORDER:
+            if width - sum(natural[c] for c in shown) >= min(self._name_need, int(width * NAME_SHARE)):
+                break
+            shown.discard(col)
+        for col, w in natural.items():
+            header.setSectionHidden(col, col not in shown)
+            header.resizeSection(col, w)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_columns()
 
     def _shown(self, source: QModelIndex) -> QModelIndex:
         """``source`` as the view knows it (through the proxy while filtering)."""
@@ -402,6 +465,8 @@ class SourcesPanel(QWidget):
         self, documents: Sequence[DocRecord], issues: Sequence[tuple[str, str, str]], roots: Sequence[str]
     ) -> None:
         self.model.set_documents(documents, issues, roots)
+        self._measure()
+        self._fit_columns()
         self._expand_small_groups()
         self._span_issue_rows()
         self._refresh_empty()
@@ -411,6 +476,9 @@ class SourcesPanel(QWidget):
         """New token counts for the listed documents: in place when the list is unchanged."""
         if not self.model.update_documents(documents):
             self.set_documents(documents, issues, roots)
+        else:
+            self._measure()  # the token counts may be wider now
+            self._fit_columns()
 
     def _span_issue_rows(self) -> None:
         """Left-out files show their reason across the whole row."""
