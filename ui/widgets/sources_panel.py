@@ -15,14 +15,16 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractItemModel,
+    QEvent,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
     Signal,
     Slot,
 )
-from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QResizeEvent
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -42,8 +44,8 @@ Index = QModelIndex | QPersistentModelIndex
 COLUMNS = ("Document", "Kind", "Extent", "Tokens", "Status")
 # Columns a narrow panel hides first, so that the names stay readable (the tooltip keeps them).
 HIDE_ORDER = (4, 1, 2)
-# The Document column gets at least this share of the width before other columns are hidden.
-NAME_SHARE = 0.5
+# Columns are hidden until the Document column holds the longest name, or this share of the width.
+NAME_SHARE = 0.7
 MODEL_SUFFIX = ".gguf"
 EXPAND_LIMIT = 200
 # The roles ``SourcesModel.data`` answers (as ints: comparing enum members costs more).
@@ -384,6 +386,7 @@ class SourcesPanel(QWidget):
         self.tree.setAlternatingRowColors(True)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self._size_columns()
+        self.tree.viewport().installEventFilter(self)
         layout.addWidget(self.tree, 1)
         self.empty_hint = QLabel(
             "Drop books, documents, folders or a codebase here.\nDrop a .gguf file to use it as the model.",
@@ -430,7 +433,7 @@ class SourcesPanel(QWidget):
         }
         indent = 2 * self.tree.indentation() + self.style().pixelMetric(QStyle.PixelMetric.PM_IndicatorWidth)
         names = self.model.longest(0)
-        self._name_need = max((metrics.horizontalAdvance(n) for n in names), default=0) + indent + pad
+        self._name_need = max((metrics.horizontalAdvance(n) for n in names), default=0) + indent + 8
 
     def _fit_columns(self) -> None:
         """The Document column takes the width the other columns leave; when the names would be
@@ -447,9 +450,11 @@ class SourcesPanel(QWidget):
             header.setSectionHidden(col, col not in shown)
             header.resizeSection(col, w)
 
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        self._fit_columns()
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        # The tree's viewport changes width with the panel, and when its scroll bar comes or goes.
+        if watched is self.tree.viewport() and event.type() == QEvent.Type.Resize:
+            self._fit_columns()
+        return super().eventFilter(watched, event)
 
     def _shown(self, source: QModelIndex) -> QModelIndex:
         """``source`` as the view knows it (through the proxy while filtering)."""

@@ -1,0 +1,89 @@
+"""Sources shows every name readable: a real codebase and a real book, at the window's first size
+on a small screen and when the panel is narrow, in the light and the dark theme.
+
+The book is the Debian maintainers' guide as EPUB and PDF (package ``debmake-doc``, fetched at
+run time); the folder is this repository's ``engine/`` package.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from longdesk.app.paths import Paths
+from longdesk.ui.main_window import MainWindow
+from longdesk.ui.theme import ThemeMode
+from tests.ui.debian_docs import debian_package
+from tests.ui.helpers import shot
+
+pytestmark = pytest.mark.gui
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cut_names(window: MainWindow) -> list[str]:
+    """Names in the Document column that do not fit their cell (so are shown elided)."""
+    tree = window.sources.tree
+    model = window.sources.model
+    metrics = tree.fontMetrics()
+    cut = []
+    for gi, group in enumerate(model.groups):
+        if group.is_issues:
+            continue
+        parent = model.index(gi, 0)
+        for ri in range(min(len(group.rows), 40)):
+            index = model.index(ri, 0, parent)
+            text = model.data(index, Qt.ItemDataRole.DisplayRole)
+            cell = tree.visualRect(index)
+            check = tree.style().pixelMetric(tree.style().PixelMetric.PM_IndicatorWidth) + 8
+            if metrics.horizontalAdvance(text) > cell.width() - check:
+                cut.append(text)
+    return cut
+
+
+@pytest.mark.parametrize("theme", [ThemeMode.LIGHT, ThemeMode.DARK])
+def test_names_of_a_real_folder_and_a_real_book_are_readable(
+    qtbot: QtBot, ui_home: Path, artifacts: Path, theme: ThemeMode
+) -> None:
+    docs = debian_package("debmake-doc") / "usr" / "share" / "doc" / "debmake-doc"
+    book = docs / "debmake-doc.en.epub"
+    pdf = docs / "debmake-doc.en.pdf"
+    assert book.is_file()
+    window = MainWindow(Paths.default(), restore_last_session=False)
+    qtbot.addWidget(window)
+    window.resize(1216, 760)  # the first size on a 1280 x 800 screen
+    window.show()
+    qtbot.waitExposed(window)
+    window.set_theme(theme)
+    window.add_paths([ROOT / "engine", book, pdf])
+    qtbot.waitUntil(lambda: window.corpus is not None, timeout=120_000)
+    names = {d.name for d in window.session.documents}
+    assert {"debmake-doc.en.epub", "debmake-doc.en.pdf", "engine/backends/hosted_presets.py"} <= names
+    qtbot.waitUntil(window.sources.tree.isVisible)
+    QApplication.processEvents()
+    shot(window, artifacts, f"sources-real-names-{theme.value}.png")
+    assert _cut_names(window) == []
+    header = window.sources.tree.header()
+    assert all(not header.isSectionHidden(c) for c in range(1, 4))  # room for Kind, Extent, Tokens too
+
+    # A narrow panel (the source viewer open beside): Status and Kind make room for the names,
+    # the Document column is the widest, and a name longer than it elides in the middle.
+    window.splitter.setSizes([330, 500, 380])
+    QApplication.processEvents()
+    assert header.isSectionHidden(4)
+    assert header.isSectionHidden(1)
+    assert not header.isSectionHidden(3)  # tokens stay: they are what the budget is made of
+    viewport = window.sources.tree.viewport().width()
+    widths = [header.sectionSize(c) for c in range(5) if not header.isSectionHidden(c)]
+    assert header.sectionSize(0) == max(widths) >= 0.6 * viewport
+    assert window.sources.tree.textElideMode() == Qt.TextElideMode.ElideMiddle
+    shot(window, artifacts, f"sources-narrow-{theme.value}.png")
+    first = window.sources.model.index(0, 0, window.sources.model.index(0, 0))
+    tip = window.sources.model.data(first, Qt.ItemDataRole.ToolTipRole)
+    assert str(ROOT / "engine") in tip  # the full path
+    assert "tokens" in tip
+    window.close()
