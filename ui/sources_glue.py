@@ -38,6 +38,17 @@ if TYPE_CHECKING:
     from longdesk.ui.main_window import MainWindow
 
 
+# What the Add files dialog lists first: the formats Longdesk reads (README, "What goes in").
+SOURCE_FILTERS = ";;".join(
+    (
+        "Books and documents (*.pdf *.epub *.mobi *.azw *.azw3 *.fb2 *.fbz *.xps *.oxps *.cbz *.html *.htm "
+        "*.md *.markdown *.rst *.txt *.ipynb *.zip *.tar *.tar.gz *.tgz *.tar.bz2 *.tar.xz)",
+        "Models (*.gguf)",
+        "All files (*)",
+    )
+)
+
+
 class SourcesGlue(QObject):
     """Turns dropped paths into the window's Corpus and ContextPlan."""
 
@@ -49,7 +60,7 @@ class SourcesGlue(QObject):
 
     @Slot()
     def on_add_files(self) -> None:
-        names, _ = QFileDialog.getOpenFileNames(self.w, "Add sources", str(Path.home()))
+        names, _ = QFileDialog.getOpenFileNames(self.w, "Add sources", str(Path.home()), SOURCE_FILTERS)
         if names:
             self.w.sources.handle_paths([Path(n) for n in names])
 

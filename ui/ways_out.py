@@ -5,7 +5,8 @@ machine, with figures:
 
 * the hosted endpoint set up in the settings, with its context and the estimated cost of
   sending this corpus once; the click goes through the consent dialog, which shows the exact
-  documents, tokens and cost before anything leaves (``ui.hosted_glue``);
+  documents, tokens and cost before anything leaves (``ui.hosted_glue``). With none set up,
+  the DeepSeek API's context is named and the click opens the settings;
 * a local model the app knows (``app.models.known_models``: the default, the models folder,
   the settings' paths; the loaded one at a larger context first) whose trained context holds
   the corpus and whose memory plan at that context fits this machine; the click loads it;
@@ -47,6 +48,7 @@ class HostedWay:
     label: str  # "DeepSeek API at https://api.deepseek.com"
     context: int  # 0: unknown
     cost: str  # "about $0.15", or "" when the price table does not cover it
+    configured: bool = True  # False: none is set up yet; the click opens the settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +78,14 @@ def needed_context(figures: BudgetFigures) -> int:
 
 
 def hosted_way(settings: Settings, config_dir: Path, figures: BudgetFigures) -> HostedWay | None:
-    """The configured endpoint when it could take this corpus (its context is unknown or large enough)."""
-    if not settings.hosted_endpoint:
-        return None
+    """The configured endpoint when it could take this corpus (its context is unknown or large
+    enough); with none configured, the DeepSeek preset as one that can be set up."""
     from longdesk.app.hosted_endpoint import HostedSpec, price_table
-    from longdesk.engine.backends.hosted_presets import PRESETS
+    from longdesk.engine.backends.hosted_presets import DEEPSEEK, PRESETS
+
+    if not settings.hosted_endpoint:
+        context = DEEPSEEK.window_for(DEEPSEEK.default_model)
+        return HostedWay(DEEPSEEK.label, context, "", configured=False) if figures.used <= context else None
 
     spec = HostedSpec(
         preset=settings.hosted_preset,
@@ -250,8 +255,13 @@ class WaysOutGlue(QObject):
 
     # ---------------------------------------------------------------- the clicks
     def on_hosted_button_clicked(self) -> None:
-        """Through the consent dialog: the question in the box is sent once agreed to."""
+        """Through the consent dialog: the question in the box is sent once agreed to. With no
+        endpoint set up yet, the settings open at the hosted section."""
         w = self.w
+        way = self.widget.ways.hosted
+        if way is not None and not way.configured:
+            w.settings_glue.on_settings()
+            return
         question = w.question.toPlainText().strip()
         figures = w.budget.figures
         reason = figures.advice() if figures is not None else "the corpus does not fit"

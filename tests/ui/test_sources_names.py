@@ -18,9 +18,9 @@ from longdesk.app.paths import Paths
 from longdesk.ui.main_window import MainWindow
 from longdesk.ui.theme import ThemeMode
 from tests.ui.debian_docs import debian_package
-from tests.ui.helpers import shot
+from tests.ui.helpers import ready_shot, shot
 
-pytestmark = pytest.mark.gui
+pytestmark = [pytest.mark.gui, pytest.mark.model, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,13 +59,15 @@ def test_names_of_a_real_folder_and_a_real_book_are_readable(
     window.show()
     qtbot.waitExposed(window)
     window.set_theme(theme)
-    window.add_paths([ROOT / "engine", book, pdf])
-    qtbot.waitUntil(lambda: window.corpus is not None, timeout=120_000)
+    with qtbot.waitSignal(window.model_loaded, timeout=180_000):
+        window.start_background_work()
+    with qtbot.waitSignal(window.corpus_planned, timeout=300_000):
+        window.add_paths([ROOT / "engine", book, pdf])
     names = {d.name for d in window.session.documents}
     assert {"debmake-doc.en.epub", "debmake-doc.en.pdf", "engine/backends/hosted_presets.py"} <= names
     qtbot.waitUntil(window.sources.tree.isVisible)
     QApplication.processEvents()
-    shot(window, artifacts, f"sources-real-names-{theme.value}.png")
+    ready_shot(qtbot, window, artifacts, f"sources-real-names-{theme.value}.png")
     assert _cut_names(window) == []
     header = window.sources.tree.header()
     assert all(not header.isSectionHidden(c) for c in range(1, 4))  # room for Kind, Extent, Tokens too

@@ -90,8 +90,12 @@ def test_the_loaded_model_at_a_larger_context_or_leaving_documents_out(
 ) -> None:
     window = _over_budget_window(qtbot, harbour_log)
     ways: Ways = window.ways_out.ways
-    assert ways.hosted is None  # none configured: not offered
-    assert not window.ways_out.hosted_button.isVisibleTo(window)
+    assert ways.hosted is not None
+    assert not ways.hosted.configured  # none set up: offered as one that can be
+    assert (
+        "Set up a hosted endpoint (DeepSeek API: 1,048,576-token context)"
+        in window.ways_out.hosted_button.text()
+    )
     assert ways.model is not None
     assert ways.model.same
     assert ways.model.context > TEST_CONTEXT
