@@ -546,7 +546,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="longdesk",
         description="Read whole books, document sets and codebases with one long-context model. "
-        "With no command, opens the desktop window.",
+        "With no command, opens the desktop window; `longdesk PATH...` opens it on those files and "
+        "folders (`longdesk -- ask` for a file named like a command).",
     )
     parser.add_argument("--version", action="version", version=f"longdesk {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
