@@ -2,7 +2,9 @@
 on a small screen and when the panel is narrow, in the light and the dark theme.
 
 The book is the Debian maintainers' guide as EPUB and PDF (package ``debmake-doc``, fetched at
-run time); the folder is this repository's ``engine/`` package.
+run time); the folders are two of this repository's packages (``engine/backends``, ``engine/dsv4``). The
+light-theme picture (in the README) waits for the model and the counts; the dark one does not
+need them.
 """
 
 from __future__ import annotations
@@ -59,15 +61,23 @@ def test_names_of_a_real_folder_and_a_real_book_are_readable(
     window.show()
     qtbot.waitExposed(window)
     window.set_theme(theme)
-    with qtbot.waitSignal(window.model_loaded, timeout=180_000):
-        window.start_background_work()
-    with qtbot.waitSignal(window.corpus_planned, timeout=300_000):
-        window.add_paths([ROOT / "engine", book, pdf])
+    if theme is ThemeMode.LIGHT:  # the README's picture: the window at rest, counted
+        with qtbot.waitSignal(window.model_loaded, timeout=180_000):
+            window.start_background_work()
+        with qtbot.waitSignal(window.corpus_planned, timeout=300_000):
+            window.add_paths([ROOT / "engine" / "backends", ROOT / "engine" / "dsv4", book, pdf])
+    else:
+        window.add_paths([ROOT / "engine" / "backends", ROOT / "engine" / "dsv4", book, pdf])
+        qtbot.waitUntil(lambda: window.corpus is not None, timeout=120_000)
     names = {d.name for d in window.session.documents}
-    assert {"debmake-doc.en.epub", "debmake-doc.en.pdf", "engine/backends/hosted_presets.py"} <= names
+    assert {"debmake-doc.en.epub", "debmake-doc.en.pdf", "backends/hosted_presets.py"} <= names
+    assert "dsv4/reference/__init__.py" in names
     qtbot.waitUntil(window.sources.tree.isVisible)
     QApplication.processEvents()
-    ready_shot(qtbot, window, artifacts, f"sources-real-names-{theme.value}.png")
+    if theme is ThemeMode.LIGHT:
+        ready_shot(qtbot, window, artifacts, f"sources-real-names-{theme.value}.png")
+    else:
+        shot(window, artifacts, f"sources-real-names-{theme.value}.png")
     assert _cut_names(window) == []
     header = window.sources.tree.header()
     assert all(not header.isSectionHidden(c) for c in range(1, 4))  # room for Kind, Extent, Tokens too
@@ -86,6 +96,24 @@ def test_names_of_a_real_folder_and_a_real_book_are_readable(
     shot(window, artifacts, f"sources-narrow-{theme.value}.png")
     first = window.sources.model.index(0, 0, window.sources.model.index(0, 0))
     tip = window.sources.model.data(first, Qt.ItemDataRole.ToolTipRole)
-    assert str(ROOT / "engine") in tip  # the full path
+    assert str(ROOT / "engine" / "backends") in tip  # the full path
     assert "tokens" in tip
     window.close()
+
+
+def test_status_column_widens_for_a_longer_status(qtbot: QtBot) -> None:
+    from longdesk.app.sessions import DocRecord
+    from longdesk.ui.widgets.sources_panel import SourcesPanel
+
+    panel = SourcesPanel()
+    qtbot.addWidget(panel)
+    panel.resize(700, 400)
+    panel.show()
+    qtbot.waitExposed(panel)
+    doc = DocRecord("D1", "notes/tides.md", "/tmp/notes/tides.md", "markdown", "3 lines", 41, True)
+    panel.set_documents([doc], [], ["/tmp/notes"])
+    panel.model.set_status({"D1": "read (snapshot)"})
+    QApplication.processEvents()
+    header = panel.tree.header()
+    assert not header.isSectionHidden(4)
+    assert header.sectionSize(4) >= panel.tree.fontMetrics().horizontalAdvance("read (snapshot)")

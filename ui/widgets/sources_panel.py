@@ -99,9 +99,11 @@ class SourcesModel(QAbstractItemModel):
 
     Signals:
         inclusion_changed(): a document was included or excluded.
+        status_changed(): the Status texts changed (e.g. "read (restored from a snapshot)").
     """
 
     inclusion_changed = Signal()
+    status_changed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -166,6 +168,7 @@ class SourcesModel(QAbstractItemModel):
     def set_status(self, status: dict[str, str]) -> None:
         self.status = status
         self._changed_all(4)
+        self.status_changed.emit()
 
     def _changed_all(self, column: int) -> None:
         for gi, g in enumerate(self.groups):
@@ -370,6 +373,7 @@ class SourcesPanel(QWidget):
         layout.addWidget(self.search)
         self.model = SourcesModel(self)
         self.model.inclusion_changed.connect(self.inclusion_changed)
+        self.model.status_changed.connect(self.on_model_status_changed)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setRecursiveFilteringEnabled(True)
@@ -427,7 +431,7 @@ class SourcesPanel(QWidget):
         }
         for col in (1, 2, 3):
             samples[col] += self.model.longest(col)
-        samples[4] += list(self.model.status.values())
+        samples[4] += sorted(set(self.model.status.values()))  # a few texts, however many rows
         self._natural = {
             col: max(metrics.horizontalAdvance(t) for t in texts) + pad for col, texts in samples.items()
         }
@@ -498,6 +502,11 @@ class SourcesPanel(QWidget):
         empty = not self.model.groups
         self.tree.setVisible(not empty)
         self.empty_hint.setVisible(empty)
+
+    @Slot()
+    def on_model_status_changed(self) -> None:
+        self._measure()  # a longer status needs a wider column
+        self._fit_columns()
 
     @Slot(str)
     def on_search_text_changed(self, text: str) -> None:
