@@ -178,9 +178,11 @@ class WaysOut(QWidget):
         if ways.hosted is not None:
             h = ways.hosted
             figures = ", ".join(f for f in (f"{h.context:,}-token context" if h.context else "", h.cost) if f)
-            self.hosted_button.setText(
-                f"Ask {h.label} instead ({figures})…" if figures else f"Ask {h.label}…"
-            )
+            if not h.configured:
+                text = f"Set up a hosted endpoint ({h.label}: {h.context:,}-token context)…"
+            else:
+                text = f"Ask {h.label} instead ({figures})…" if figures else f"Ask {h.label}…"
+            self.hosted_button.setText(text)
         if ways.model is not None:
             m = ways.model
             self.model_button.setText(
