@@ -118,22 +118,35 @@ class ProgressPrinter:
         self.stream.flush()
 
 
+_FIRST_LINE_S = 0.5  # reading progress shows once reading has taken this long
+
+
 def _load_progress(stream: TextIO) -> Callable[[LoadProgress], None]:
-    """Reading progress on stderr: a rewritten line on a terminal, a line every 2 s otherwise."""
-    last = [time.monotonic()]
+    """Reading progress on stderr from the first second on: a rewritten line on a terminal
+    (twice a second), a line every 2 s otherwise. A load done within half a second prints nothing."""
+    start = time.monotonic()
+    last = [start - 2.0]
     printed = [False]
 
     def show(p: LoadProgress) -> None:
         now = time.monotonic()
         done = p.files_done >= p.files_total
-        if (not done and now - last[0] < (0.5 if stream.isatty() else 2.0)) or (done and not printed[0]):
-            return  # a fast load prints nothing
+        early = now - start < _FIRST_LINE_S
+        if (done and not printed[0]) or (
+            not done and (early or now - last[0] < (0.5 if stream.isatty() else 2.0))
+        ):
+            return
         last[0] = now
         printed[0] = True
-        pages = f", {p.pages_done:,} pages" if p.pages_done else ""
+        current = ""
+        if p.current and not done:
+            page_done, page_total = p.doc_pages
+            current = f"{p.current} p. {page_done:,}/{page_total:,}, " if page_total else f"{p.current}, "
+        pages = f", {p.page_rate:,.0f} pages/s" if p.pages_done and p.page_rate > 0 else ""
         line = (
-            f"reading: {p.files_done:,}/{p.files_total:,} files{pages}, {p.bytes_done / 1e6:,.1f} MB, "
-            f"{p.rate / 1e6:,.1f} MB/s, ETA {_duration(p.eta_s)}"
+            f"reading: {current}{p.files_done:,}/{p.files_total:,} files, "
+            f"{p.bytes_done / 1e6:,.1f}/{p.bytes_total / 1e6:,.1f} MB, "
+            f"{p.rate / 1e6:,.1f} MB/s{pages}, ETA {_duration(p.eta_s)}"
         )
         stream.write(("\r" + line + ("\n" if done else "")) if stream.isatty() else line + "\n")
         stream.flush()
@@ -141,10 +154,15 @@ def _load_progress(stream: TextIO) -> Callable[[LoadProgress], None]:
     return show
 
 
-def _load_corpus(paths: Sequence[str]) -> Corpus:
+def _load_corpus(paths: Sequence[str], include: Sequence[str] = ()) -> Corpus:
+    from longdesk.engine.corpus.options import LoadOptions
+
     try:
         return load_sources(
-            [Path(p) for p in paths], cache_dir=Paths.default().cache, progress=_load_progress(sys.stderr)
+            [Path(p) for p in paths],
+            options=LoadOptions(force_include=tuple(include)),
+            cache_dir=Paths.default().cache,
+            progress=_load_progress(sys.stderr),
         )
     except SourceError as exc:
         raise CliError(EXIT_BAD_INPUT, str(exc)) from exc
@@ -201,7 +219,7 @@ def _plan(corpus: Corpus, model: Path, reserved_output: int) -> tuple[ContextPla
 
 def cmd_inspect(ns: argparse.Namespace, out: TextIO) -> int:
     app_paths = Paths.default()
-    corpus = _load_corpus(ns.paths)
+    corpus = _load_corpus(ns.paths, ns.include)
     model = _model_path(ns, app_paths)
     plan, _window = _plan(corpus, model, ns.max_tokens)
     tokens = {s.doc_id: s.tokens for s in plan.spans}
@@ -288,7 +306,7 @@ def _check_memory(model: Path, settings: LocalSettings) -> None:
 def cmd_ask(ns: argparse.Namespace, out: TextIO) -> int:
     from longdesk.app import hosted_ask
 
-    corpus = _load_corpus(ns.paths)
+    corpus = _load_corpus(ns.paths, ns.include)
     if ns.backend == "hosted" or (ns.backend is None and (ns.preset or ns.base_url)):
         return _ask_hosted(ns, out, corpus)
     try:
@@ -530,7 +548,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="longdesk",
         description="Read whole books, document sets and codebases with one long-context model. "
-        "With no command, opens the desktop window.",
+        "With no command, opens the desktop window; `longdesk PATH...` opens it on those files and "
+        "folders (`longdesk -- ask` for a file named like a command).",
     )
     parser.add_argument("--version", action="version", version=f"longdesk {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -562,6 +581,14 @@ def build_parser() -> argparse.ArgumentParser:
     hosted.add_argument("--api-context", type=int, default=0, help="the endpoint's context size in tokens")
     hosted.add_argument("--api-tokenizer", help="the GGUF the server runs, for exact token counts")
     hosted.add_argument("--yes", action="store_true", help="agree to sending the documents without asking")
+    ask.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="read files matching this gitignore-style pattern even where a default rule leaves them "
+        "out (e.g. 'build/', '*.svg' whole instead of its words only); repeatable",
+    )
     ask.add_argument("--ctx", type=int, default=0, help="context size in tokens (default: corpus + answer)")
     ask.add_argument("--no-snapshot", action="store_true", help="neither restore nor save a snapshot")
     ask.set_defaults(func=cmd_ask)
@@ -572,6 +599,14 @@ def build_parser() -> argparse.ArgumentParser:
     insp.add_argument("--max-tokens", type=int, default=512, help="output reserve in the budget")
     insp.add_argument("--show-packed", action="store_true", help="print the packed text after the table")
     insp.add_argument("--strict", action="store_true", help="exit 4 when the corpus does not fit")
+    insp.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="read files matching this gitignore-style pattern even where a default rule leaves them "
+        "out (e.g. 'build/', '*.svg' whole instead of its words only); repeatable",
+    )
     insp.set_defaults(func=cmd_inspect)
 
     models = sub.add_parser("models", help="list known GGUF models and whether they fit this machine")

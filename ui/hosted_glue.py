@@ -200,7 +200,8 @@ class HostedGlue(QObject):
             offer, question, replace_last = self._offer
             self._offer = None
             self.with_consent(
-                lambda: w.asking.send(question, replace_last=replace_last),
+                # no question: the way out of "does not fit" was taken before one was typed
+                lambda: w.asking.send(question, replace_last=replace_last) if question else None,
                 offer=offer,
                 on_cancel=lambda: self._offer_refused(question),
             )

@@ -64,6 +64,7 @@ from longdesk.ui.sessions_panel import SessionsPanel
 from longdesk.ui.settings_glue import SettingsGlue
 from longdesk.ui.sources_glue import SourcesGlue
 from longdesk.ui.theme import ThemeMode, apply_theme
+from longdesk.ui.ways_out import WaysOut, WaysOutGlue
 from longdesk.ui.welcome import WelcomePage
 from longdesk.ui.widgets.budget_meter import BudgetFigures, BudgetMeter
 from longdesk.ui.widgets.conversation import ConversationView
@@ -198,6 +199,9 @@ class MainWindow(QMainWindow):
         ask_layout.setContentsMargins(16, 8, 16, 10)
         self.budget = BudgetMeter(ask_bar)
         ask_layout.addWidget(self.budget)
+        self.ways_out = WaysOut(ask_bar)  # one-click ways out of "does not fit" (ui/ways_out.py)
+        self.ways_out_glue = WaysOutGlue(self, self.ways_out)
+        ask_layout.addWidget(self.ways_out)
         row = QHBoxLayout()
         self.question = QPlainTextEdit(ask_bar)
         self.question.setObjectName("questionBox")
@@ -288,6 +292,17 @@ class MainWindow(QMainWindow):
             self.sessions_glue.open_session(last)
 
     # ================================================================== sources (ui/sources_glue.py)
+    @Slot(list)
+    def open_paths(self, paths: list[Path]) -> None:
+        """What ``longdesk FILE...`` hands over (also from a later launch): the files become
+        sources (a GGUF the model) and the window comes to the front."""
+        if paths:
+            self.sources.handle_paths(paths)
+        if self.isMinimized():
+            self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
     def add_paths(self, paths: Sequence[Path]) -> None:
         self.sources_glue.add_paths(paths)
 
@@ -437,6 +452,7 @@ class MainWindow(QMainWindow):
 
     def refresh_budget(self) -> None:
         self.budget.set_figures(self.budget_figures())
+        self.ways_out_glue.refresh(self.budget.figures)
         self.refresh_controls()
 
     def refresh_controls(self) -> None:

@@ -29,12 +29,24 @@ from longdesk.app.workspace import (
 from longdesk.engine.context.plan import ContextPlan
 from longdesk.engine.corpus.load import load_sources
 from longdesk.engine.corpus.model import Corpus
+from longdesk.ui.activity import duration
 from longdesk.ui.widgets.model_bar import WHERE_HOSTED
 from longdesk.ui.workers.engine_worker import PlanCorpus
 from longdesk.ui.workers.pool import JobContext
 
 if TYPE_CHECKING:
     from longdesk.ui.main_window import MainWindow
+
+
+# What the Add files dialog lists first: the formats Longdesk reads (README, "What goes in").
+SOURCE_FILTERS = ";;".join(
+    (
+        "Books and documents (*.pdf *.epub *.mobi *.azw *.azw3 *.fb2 *.fbz *.xps *.oxps *.cbz *.html *.htm "
+        "*.md *.markdown *.rst *.txt *.ipynb *.zip *.tar *.tar.gz *.tgz *.tar.bz2 *.tar.xz)",
+        "Models (*.gguf)",
+        "All files (*)",
+    )
+)
 
 
 class SourcesGlue(QObject):
@@ -48,7 +60,7 @@ class SourcesGlue(QObject):
 
     @Slot()
     def on_add_files(self) -> None:
-        names, _ = QFileDialog.getOpenFileNames(self.w, "Add sources", str(Path.home()))
+        names, _ = QFileDialog.getOpenFileNames(self.w, "Add sources", str(Path.home()), SOURCE_FILTERS)
         if names:
             self.w.sources.handle_paths([Path(n) for n in names])
 
@@ -80,7 +92,8 @@ class SourcesGlue(QObject):
             corpus = load_sources(
                 sources,
                 cache_dir=cache_dir,
-                progress=lambda p: ctx.report(p.files_done, p.files_total, p.current),
+                # kilobytes (the bar's range is an int), with the page or member being read
+                progress=lambda p: ctx.report(p.bytes_done >> 10, p.bytes_total >> 10, p.describe()),
                 cancelled=ctx.cancelled,
                 previous_order=[d.doc_id for d in previous],
             )
@@ -99,9 +112,11 @@ class SourcesGlue(QObject):
         elapsed = time.monotonic() - ctx.started
         rate = done / elapsed if elapsed > 0 else 0.0
         eta = (total - done) / rate if rate > 0 else None
-        self.w.activity.progress("Reading sources", done, total, "files", rate, eta)
-        if what:
-            self.w.activity.label.setToolTip(what)
+        activity = self.w.activity
+        activity.progress("Reading sources", done, total, "KB", rate, eta)
+        pct = 100.0 * done / total if total else 0.0
+        left = f" · {duration(eta)} left" if eta is not None else ""
+        activity.label.setText(f"Reading {what} ({pct:.0f}%){left}")
 
     def on_ingest_done(self, result: object) -> None:
         w = self.w

@@ -30,10 +30,12 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 
 @dataclass(frozen=True, slots=True)
 class Member:
-    """One file read from an archive: ``name`` is the path inside it."""
+    """One file read from an archive: ``name`` is the path inside it; ``packed``: the archive's
+    bytes consumed up to this member's end (for reading progress)."""
 
     name: str
     data: bytes
+    packed: int = 0
 
 
 def archive_kind(name: str) -> str | None:
@@ -101,7 +103,9 @@ def _zip_members(path: Path, source: str, limits: ArchiveLimits, issues: list[Fi
             )
             return
         budget = _Budget(limits)
+        packed = 0
         for info in sorted(infos, key=lambda i: i.filename):
+            packed += info.compress_size
             where = f"{source}!{info.filename}"
             why = unsafe_name(info.filename)
             mode = info.external_attr >> 16
@@ -140,7 +144,7 @@ def _zip_members(path: Path, source: str, limits: ArchiveLimits, issues: list[Fi
                 if budget.total > limits.max_total_bytes:
                     return
                 continue
-            yield Member(info.filename, data)
+            yield Member(info.filename, data, packed)
 
 
 class _Counting:
@@ -216,7 +220,7 @@ def _tar_members(path: Path, source: str, limits: ArchiveLimits, issues: list[Fi
                     if budget.total > limits.max_total_bytes:
                         return
                     continue
-                yield Member(info.name.removeprefix("./"), data)
+                yield Member(info.name.removeprefix("./"), data, counting.count)
 
 
 def read_archive(

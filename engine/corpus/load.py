@@ -36,6 +36,7 @@ from longdesk.engine.corpus.formats import (
     text_segments,
 )
 from longdesk.engine.corpus.ids import assign_ids, keep_previous_order
+from longdesk.engine.corpus.image_text import image_text_kind, left_out_reason, svg_segments
 from longdesk.engine.corpus.model import (
     Anchor,
     AnchorKind,
@@ -72,7 +73,13 @@ class SourceError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class LoadProgress:
-    """Where reading (or, with ``stage="count"``, token counting) stands."""
+    """Where reading (or, with ``stage="count"``, token counting) stands.
+
+    ``bytes_done`` counts the finished files and the part of the current one already read
+    (its pages for a paged document, its members for an archive), so a single big book has a
+    rate and an ETA from its first pages on. ``doc_pages`` is ``(done, total)`` pages of the
+    document being read, ``(0, 0)`` when it is not a paged one.
+    """
 
     stage: str
     files_done: int
@@ -83,6 +90,7 @@ class LoadProgress:
     tokens_done: int
     elapsed_s: float
     current: str = ""
+    doc_pages: tuple[int, int] = (0, 0)
 
     @property
     def rate(self) -> float:
@@ -90,10 +98,30 @@ class LoadProgress:
         return self.bytes_done / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     @property
+    def page_rate(self) -> float:
+        """Pages per second so far."""
+        return self.pages_done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
     def eta_s(self) -> float | None:
         if self.bytes_done <= 0 or self.elapsed_s <= 0:
             return None
         return max(0.0, (self.bytes_total - self.bytes_done) / self.rate)
+
+    def describe(self) -> str:
+        """``harbour.pdf: page 412 of 1,221 · 0 of 2 files · 12.3 of 40.0 MB · 5.1 MB/s``."""
+        parts = []
+        if self.current:
+            page_done, page_total = self.doc_pages
+            parts.append(
+                f"{self.current}: page {page_done:,} of {page_total:,}" if page_total else self.current
+            )
+        parts.append(f"{self.files_done:,} of {self.files_total:,} files")
+        parts.append(f"{self.bytes_done / 1e6:,.1f} of {self.bytes_total / 1e6:,.1f} MB")
+        if self.pages_done and self.page_rate > 0:
+            parts.append(f"{self.page_rate:,.0f} pages/s")
+        parts.append(f"{self.rate / 1e6:,.1f} MB/s")
+        return " · ".join(parts)
 
 
 ProgressFn = Callable[[LoadProgress], None]
@@ -154,6 +182,10 @@ class _Loader:
         self.pages_done = 0
         self.bytes_done = 0
         self.bytes_total = 0
+        # The part of the current file already read (bytes), and its pages (done, total).
+        self.partial_bytes = 0
+        self.current_size = 0
+        self.doc_pages = (0, 0)
         self.stopped = False
 
     # ------------------------------------------------------------------ progress
@@ -170,11 +202,12 @@ class _Loader:
                 self.files_done,
                 self.files_total,
                 self.pages_done,
-                self.bytes_done,
+                self.bytes_done + min(self.partial_bytes, self.current_size),
                 self.bytes_total,
                 0,
                 now - self.start,
                 current,
+                self.doc_pages,
             )
         )
 
@@ -205,10 +238,12 @@ class _Loader:
                         FileIssue(rest.source, Problem.SKIPPED, f"not read: the {cap} cap was reached")
                     )
                 return
-            self.report(cand.name)
+            self.current_size, self.partial_bytes, self.doc_pages = cand.size, 0, (0, 0)
+            self.report(cand.name, force=index == 0)
             self.read_candidate(cand)
             self.files_done += 1
             self.bytes_done += cand.size
+            self.current_size, self.partial_bytes, self.doc_pages = 0, 0, (0, 0)
         self.report(force=True)
 
     def read_candidate(self, cand: Candidate) -> None:
@@ -227,14 +262,17 @@ class _Loader:
         if len(data) > self.options.max_file_bytes:
             self.issues.append(FileIssue(cand.source, Problem.SKIPPED, "larger than the per-file cap"))
             return
-        self.read_bytes(cand.name, cand.source, data, str(cand.path), cand.secret)
+        self.read_bytes(cand.name, cand.source, data, str(cand.path), cand.secret, forced=cand.forced)
 
     def read_archive(self, cand: Candidate) -> None:
         for member in read_archive(
             cand.path, cand.source, self.options.archive_limits, self.issues, self.is_cancelled
         ):
             source = f"{cand.source}!{member.name}"
-            if not self.rules.forced_in(member.name):
+            self.partial_bytes = member.packed  # per member: how far into the archive file
+            self.report(display_name(f"{cand.name}!{member.name}"))
+            forced = self.rules.forced_in(member.name)
+            if not forced:
                 reason = self.rules.default_reason(member.name)
                 if reason is not None:
                     self.issues.append(FileIssue(source, Problem.SKIPPED, reason))
@@ -245,11 +283,14 @@ class _Loader:
                     FileIssue(source, Problem.SKIPPED, "looks like a secrets file (left out by option)")
                 )
                 continue
-            self.read_bytes(display_name(f"{cand.name}!{member.name}"), source, member.data, None, secret)
+            name = display_name(f"{cand.name}!{member.name}")
+            self.read_bytes(name, source, member.data, None, secret, forced=forced)
             if self.stopped:
                 return
 
-    def read_bytes(self, name: str, source: str, data: bytes, path: str | None, secret: bool) -> None:
+    def read_bytes(
+        self, name: str, source: str, data: bytes, path: str | None, secret: bool, *, forced: bool = False
+    ) -> None:
         sha = hashlib.sha256(data).hexdigest()
         flags = frozenset({"secret"}) if secret else frozenset()
         filetype = _paged_filetype(name, data)
@@ -261,6 +302,10 @@ class _Loader:
             return
         if looks_binary(data[:8192]):
             self.issues.append(FileIssue(source, Problem.SKIPPED, "binary content"))
+            return
+        picture = image_text_kind(name)
+        if picture is not None and not forced:
+            self.read_picture(name, source, data, sha, flags, picture)
             return
         kind, language = classify(name)
         text = decode(data)
@@ -278,6 +323,18 @@ class _Loader:
             self.issues.append(FileIssue(source, Problem.SKIPPED, "no text"))
             return
         self.docs.append(Document("", name, source, kind, sha, segments, language, flags))
+
+    def read_picture(
+        self, name: str, source: str, data: bytes, sha: str, flags: frozenset[str], picture: str
+    ) -> None:
+        """A picture written as text: an SVG's own words, else left out with the reason."""
+        segments = svg_segments(decode(data)) if name.lower().endswith(".svg") else []
+        if not segments:
+            detail = "" if not name.lower().endswith(".svg") else ", no title, description or text"
+            self.issues.append(FileIssue(source, Problem.SKIPPED, left_out_reason(picture + detail)))
+            return
+        note = f"{picture}: only its title, description and text are read (force-include it to read it whole)"
+        self.docs.append(Document("", name, source, DocumentKind.TEXT, sha, segments, "", flags, (), (note,)))
 
     def read_paged(
         self,
@@ -330,13 +387,13 @@ class _Loader:
         what: str | bytes,
         filetype: str,
         pages: tuple[int, int] | None,
-        on_pages: Callable[[int], None] | None,
+        on_pages: Callable[[int, int], None] | None,
     ) -> dict[str, Any] | IsolationError:
         from longdesk.engine.corpus import paged
 
         def on_progress(value: Any) -> None:
             if on_pages is not None and isinstance(value, tuple) and len(value) == 3 and value[0] == "pages":
-                on_pages(int(value[1]))
+                on_pages(int(value[1]), int(value[2]))
 
         try:
             result: object = self._worker(index).call(
@@ -363,11 +420,17 @@ class _Loader:
         base_pages = self.pages_done
         done = [0] * max(1, self.options.parsers)
 
-        def on_pages(part: int) -> Callable[[int], None]:
-            def update(n: int) -> None:
+        in_archive = isinstance(what, bytes)  # a member: the archive's progress is per member
+
+        def on_pages(part: int) -> Callable[[int, int], None]:
+            def update(n: int, total: int) -> None:
                 done[part] = n
                 if part == 0:  # only the calling thread reports
-                    self.pages_done = base_pages + sum(done)
+                    read = sum(done)
+                    self.pages_done = base_pages + read
+                    self.doc_pages = (read, total)
+                    if not in_archive and total > 0:
+                        self.partial_bytes = self.current_size * min(read, total) // total
                     self.report(name)
 
             return update

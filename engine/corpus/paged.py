@@ -190,7 +190,8 @@ def _paged(
         if text.strip():
             segments.append(("page", index + 1, index + 1, "", text))
         now = time.monotonic()
-        if report is not None and (now - last > _REPORT_EVERY_S or index + 1 == stop):
+        # The first page is reported at once: a rate and an ETA from the start of a big book.
+        if report is not None and (now - last > _REPORT_EVERY_S or index + 1 == stop or index == first):
             report(("pages", index + 1 - first, total))
             last = now
     status = "ok" if total else "corrupt or empty: no pages could be read"

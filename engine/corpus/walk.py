@@ -38,6 +38,9 @@ class Candidate:
         source: the path as the user sees it.
         size: bytes, from ``stat``.
         secret: the name looks like a credentials file.
+        forced: a ``force_include`` pattern names it: it is read whole even where a format
+            rule would leave it out or reduce it (pictures written as text, see
+            :mod:`engine.corpus.image_text`).
     """
 
     path: Path
@@ -45,6 +48,7 @@ class Candidate:
     source: str
     size: int
     secret: bool
+    forced: bool = False
 
 
 def display_name(name: str) -> str:
@@ -163,7 +167,8 @@ def _walk_dir(
             issues.append(FileIssue(entry.path, Problem.FAILED, f"cannot read: {exc.strerror or exc}"))
             continue
         probe = rel + "/" if is_dir else rel
-        if not rules.forced_in(probe):
+        forced = rules.forced_in(probe)
+        if not forced:
             reason = rules.default_reason(probe)
             if reason is None and is_dir and Path(entry.path, "pyvenv.cfg").is_file():
                 reason = "excluded by default: virtual environment (pyvenv.cfg)"
@@ -175,13 +180,19 @@ def _walk_dir(
         if is_dir:
             yield from _walk_dir(Path(entry.path), root_real, probe, top, chain, rules, issues)
             continue
-        candidate = _file_candidate(entry.path, f"{top}/{rel}", root_real, rules, issues, is_link)
+        candidate = _file_candidate(entry.path, f"{top}/{rel}", root_real, rules, issues, is_link, forced)
         if candidate is not None:
             yield candidate
 
 
 def _file_candidate(
-    path: str, name: str, root_real: str | None, rules: Rules, issues: list[FileIssue], is_link: bool
+    path: str,
+    name: str,
+    root_real: str | None,
+    rules: Rules,
+    issues: list[FileIssue],
+    is_link: bool,
+    forced: bool,
 ) -> Candidate | None:
     real = os.path.realpath(path) if is_link else path
     if is_link and root_real is not None and os.path.commonpath([root_real, real]) != root_real:
@@ -212,7 +223,7 @@ def _file_candidate(
             )
         )
         return None
-    return Candidate(Path(real), display_name(name), path, st.st_size, secret)
+    return Candidate(Path(real), display_name(name), path, st.st_size, secret, forced)
 
 
 def walk_sources(paths: Sequence[Path], options: LoadOptions) -> tuple[list[Candidate], list[FileIssue]]:
@@ -233,7 +244,8 @@ def walk_sources(paths: Sequence[Path], options: LoadOptions) -> tuple[list[Cand
         elif path.is_dir():
             files.extend(_walk_folder(Path(os.path.realpath(path)), rules, issues))
         else:
-            candidate = _file_candidate(str(path), path.name, None, rules, issues, path.is_symlink())
+            forced = rules.forced_in(path.name)
+            candidate = _file_candidate(str(path), path.name, None, rules, issues, path.is_symlink(), forced)
             if candidate is not None:
                 files.append(candidate)
     return files, issues

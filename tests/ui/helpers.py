@@ -41,3 +41,30 @@ def shot(widget: QWidget, folder: Path, name: str) -> Path:
         QApplication.processEvents()
     assert widget.grab().save(str(path)), f"could not save {path}"
     return path
+
+
+# Words the window shows while it is still getting ready; a screenshot of a ready state has none.
+BUSY_WORDS = ("checking…", "Starting…", "counting…", "Counting tokens…", "loading…", "Loading the model…",
+              "Connecting to", "connecting to")  # fmt: skip
+
+
+def busy_texts(window: QWidget) -> list[str]:
+    """The visible texts of ``window`` that say it is still getting ready (empty when ready)."""
+    from PySide6.QtWidgets import QLabel, QMainWindow
+
+    texts = [label.text() for label in window.findChildren(QLabel) if label.isVisibleTo(window)]
+    if isinstance(window, QMainWindow):
+        texts.append(window.statusBar().currentMessage())
+    return [t for t in texts if any(word in t for word in BUSY_WORDS)]
+
+
+def ready_shot(qtbot: object, window: QWidget, folder: Path, name: str, timeout: int = 180_000) -> Path:
+    """A screenshot of a ready state: taken once nothing in the window says it is still busy."""
+    from pytestqt.qtbot import QtBot
+
+    assert isinstance(qtbot, QtBot)
+    activity = getattr(window, "activity", None)
+    qtbot.waitUntil(
+        lambda: not busy_texts(window) and not (activity is not None and activity.active), timeout=timeout
+    )
+    return shot(window, folder, name)

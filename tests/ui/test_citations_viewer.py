@@ -22,6 +22,7 @@ from longdesk.ui.main_window import MainWindow
 from longdesk.ui.widgets.conversation import TurnWidget
 from longdesk.ui.widgets.safe_browser import CHECK_COLORS
 from tests.ui.conftest import PAGE_TEXTS
+from tests.ui.helpers import ready_shot
 
 pytestmark = pytest.mark.gui
 
@@ -112,7 +113,10 @@ def test_pdf_citation_opens_the_page_with_the_quote_marked(
     window.resize(1400, 860)
     window.splitter.setSizes([360, 560, 480])
     qtbot.waitUntil(lambda: viewer.page_view.width() > 200)
-    assert window.grab().save(str(artifacts / "citation-pdf-page.png"))
+    # The picture shows a window at rest: the model loaded and the sources counted.
+    with qtbot.waitSignal(window.corpus_planned, timeout=180_000):
+        window.start_background_work()
+    ready_shot(qtbot, window, artifacts, "citation-pdf-page.png")
 
     cite = _click_citation(qtbot, window, widget, 1)
     assert cite.doc_id == "D2"
@@ -126,7 +130,7 @@ def test_pdf_citation_opens_the_page_with_the_quote_marked(
     )
     assert marked_lines == [3, 4]
     assert code_view.textCursor().blockNumber() + 1 == 3
-    assert window.grab().save(str(artifacts / "citation-code-lines.png"))
+    ready_shot(qtbot, window, artifacts, "citation-code-lines.png")
 
 
 def test_links_and_images_in_answers_are_never_fetched_or_opened(

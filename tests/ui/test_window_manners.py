@@ -19,7 +19,7 @@ from longdesk.engine.corpus.ids import assign_ids
 from longdesk.ui.main_window import MainWindow
 from longdesk.ui.theme import ThemeMode
 from longdesk.ui.workers.engine_worker import local_backend
-from tests.ui.helpers import drop_paths, shot
+from tests.ui.helpers import drop_paths, ready_shot, shot
 
 pytestmark = pytest.mark.gui
 
@@ -66,13 +66,16 @@ def _saved_session(folder: Path, code_folder: Path, title: str, turns: int) -> S
     return SessionStore(folder).save(session)
 
 
+@pytest.mark.model
 def test_theme_follows_choice_and_is_remembered(qtbot: QtBot, ui_home: Path, artifacts: Path) -> None:
     window = _window(qtbot, restore_last_session=False)
     window.set_theme(ThemeMode.DARK)
     app = QApplication.instance()
     assert isinstance(app, QApplication)
     assert app.palette().color(QPalette.ColorRole.Window).lightness() < 80
-    shot(window, artifacts, "theme-dark.png")
+    with qtbot.waitSignal(window.model_loaded, timeout=180_000):  # the picture shows the window ready
+        window.start_background_work()
+    ready_shot(qtbot, window, artifacts, "theme-dark.png")
     window.set_theme(ThemeMode.LIGHT)
     assert app.palette().color(QPalette.ColorRole.Window).lightness() > 200
     assert window.theme_actions[ThemeMode.LIGHT].isChecked()

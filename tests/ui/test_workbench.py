@@ -15,7 +15,7 @@ from longdesk.app.sessions import SessionStore
 from longdesk.engine.backends.base import Progress
 from longdesk.ui.main_window import MainWindow
 from tests.ui.conftest import TEST_CONTEXT, TEST_OUTPUT
-from tests.ui.helpers import drop_paths, shot
+from tests.ui.helpers import drop_paths, ready_shot, shot
 
 pytestmark = [pytest.mark.gui, pytest.mark.model, pytest.mark.slow]
 
@@ -72,7 +72,7 @@ def test_drop_ask_stop_close_and_follow_up(
     assert f"{plan.prefix_tokens:,}" in window.budget.label.text()
     assert f"of {TEST_CONTEXT:,} tokens" in window.budget.label.text()
     assert not window.budget.over
-    shot(window, artifacts, "02-sources-and-budget.png")
+    ready_shot(qtbot, window, artifacts, "02-sources-and-budget.png")
 
     # Search within the list, then leave the README out: the corpus shrinks, exactly.
     window.sources.search.setText("tides")
@@ -119,7 +119,7 @@ def test_drop_ask_stop_close_and_follow_up(
     widget = window.conversation.widgets[0]
     assert "tok/s" in widget.figures_label.text()
     assert widget.copy_button.isEnabled()
-    shot(window, artifacts, "05-answer.png")
+    ready_shot(qtbot, window, artifacts, "05-answer.png")
 
     # Stop mid-answer with Esc.
     window.apply_settings(dataclasses.replace(window.settings, max_output_tokens=400))
@@ -159,5 +159,5 @@ def test_drop_ask_stop_close_and_follow_up(
     assert len(window2.session.turns) == 3
     # The corpus was not read again: its saved state came back from the snapshot folder.
     assert window2.reading_note.startswith("Restored from a saved snapshot"), window2.reading_note
-    shot(window2, artifacts, "07-reopened-follow-up.png")
+    ready_shot(qtbot, window2, artifacts, "07-reopened-follow-up.png")
     window2.close()

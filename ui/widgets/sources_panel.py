@@ -15,7 +15,9 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractItemModel,
+    QEvent,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
@@ -30,6 +32,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QStyle,
     QTreeView,
     QVBoxLayout,
     QWidget,
@@ -39,6 +42,10 @@ from longdesk.app.sessions import DocRecord
 
 Index = QModelIndex | QPersistentModelIndex
 COLUMNS = ("Document", "Kind", "Extent", "Tokens", "Status")
+# Columns a narrow panel hides first, so that the names stay readable (the tooltip keeps them).
+HIDE_ORDER = (4, 1, 2)
+# Columns are hidden until the Document column holds the longest name, or this share of the width.
+NAME_SHARE = 0.7
 MODEL_SUFFIX = ".gguf"
 EXPAND_LIMIT = 200
 # The roles ``SourcesModel.data`` answers (as ints: comparing enum members costs more).
@@ -92,9 +99,11 @@ class SourcesModel(QAbstractItemModel):
 
     Signals:
         inclusion_changed(): a document was included or excluded.
+        status_changed(): the Status texts changed (e.g. "read (restored from a snapshot)").
     """
 
     inclusion_changed = Signal()
+    status_changed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -159,6 +168,7 @@ class SourcesModel(QAbstractItemModel):
     def set_status(self, status: dict[str, str]) -> None:
         self.status = status
         self._changed_all(4)
+        self.status_changed.emit()
 
     def _changed_all(self, column: int) -> None:
         for gi, g in enumerate(self.groups):
@@ -236,7 +246,10 @@ class SourcesModel(QAbstractItemModel):
         if role == Qt.ItemDataRole.CheckStateRole and col == 0:
             return Qt.CheckState.Checked if item.included else Qt.CheckState.Unchecked
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{item.doc_id} · {item.source}"
+            # The full path, and every column's figure (narrow panels hide some columns).
+            status = "excluded" if not item.included else self.status.get(item.doc_id, "in context")
+            tokens = f"{item.tokens:,} tokens" if item.tokens else "tokens not counted yet"
+            return f"{item.source}\n{item.doc_id} · {item.kind} · {item.extent} · {tokens} · {status}"
         if role == Qt.ItemDataRole.TextAlignmentRole and col == 3:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.UserRole:
@@ -262,7 +275,23 @@ class SourcesModel(QAbstractItemModel):
             return Qt.CheckState.Unchecked if group.included == 0 else Qt.CheckState.PartiallyChecked
         if role == Qt.ItemDataRole.TextAlignmentRole and col == 3:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole and col == 0:
+            return group.title
         return None
+
+    def longest(self, column: int, count: int = 8) -> list[str]:
+        """The ``count`` longest texts of a column (by characters), to size it without asking
+        the view to measure every row."""
+        texts: set[str] = set()
+        for g in self.groups:
+            if g.is_issues:
+                continue
+            if column == 0:
+                texts.add(g.title)
+            for r in g.rows:
+                if isinstance(r, DocRecord):
+                    texts.add((r.name.split("/", 1)[-1], r.kind, r.extent, f"{r.tokens:,}")[column])
+        return sorted(texts, key=len, reverse=True)[:count]
 
     def flags(self, index: Index) -> Qt.ItemFlag:
         base = super().flags(index)
@@ -344,6 +373,7 @@ class SourcesPanel(QWidget):
         layout.addWidget(self.search)
         self.model = SourcesModel(self)
         self.model.inclusion_changed.connect(self.inclusion_changed)
+        self.model.status_changed.connect(self.on_model_status_changed)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setRecursiveFilteringEnabled(True)
@@ -360,6 +390,7 @@ class SourcesPanel(QWidget):
         self.tree.setAlternatingRowColors(True)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self._size_columns()
+        self.tree.viewport().installEventFilter(self)
         layout.addWidget(self.tree, 1)
         self.empty_hint = QLabel(
             "Drop books, documents, folders or a codebase here.\nDrop a .gguf file to use it as the model.",
@@ -379,14 +410,55 @@ class SourcesPanel(QWidget):
         header = self.tree.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        # Fixed widths from the font, not ResizeToContents: that asks every row for its size
-        # on each change and costs seconds on the GUI thread for a codebase of thousands of files.
-        metrics = self.fontMetrics()
-        for col, sample in enumerate(("", "markdown", "1,234 lines", "1,234,567", "in context"), start=0):
-            if col == 0:
-                continue
+        for col in range(1, len(COLUMNS)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
-            header.resizeSection(col, metrics.horizontalAdvance(sample) + 18)
+        self._measure()
+        self._fit_columns()
+
+    def _measure(self) -> None:
+        """Natural widths of Kind, Extent, Tokens and Status, and the room the names need.
+
+        From the longest texts (not ResizeToContents, which asks every row for its size on
+        each change: seconds on the GUI thread for a codebase of thousands of files).
+        """
+        metrics = self.tree.fontMetrics()
+        pad = 2 * self.tree.style().pixelMetric(QStyle.PixelMetric.PM_HeaderMargin) + 12
+        samples = {
+            1: ["Kind"],
+            2: ["Extent"],
+            3: ["Tokens", "1,234,567"],
+            4: ["Status", "in context", "excluded", "not sent"],
+        }
+        for col in (1, 2, 3):
+            samples[col] += self.model.longest(col)
+        samples[4] += sorted(set(self.model.status.values()))  # a few texts, however many rows
+        self._natural = {
+            col: max(metrics.horizontalAdvance(t) for t in texts) + pad for col, texts in samples.items()
+        }
+        indent = 2 * self.tree.indentation() + self.style().pixelMetric(QStyle.PixelMetric.PM_IndicatorWidth)
+        names = self.model.longest(0)
+        self._name_need = max((metrics.horizontalAdvance(n) for n in names), default=0) + indent + 8
+
+    def _fit_columns(self) -> None:
+        """The Document column takes the width the other columns leave; when the names would be
+        cut short, Status, then Kind, then Extent are hidden (each row's tooltip gives them all)."""
+        header = self.tree.header()
+        width = self.tree.viewport().width()
+        natural = self._natural
+        shown = set(natural)
+        for col in HIDE_ORDER:
+            if width - sum(natural[c] for c in shown) >= min(self._name_need, int(width * NAME_SHARE)):
+                break
+            shown.discard(col)
+        for col, w in natural.items():
+            header.setSectionHidden(col, col not in shown)
+            header.resizeSection(col, w)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        # The tree's viewport changes width with the panel, and when its scroll bar comes or goes.
+        if watched is self.tree.viewport() and event.type() == QEvent.Type.Resize:
+            self._fit_columns()
+        return super().eventFilter(watched, event)
 
     def _shown(self, source: QModelIndex) -> QModelIndex:
         """``source`` as the view knows it (through the proxy while filtering)."""
@@ -402,6 +474,8 @@ class SourcesPanel(QWidget):
         self, documents: Sequence[DocRecord], issues: Sequence[tuple[str, str, str]], roots: Sequence[str]
     ) -> None:
         self.model.set_documents(documents, issues, roots)
+        self._measure()
+        self._fit_columns()
         self._expand_small_groups()
         self._span_issue_rows()
         self._refresh_empty()
@@ -411,6 +485,9 @@ class SourcesPanel(QWidget):
         """New token counts for the listed documents: in place when the list is unchanged."""
         if not self.model.update_documents(documents):
             self.set_documents(documents, issues, roots)
+        else:
+            self._measure()  # the token counts may be wider now
+            self._fit_columns()
 
     def _span_issue_rows(self) -> None:
         """Left-out files show their reason across the whole row."""
@@ -425,6 +502,11 @@ class SourcesPanel(QWidget):
         empty = not self.model.groups
         self.tree.setVisible(not empty)
         self.empty_hint.setVisible(empty)
+
+    @Slot()
+    def on_model_status_changed(self) -> None:
+        self._measure()  # a longer status needs a wider column
+        self._fit_columns()
 
     @Slot(str)
     def on_search_text_changed(self, text: str) -> None:
