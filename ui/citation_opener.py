@@ -1,16 +1,23 @@
-"""Opens the source viewer at a citation: the PDF page rendered off the GUI thread, or the lines."""
+"""Opens the source viewer at a citation: the page rendered in the isolated child, or the lines.
+
+Pages (PDF, XPS, CBZ) are rendered by the viewer's ``PageRenderer`` in a child process with a
+time and a memory limit, from a file or from a member of an archive; a page that cannot be
+shown says why in the viewer. Text not in memory (a session opened before its sources were
+read) is read from the file, or from the archive member in the same child.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
 from longdesk.app.citations import Citation, DocRef
 from longdesk.engine.corpus.model import AnchorKind, Corpus
-from longdesk.ui.widgets.source_viewer import RenderedPage, SourceViewer, render_pdf_page
+from longdesk.ui.widgets.source_viewer import PageRenderer, RenderedPage, SourceViewer
 from longdesk.ui.workers.pool import TaskRunner
+
+_PAGED = {"pdf": "pdf", "xps": "xps", "comic": "cbz"}  # document kind → pymupdf file type
 
 
 class CitationOpener(QObject):
@@ -26,6 +33,7 @@ class CitationOpener(QObject):
         super().__init__(parent)
         self.viewer = viewer
         self.runner = runner
+        self.renderer = PageRenderer()
 
     def open(self, cite: Citation, refs: Mapping[str, DocRef], corpus: Corpus | None, ratio: float) -> None:
         """Show ``cite``: from the corpus in memory, else rendered or read on a pool thread."""
@@ -39,13 +47,15 @@ class CitationOpener(QObject):
             return
         viewer.set_header(cite, ref.name)
         doc = corpus.by_id(cite.doc_id) if corpus is not None else None
-        if ref.kind == "pdf" or (doc is None and cite.kind is AnchorKind.PAGE):
+        if ref.kind in _PAGED or (doc is None and cite.kind is AnchorKind.PAGE):
             page = cite.first if cite.kind is AnchorKind.PAGE else 1
+            filetype = _PAGED.get(ref.kind, "pdf")
             viewer.show_loading(f"Rendering page {page}…")
+            renderer, source, quote = self.renderer, ref.source, cite.quote
             self.runner.run_task(
-                lambda: render_pdf_page(ref.source, page, cite.quote, zoom=1.5 * ratio),
+                lambda: renderer.render(source, page, quote, zoom=1.5 * ratio, filetype=filetype),
                 lambda result: self._on_page_rendered(cite, result),
-                lambda msg: self._on_failed(cite, f"Could not show the page: {msg}"),
+                lambda msg: self._on_failed(cite, f"Could not show page {page}: {msg}"),
             )
             return
         if doc is not None:
@@ -57,9 +67,9 @@ class CitationOpener(QObject):
             self.shown.emit(cite)
             return
         viewer.show_loading("Opening the file…")
-        source = ref.source
+        source, renderer = ref.source, self.renderer
         self.runner.run_task(
-            lambda: Path(source).read_text(encoding="utf-8", errors="replace"),
+            lambda: renderer.read(source).decode("utf-8", errors="replace"),
             lambda text: self._on_text_read(cite, text),
             lambda msg: self._on_failed(cite, f"Could not open {source}: {msg}"),
         )

@@ -373,3 +373,97 @@ def _one_flow(
             toc.append((level, title, "chapter", number))
     status = "ok" if segments else "no text (the book has no readable text)"
     return {"status": status, "segments": segments, "toc": toc, "notes": notes, "pages": total}
+
+
+def _member_bytes(source: str) -> bytes | None:
+    """The bytes of ``archive!member`` (as the loader names archive members); None for a file."""
+    from longdesk.engine.corpus.archives import archive_kind, read_archive
+    from longdesk.engine.corpus.options import ArchiveLimits
+
+    at = source.find("!")
+    while at > 0:
+        outer = Path(source[:at])
+        if archive_kind(outer.name) and outer.is_file():
+            wanted = source[at + 1 :]
+            issues: list[Any] = []
+            for member in read_archive(outer, source[:at], ArchiveLimits(), issues):
+                if member.name == wanted:
+                    return member.data
+            reason = f": {issues[0].reason}" if issues else ""
+            raise ValueError(f"{wanted} is not in {outer.name}{reason}")
+        at = source.find("!", at + 1)
+    return None
+
+
+def render_page(
+    source: str,
+    filetype: str,
+    page: int,
+    quote: str = "",
+    zoom: float = 1.5,
+    max_pixels: int = 24_000_000,
+) -> dict[str, Any]:
+    """Render 1-based ``page`` of a paged document as RGB pixels and find ``quote`` on it.
+
+    Runs in the isolated child (the source viewer calls it through ``engine.isolation``).
+    ``source`` is a file path or ``archive!member``; the zoom is lowered so that the image has
+    at most ``max_pixels`` pixels. Returns plain data: ``width``, ``height``, ``stride``,
+    ``samples`` (bytes, RGB), ``page_count``, ``marks`` (rectangles of the quote in image
+    pixels, ``(x, y, w, h)``) and ``quote_found``.
+
+    Raises:
+        ValueError: not a readable document of that type, or no such page.
+    """
+    import math
+
+    import pymupdf as _pymupdf
+
+    pymupdf: Any = _pymupdf
+    pymupdf.TOOLS.mupdf_display_errors(False)
+    pymupdf.TOOLS.mupdf_display_warnings(False)
+    data = _member_bytes(source)
+    try:
+        doc = pymupdf.open(stream=data, filetype=filetype) if data is not None else pymupdf.open(source)
+    except Exception as exc:
+        raise ValueError(f"cannot open it as {filetype.upper()}: {exc}") from exc
+    try:
+        if doc.needs_pass:
+            raise ValueError("the document is password-protected")
+        if not 1 <= page <= doc.page_count:
+            raise ValueError(f"the document has {doc.page_count} pages; there is no page {page}")
+        pg = doc.load_page(page - 1)
+        area = max(1.0, float(pg.rect.width) * float(pg.rect.height))
+        zoom = max(0.05, min(zoom, math.sqrt(max_pixels / area)))
+        pix = pg.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
+        marks: list[tuple[float, float, float, float]] = []
+        words = quote.split()
+        probes = [" ".join(words)] if words else []
+        if len(words) > 8:
+            probes += [" ".join(words[:8]), " ".join(words[-8:])]
+        for probe in probes:
+            rects = pg.search_for(probe)
+            if rects:
+                marks = [(r.x0 * zoom, r.y0 * zoom, r.width * zoom, r.height * zoom) for r in rects]
+                break
+        return {
+            "width": int(pix.width),
+            "height": int(pix.height),
+            "stride": int(pix.stride),
+            "samples": bytes(pix.samples),
+            "page_count": int(doc.page_count),
+            "marks": marks,
+            "quote_found": bool(marks),
+        }
+    finally:
+        doc.close()
+
+
+def read_source(source: str, max_bytes: int = 64 * 1024 * 1024) -> bytes:
+    """The bytes of a file or an ``archive!member`` (isolated child: archives are untrusted)."""
+    data = _member_bytes(source)
+    if data is None:
+        with Path(source).open("rb") as fh:
+            data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ValueError(f"larger than {max_bytes // 2**20} MiB")
+    return data

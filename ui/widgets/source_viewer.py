@@ -1,13 +1,17 @@
 """The source viewer: the place a citation points at, highlighted.
 
-PDF pages are rendered with pymupdf into a QImage on a pool thread (``render_pdf_page``;
-PySide6-Essentials has no QtPdf) and the quoted passage is marked on the page. Text and code
+PDF pages are rendered with pymupdf in an isolated child process with a time and a memory
+limit (``PageRenderer``; PySide6-Essentials has no QtPdf): the pixels come back as bytes and
+become a QImage here, with the quoted passage marked; a page that fails shows the named error. Text and code
 are shown with line numbers and the cited lines marked; EPUB chapters show the chapter's text.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from PySide6.QtCore import QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
@@ -34,6 +38,8 @@ from PySide6.QtWidgets import (
 )
 
 from longdesk.app.citations import Check, Citation
+from longdesk.engine.corpus import paged
+from longdesk.engine.isolation import Crashed, IsolationError, Limits, MemoryLimit, Timeout, Worker
 from longdesk.ui.widgets.safe_browser import CHECK_COLORS, CHECK_WORDS
 
 HIGHLIGHT = QColor(255, 214, 10, 110)
@@ -51,42 +57,83 @@ class RenderedPage:
     quote_found: bool
 
 
-def _quote_probes(quote: str) -> list[str]:
-    words = quote.split()
-    probes = [" ".join(words)] if words else []
-    if len(words) > 8:
-        probes += [" ".join(words[:8]), " ".join(words[-8:])]
-    return probes
+RENDER_LIMITS = Limits(wall_s=20.0, memory_bytes=1 << 30)
+
+
+def _named(page: int, exc: IsolationError, limits: Limits) -> str:
+    """What went wrong rendering ``page``, in words that name the failure."""
+    if isinstance(exc, Timeout):
+        return f"rendering page {page} took longer than {limits.wall_s:g} s and was stopped (time limit)"
+    if isinstance(exc, MemoryLimit):
+        return f"rendering page {page} needed more than {limits.memory_bytes / 2**20:,.0f} MiB (memory limit)"
+    if isinstance(exc, Crashed):
+        return f"the page renderer crashed on page {page} ({exc.message})"
+    return exc.message
+
+
+class PageRenderer:
+    """Renders document pages in an isolated child process (``engine.isolation``), never here.
+
+    A crafted page can hang, exhaust memory or crash the renderer: that costs one page (a
+    named error in the viewer), never the app. One child serves every page and is started
+    anew after a failure. ``render`` and ``read`` block: call them on a pool thread; calls
+    are taken one at a time.
+    """
+
+    def __init__(self, limits: Limits = RENDER_LIMITS) -> None:
+        self.limits = limits
+        self._lock = threading.Lock()
+        self._worker: Worker | None = None
+
+    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        with self._lock:
+            if self._worker is None:
+                self._worker = Worker(self.limits, preload=("pymupdf",))
+            return self._worker.call(fn, *args)
+
+    def render(
+        self, source: str, page: int, quote: str = "", zoom: float = 1.5, filetype: str = "pdf"
+    ) -> RenderedPage:
+        """Page ``page`` (1-based) of ``source`` (a path or ``archive!member``) as an image.
+
+        Raises:
+            ValueError: with a message naming what failed (time or memory limit, crash, no
+                such page, not readable).
+        """
+        try:
+            raw = self._call(paged.render_page, source, filetype, page, quote, zoom)
+        except IsolationError as exc:
+            raise ValueError(_named(page, exc, self.limits)) from exc
+        fmt = QImage.Format.Format_RGB888
+        image = QImage(raw["samples"], raw["width"], raw["height"], raw["stride"], fmt).copy()
+        marks = tuple(tuple(float(v) for v in m) for m in raw["marks"])
+        return RenderedPage(image, page, int(raw["page_count"]), marks, bool(raw["quote_found"]))  # type: ignore[arg-type]
+
+    def read(self, source: str) -> bytes:
+        """The bytes of a file or an archive member, read in the child."""
+        try:
+            data: bytes = self._call(paged.read_source, source)
+        except IsolationError as exc:
+            raise ValueError(exc.message) from exc
+        return data
+
+    def close(self) -> None:
+        with self._lock:
+            if self._worker is not None:
+                self._worker.close()
+                self._worker = None
+
+
+_DEFAULT = PageRenderer()
 
 
 def render_pdf_page(path: str, page: int, quote: str = "", zoom: float = 1.5) -> RenderedPage:
-    """Render 1-based ``page`` of the PDF at ``path`` and find ``quote`` on it (pool thread).
+    """Render 1-based ``page`` of the PDF at ``path`` in the isolated child (pool thread).
 
     Raises:
-        ValueError: the file is not a readable PDF or has no such page.
+        ValueError: the page could not be rendered; the message names why.
     """
-    import pymupdf
-
-    try:
-        doc = pymupdf.open(path)
-    except Exception as exc:
-        raise ValueError(f"cannot open {path}: {exc}") from exc
-    try:
-        if not 1 <= page <= doc.page_count:
-            raise ValueError(f"the document has {doc.page_count} pages; there is no page {page}")
-        pg = doc[page - 1]
-        pix = pg.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
-        fmt = QImage.Format.Format_RGB888
-        image = QImage(pix.samples, pix.width, pix.height, pix.stride, fmt).copy()
-        marks: list[tuple[float, float, float, float]] = []
-        for probe in _quote_probes(quote):
-            rects = pg.search_for(probe)
-            if rects:
-                marks = [(r.x0 * zoom, r.y0 * zoom, r.width * zoom, r.height * zoom) for r in rects]
-                break
-        return RenderedPage(image, page, doc.page_count, tuple(marks), bool(marks))
-    finally:
-        doc.close()
+    return _DEFAULT.render(path, page, quote, zoom)
 
 
 class PageView(QWidget):
