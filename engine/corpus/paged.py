@@ -17,6 +17,7 @@ records read as nothing), so its record table is checked first (``palm_damage``)
 
 from __future__ import annotations
 
+import re
 import struct
 import time
 from collections.abc import Callable
@@ -45,6 +46,7 @@ _PALM_HEADER = 76  # bytes before a Palm database's record count
 # Rectangle and line operators of a content stream; a page without them has no ruled table
 # (a plain substring test: text in content streams is mostly hex, and a false hit costs time only).
 _PATH_OPS = (b" re\n", b" re ", b" l\n", b" l ", b" re\r", b" l\r")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _THIN = 3.0  # a rectangle this thin (points) is drawn as a rule
 _TOL = 1.5  # points: rules this close meet
 
@@ -179,7 +181,16 @@ def _page_text(page: Any, tables: bool) -> str:
     return text
 
 
+def _clean(text: str) -> str:
+    """Lone surrogates (the table finder returns them for some font encodings) as U+FFFD:
+    they cannot be encoded as UTF-8, so no tokenizer, request or file could take the text."""
+    if not _SURROGATE.search(text):
+        return text
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def _cap(text: str, limit: int, where: str, notes: list[str]) -> str:
+    text = _clean(text)
     if len(text) <= limit:
         return text
     notes.append(f"{where} cut at {limit:,} characters (it had {len(text):,})")

@@ -103,3 +103,11 @@ def test_the_page_without_tables_reads_as_pymupdf_reads_it(tmp_path: Path) -> No
     with pymupdf.open(path) as doc:
         plain = doc[0].get_text()
     assert paged.extract(str(path), "pdf")["segments"][0][4] == plain
+
+
+def test_lone_surrogates_from_a_table_cell_become_replacement_characters() -> None:
+    # encguide.pdf (TeX Live) p. 29: a cell of its encoding table comes back as '\ud80c'.
+    notes: list[str] = []
+    text = paged._cap("| ´02x | \ud80c | \uf6de |\n", 1000, "page 29", notes)
+    assert text == "| ´02x | \ufffd | \uf6de |\n"
+    assert text.encode("utf-8")
