@@ -13,9 +13,36 @@ from collections.abc import Mapping
 from PySide6.QtCore import QObject, Signal
 
 from longdesk.app.citations import Citation, DocRef
-from longdesk.engine.corpus.model import AnchorKind, Corpus
+from longdesk.engine.corpus.model import AnchorKind, Corpus, Document
 from longdesk.ui.widgets.source_viewer import PageRenderer, RenderedPage, SourceViewer
 from longdesk.ui.workers.pool import TaskRunner
+
+CONTEXT_LINES = 300  # lines shown around a cited place of a long text
+
+
+def excerpt(doc: Document, cite: Citation) -> tuple[str, int, int, int]:
+    """The text shown for a citation of a document in memory, never the whole of a long one:
+    ``(text, number of its first line, first and last marked line)``. A chapter shows the
+    chapter; lines show the segments around them; a verse shows the verses around it, one a
+    line, numbered in reading order."""
+    segments = doc.segments
+    if cite.kind is AnchorKind.CHAPTER:
+        text = "".join(s.text for s in segments if s.anchor.start <= cite.first <= s.anchor.end)
+        return text or doc.text, 1, 0, -1
+    if cite.kind is AnchorKind.VERSE:
+        at = next((i for i, s in enumerate(segments) if s.anchor.label == cite.label), -1)
+        if at >= 0:
+            lo = max(0, at - CONTEXT_LINES // 4)
+            near = [segments[i] for i in range(lo, min(len(segments), at + CONTEXT_LINES // 4 + 1))]
+            lines = [f"{s.anchor.label}  {' '.join(s.text.split())}" for s in near]
+            return "\n".join(lines) + "\n", lo + 1, at + 1, at + 1
+        return doc.text, 1, 0, -1
+    lo, hi = cite.first - CONTEXT_LINES, cite.last + CONTEXT_LINES
+    near = [s for s in segments if s.anchor.end >= lo and s.anchor.start <= hi]
+    if not near or cite.kind is not AnchorKind.LINES:
+        return doc.text, 1, cite.first, cite.last
+    return "".join(s.text for s in near), near[0].anchor.start, cite.first, cite.last
+
 
 _PAGED = {"pdf": "pdf", "xps": "xps", "comic": "cbz"}  # document kind → pymupdf file type
 
@@ -59,11 +86,8 @@ class CitationOpener(QObject):
             )
             return
         if doc is not None:
-            if cite.kind is AnchorKind.CHAPTER:
-                text = "".join(s.text for s in doc.segments if s.anchor.start <= cite.first <= s.anchor.end)
-                viewer.show_text(text or doc.text, 0, -1, cite.quote)
-            else:
-                viewer.show_text(doc.text, cite.first, cite.last, cite.quote)
+            text, first_line, first, last = excerpt(doc, cite)
+            viewer.show_text(text, first, last, cite.quote, first_line)
             self.shown.emit(cite)
             return
         viewer.show_loading("Opening the file…")

@@ -118,3 +118,29 @@ def test_a_streamed_answer_over_the_kjv_is_checked_off_the_gui_thread(
     assert f"{quoted} verified" in label
     assert "1 place exists, not checked" in label
     assert "1 unresolved" in label
+
+
+def test_a_cited_verse_opens_among_its_neighbours_not_the_whole_book(
+    qtbot: QtBot, bible: tuple[Corpus, list[dict[str, str]]]
+) -> None:
+    from longdesk.app.citations import check_citations
+    from longdesk.ui.citation_opener import CitationOpener
+    from longdesk.ui.widgets.source_viewer import SourceViewer
+    from longdesk.ui.workers.pool import TaskRunner
+
+    corpus, verses = bible
+    refs = doc_refs(corpus)
+    (cite,) = check_citations('"I am the way, the truth, and the life" [D1, John 14:6]', corpus, refs)
+    assert cite.check is Check.VERIFIED
+    viewer = SourceViewer()
+    qtbot.addWidget(viewer)
+    opener = CitationOpener(viewer, TaskRunner())
+    with qtbot.waitSignal(opener.shown, timeout=10_000):
+        opener.open(cite, refs, corpus, 1.0)
+    view = viewer.code_view
+    number = next(i for i, v in enumerate(verses, 1) if v["citation"] == "John 14:6")
+    assert view.blockCount() < 200  # an excerpt, not 31,102 lines
+    assert view.marked == (number, number)  # numbered in reading order
+    line = view.document().findBlockByNumber(number - view.first_line).text()
+    assert line.startswith("John 14:6")
+    assert "the way, the truth, and the life" in line

@@ -218,12 +218,13 @@ class CodeView(QPlainTextEdit):
         self.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self._gutter = _Gutter(self)
         self.marked: tuple[int, int] = (0, 0)
+        self.first_line = 1  # the number of the first line shown (an excerpt of a long text)
         self.blockCountChanged.connect(self._update_margins)
         self.updateRequest.connect(self._update_gutter)
         self._update_margins()
 
     def gutter_width(self) -> int:
-        digits = max(3, len(str(self.blockCount())))
+        digits = max(3, len(str(self.blockCount() + self.first_line - 1)))
         return 12 + self.fontMetrics().horizontalAdvance("9") * digits
 
     def _update_margins(self) -> None:
@@ -240,13 +241,18 @@ class CodeView(QPlainTextEdit):
         cr = self.contentsRect()
         self._gutter.setGeometry(QRect(cr.left(), cr.top(), self.gutter_width(), cr.height()))
 
-    def show_lines(self, text: str, first: int, last: int, quote: str = "") -> None:
-        """Show ``text`` and mark lines ``first..last`` (1-based), scrolled into view."""
+    def show_lines(self, text: str, first: int, last: int, quote: str = "", first_line: int = 1) -> None:
+        """Show ``text`` (whose first line is number ``first_line``) and mark lines
+        ``first..last``, scrolled into view."""
+        self.first_line = max(1, first_line)
         self.setPlainText(text)
+        self._update_margins()
         self.mark(first, last, quote)
 
     def mark(self, first: int, last: int, quote: str = "") -> None:
         self.marked = (first, last)
+        shift = self.first_line - 1
+        first, last = (first - shift, last - shift) if first >= 1 else (first, last)
         selections = []
         doc = self.document()
         for line in range(max(1, first), min(last, self.blockCount()) + 1):
@@ -276,7 +282,7 @@ class CodeView(QPlainTextEdit):
         pal = self.palette()
         p.fillRect(event.rect(), pal.color(QPalette.ColorRole.AlternateBase))
         block = self.firstVisibleBlock()
-        number = block.blockNumber() + 1
+        number = block.blockNumber() + self.first_line
         top = round(self.blockBoundingGeometry(block).translated(self.contentOffset()).top())
         bottom = top + round(self.blockBoundingRect(block).height())
         height = self.fontMetrics().height()
@@ -374,6 +380,6 @@ class SourceViewer(QWidget):
         elif self.citation is not None and self.citation.quote:
             self.note.setText(self.note.text() + "\nThe quoted words were not found on this page.")
 
-    def show_text(self, text: str, first: int, last: int, quote: str = "") -> None:
-        self.code_view.show_lines(text, first, last, quote)
+    def show_text(self, text: str, first: int, last: int, quote: str = "", first_line: int = 1) -> None:
+        self.code_view.show_lines(text, first, last, quote, first_line)
         self.stack.setCurrentWidget(self.code_view)
