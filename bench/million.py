@@ -31,17 +31,18 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import faulthandler
 import gc
 import importlib.util
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,22 +99,27 @@ class Meter:
             time.sleep(0.005)
 
     def _watch(self) -> None:
-        """While the GUI thread is late by > 30 ms, note where it is every 10 ms (stall sources)."""
-        main = threading.main_thread().ident
-        while self.running:
-            time.sleep(0.01)
-            ticks = self.ticks
-            if not ticks or time.perf_counter() - ticks[-1] < 0.02:
-                continue
-            frame = sys._current_frames().get(main or 0)
-            if frame is None:
-                continue
-            stack = traceback.extract_stack(frame)
-            ours = [f for f in stack if "/longdesk/" in f.filename or "/work/" in f.filename]
-            mine = [f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in ours[-2:]]
-            self.blame[
-                " < ".join(reversed(mine)) + f" [{Path(stack[-1].filename).name}:{stack[-1].name}]"
-            ] += 1
+        """While the GUI thread is late by > 20 ms, note where it is every 10 ms (stall sources).
+
+        Stacks are read with ``faulthandler`` (text, no frame objects kept: holding the GUI
+        thread's frames would keep its QPainters alive past their paint events)."""
+        main = f"0x{threading.main_thread().ident:016x}"
+        with tempfile.TemporaryFile("w+") as dump:
+            while self.running:
+                time.sleep(0.01)
+                ticks = self.ticks
+                if not ticks or time.perf_counter() - ticks[-1] < 0.02:
+                    continue
+                dump.seek(0)
+                dump.truncate()
+                faulthandler.dump_traceback(dump, all_threads=True)
+                dump.seek(0)
+                sections = dump.read().split("\n\n")
+                ours = next((sec for sec in sections if main in sec.split("\n", 1)[0]), "")
+                frames = [ln.strip() for ln in ours.splitlines()[1:] if ln.strip().startswith("File")]
+                mine = [f for f in frames if "/work/" in f or "/longdesk/" in f][:2]
+                where = " < ".join(_short(f) for f in mine)
+                self.blame[f"{where} [{_short(frames[0]) if frames else '?'}]"] += 1
 
     def begin(self) -> float:
         self.blame = collections.Counter()
@@ -128,6 +134,12 @@ class Meter:
         p99 = gaps[min(len(gaps) - 1, int(len(gaps) * 0.99))] if gaps else 0.0
         top = "; ".join(f"{n * 10} ms in {where}" for where, n in self.blame.most_common(2))
         return Phase(name, now - t0, gaps[-1] if gaps else 0.0, p99, self.peak, note, top)
+
+
+def _short(frame_line: str) -> str:
+    """``File "/a/b/c.py", line 12 in f`` -> ``c.py:12 f``."""
+    m = re.match(r'File "(?P<path>[^"]+)", line (?P<line>\d+) in (?P<name>.+)', frame_line)
+    return f"{Path(m['path']).name}:{m['line']} {m['name']}" if m else frame_line
 
 
 def pump(seconds: float) -> None:

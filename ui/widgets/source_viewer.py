@@ -206,6 +206,7 @@ class PageView(QWidget):
             p.setPen(pen)
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.drawRect(target)
+        p.end()
 
 
 class CodeView(QPlainTextEdit):
@@ -299,6 +300,7 @@ class CodeView(QPlainTextEdit):
             top = bottom
             bottom = top + round(self.blockBoundingRect(block).height())
             number += 1
+        p.end()
 
 
 class _Gutter(QWidget):
