@@ -111,10 +111,11 @@ class Meter:
         text = Path(self.dump.name).read_text(encoding="utf-8", errors="replace")[offset:]
         blame: collections.Counter[str] = collections.Counter()
         for section in text.split("\n\n"):
-            head, _, body = section.strip().partition("\n")
-            if main not in head:
+            lines = section.strip().splitlines()
+            at = next((i for i, ln in enumerate(lines) if "hread 0x" in ln), -1)
+            if at < 0 or main not in lines[at]:
                 continue
-            frames = [ln.strip() for ln in body.splitlines() if ln.strip().startswith("File")]
+            frames = [ln.strip() for ln in lines[at + 1 :] if ln.strip().startswith("File")]
             mine = [f for f in frames if "/work/" in f or "/longdesk/" in f][:2]
             blame[" < ".join(_short(f) for f in mine) or (_short(frames[0]) if frames else "?")] += 1
         return blame

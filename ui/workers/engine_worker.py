@@ -314,14 +314,6 @@ class EngineWorker(EngineSignals):
             self._counter = ExactCounter(
                 backend.count_tokens, gguf_identity(path), cache_dir=cache_dir, vocabulary=pieces
             )
-        elif self._counter is None and isinstance(backend, HostedBackend):
-            # The endpoint's vocabulary, cached by content: a reopened 1M-token session is not
-            # tokenized again (whole texts only: the cut proof needs a GGUF vocabulary).
-            from longdesk.engine.context.tokens import ExactCounter, gguf_identity
-
-            gguf = backend.config.tokenizer_gguf
-            identity = gguf_identity(gguf) if gguf is not None else f"hosted:{backend.counter().name}"
-            self._counter = ExactCounter(backend.count_tokens, identity, cache_dir=cache_dir)
         return self._counter if self._counter is not None else backend.count_tokens
 
     def _need_hosted(self) -> HostedBackend:
