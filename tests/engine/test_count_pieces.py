@@ -26,7 +26,7 @@ def test_pieces_cover_the_text_and_cut_only_before_a_line_that_starts_with_text(
 def test_counts_in_pieces_equal_the_count_of_the_whole() -> None:
     lib = Path(json.__file__).parents[1]
     code = "".join(p.read_text(encoding="utf-8") for p in sorted((lib / "json").glob("*.py")) * 2)
-    prose = "In the beginning God created the heaven and the earth.\n  And the earth was void.\n" * 800
+    prose = "In the beginning God created the heaven and the earth.\n  And the earth was void.\n" * 1000
     mixed = "Café — naïve 東京 ½\n\tdef f(x):\n\n\n        return x  # ok\n" * 2500
     count = deepseek_counter().count
     for text in (code, prose, mixed, code + prose + mixed):
