@@ -418,6 +418,7 @@ def run_window(home: Path, sources: list[Path], answer_file: Path) -> tuple[list
     again.close()
     meter.running = False
     faulthandler.cancel_dump_traceback_later()
+    facts["stalls_all"] = "; ".join(f"{n}x {w}" for w, n in meter.blame_since(0).most_common(6))
     return phases, facts
 
 
@@ -511,6 +512,7 @@ def report(phases: list[Phase], facts: dict[str, object]) -> None:
     for p in phases:
         if p.stalls:
             print(f"  {p.name}: {p.stalls}")
+    print(f"  whole run: {facts.get('stalls_all', '')}")
     print()
     for what, ok in verdicts:
         print(f"{'met   ' if ok else 'MISSED'} {what}")

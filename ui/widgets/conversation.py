@@ -328,8 +328,8 @@ class TurnWidget(QFrame):
 
     @Slot(int, object)
     def on_checker_checked(self, key: int, citations: object) -> None:
-        if key != self.key or not isinstance(citations, list):
-            return
+        if key != self.key or not isinstance(citations, list) or citations == self.citations:
+            return  # the same verdicts: nothing to draw again
         self.citations = citations
         self._dirty = True
         if self._streaming:
