@@ -1,11 +1,17 @@
-"""Citations in answers as the UI and the session export see them.
+"""Citations in answers as the window and the session export show them: a view of grounding's.
 
-Parsing, resolving and verifying are ``engine.grounding``'s (the citing contract is in
-``assets/prompts/system.txt``); this module turns its results into the small, flat records the
-widgets draw and the sessions store: where the citation sits in the answer, the document and
-place it points at, the quote, and whether it is verified, unverified, failed or unresolved,
-with the reason in words. Without the corpus at hand (an exported session), citations are
-resolved against the stored document list only and marked unverified.
+``engine.grounding`` is the one place that parses, resolves and verifies citations (the citing
+contract is in ``assets/prompts/system.txt``). This module only flattens its results into the
+records the widgets draw and the export writes: where the citation sits in the answer, the
+document and place it points at, the quote, and grounding's verdict as a ``Check`` with the
+reason in words. ``Check.VERIFIED`` means the quoted words were found at the cited place;
+a citation that names a real place but quotes nothing is ``Check.ANCHORED``, shown as "place
+exists, not checked".
+
+``AnswerCitations`` follows one answer as it grows with one grounding tracker (only the new
+text is parsed, each citation verified once); the window runs it on a worker thread. Without
+the corpus at hand (a session opened before its sources are read, an export), citations are
+parsed by grounding and matched to the session's stored document list only: not checked.
 """
 
 from __future__ import annotations
@@ -23,33 +29,43 @@ _PLACE_KINDS = {
     grounding.PlaceKind.CHAPTER: AnchorKind.CHAPTER,
     grounding.PlaceKind.VERSE: AnchorKind.VERSE,
 }
+NOT_LOADED = "not checked: the sources are not loaded"
 
 
 class Check(enum.StrEnum):
-    """What is known about a citation."""
+    """What is known about a citation (grounding's verdict, or that there is none yet)."""
 
-    VERIFIED = "verified"  # the anchor exists and the quote was found there
-    UNVERIFIED = "unverified"  # it parses and names a document, but nobody checked it yet
+    VERIFIED = "verified"  # the place exists and the quoted words were found there
+    ANCHORED = "anchored"  # the place exists; nothing was quoted, so nothing was checked
+    UNVERIFIED = "unverified"  # it parses and names a document, but it was not checked
     FAILED = "failed"  # checked, and the source does not say this there
     UNRESOLVED = "unresolved"  # names a document or place the corpus does not have
 
 
+_CHECK_OF_STATUS = {
+    grounding.Status.VERIFIED: Check.VERIFIED,
+    grounding.Status.ANCHORED: Check.ANCHORED,
+    grounding.Status.QUOTE_NOT_FOUND: Check.FAILED,
+    grounding.Status.UNRESOLVED: Check.UNRESOLVED,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Citation:
-    """One citation found in an answer.
+    """One citation of an answer, flattened from grounding's citation and verdict.
 
     Attributes:
         start: offset of the opening bracket in the answer text.
         end: offset just after the closing bracket.
         raw: the citation text as the model wrote it, brackets included.
-        doc_id: the cited document (``D2``).
+        doc_id: the cited document (``D2``); as written when it does not resolve.
         kind: page, lines, chapter or verse; None when the place could not be read.
         first: first page/line/chapter (1-based), 0 for verses.
         last: last page/line/chapter, inclusive.
         label: the verse id, or the place text when it could not be read.
-        quote: the words quoted next to the citation, if any.
-        check: what is known about it.
-        reason: why it is not verified, in words.
+        quote: the words quoted for the citation, if any.
+        check: grounding's verdict (or ``UNVERIFIED`` when there was none).
+        reason: grounding's reason, in words.
     """
 
     start: int
@@ -62,7 +78,7 @@ class Citation:
     label: str = ""
     quote: str = ""
     check: Check = Check.UNVERIFIED
-    reason: str = "not checked against the source yet"
+    reason: str = NOT_LOADED
 
     def place(self) -> str:
         """Human text for the place: ``page 12``, ``lines 40-44``, ``chapter 3``."""
@@ -86,8 +102,27 @@ def _from_raw(raw: grounding.RawCitation, quote: str) -> Citation:
     return cite
 
 
+def from_verdict(verdict: grounding.Verdict) -> Citation:
+    """The flat record of one grounding verdict."""
+    c = verdict.citation
+    cite = _from_raw(c.raw, c.quotes[0].text if c.quotes else "")
+    if c.resolved and c.anchor is not None:
+        verse = c.anchor.kind is AnchorKind.VERSE
+        cite = replace(
+            cite,
+            doc_id=c.doc_id,
+            kind=c.anchor.kind,
+            first=0 if verse else c.anchor.start,
+            last=0 if verse else c.anchor.end,
+            label=c.anchor.label if verse else "",
+        )
+    elif c.resolved:
+        cite = replace(cite, doc_id=c.doc_id)
+    return replace(cite, check=_CHECK_OF_STATUS.get(verdict.status, Check.UNVERIFIED), reason=verdict.reason)
+
+
 def parse_citations(answer: str) -> list[Citation]:
-    """Every citation in ``answer``, in order (``[D1, p. 2; D3, lines 4-5]`` gives two)."""
+    """Every citation in ``answer``, in order, as grounding's parser reads them (not checked)."""
     quotes = grounding.find_quotes(answer)
     found = []
     for raw in grounding.parse_citations(answer):
@@ -110,7 +145,7 @@ class DocRef:
 
 
 def resolve(cite: Citation, refs: Mapping[str, DocRef]) -> Citation:
-    """Mark a citation unresolved when its document or place does not exist."""
+    """Without the corpus: match the cited document in the stored list (nothing is checked)."""
     if cite.check is not Check.UNVERIFIED:
         return cite
     ref = refs.get(cite.doc_id) or _ref_by_name(cite.doc_id, refs)
@@ -133,44 +168,58 @@ def _ref_by_name(written: str, refs: Mapping[str, DocRef]) -> DocRef | None:
     return None
 
 
-_CHECK_OF_STATUS = {
-    grounding.Status.VERIFIED: Check.VERIFIED,
-    grounding.Status.ANCHORED: Check.VERIFIED,
-    grounding.Status.QUOTE_NOT_FOUND: Check.FAILED,
-    grounding.Status.UNRESOLVED: Check.UNRESOLVED,
-}
+def check_citations(
+    answer: str, corpus: Corpus | grounding.CorpusIndex | None, refs: Mapping[str, DocRef]
+) -> list[Citation]:
+    """Grounding's verdicts on the citations of a finished answer, flattened.
 
-
-def check_citations(answer: str, corpus: Corpus | None, refs: Mapping[str, DocRef]) -> list[Citation]:
-    """Parse, resolve and verify the citations of one answer (``engine.grounding``).
-
-    With ``corpus`` each citation is checked against the source: the place must exist and a
-    quote next to it must be found there. Without it, citations are only resolved against
-    ``refs`` and shown as unverified.
+    Without ``corpus`` citations are only matched to ``refs`` and shown as not checked.
     """
     if corpus is None:
         return [resolve(c, refs) for c in parse_citations(answer)]
     verdicts, _summary = grounding.check_answer(answer, corpus)
-    out = []
-    for verdict in verdicts:
-        c = verdict.citation
-        raw = _from_raw(c.raw, c.quotes[0].text if c.quotes else "")
-        if c.resolved and c.anchor is not None:
-            verse = c.anchor.kind is AnchorKind.VERSE
-            raw = replace(
-                raw,
-                doc_id=c.doc_id,
-                kind=c.anchor.kind,
-                first=0 if verse else c.anchor.start,
-                last=0 if verse else c.anchor.end,
-                label=c.anchor.label if verse else "",
-            )
-        elif c.resolved:
-            raw = replace(raw, doc_id=c.doc_id)
-        out.append(
-            replace(raw, check=_CHECK_OF_STATUS.get(verdict.status, Check.UNVERIFIED), reason=verdict.reason)
-        )
-    return sorted(out, key=lambda x: x.start)
+    return sorted((from_verdict(v) for v in verdicts), key=lambda x: x.start)
+
+
+class AnswerCitations:
+    """One answer's citations, kept up to date as the answer grows: one grounding tracker.
+
+    ``update(answer)`` feeds only the text added since the last call (an answer that is not
+    a continuation of it, e.g. a regenerated one, starts a fresh tracker) and returns every
+    citation so far with its verdict; each citation is verified once. Not thread-safe: use
+    it from one thread (the window's citation worker).
+    """
+
+    def __init__(
+        self, corpus: Corpus | None, refs: Mapping[str, DocRef], index: grounding.CorpusIndex | None = None
+    ) -> None:
+        self.corpus = corpus
+        self.refs = refs
+        self._index = index
+        self._tracker: grounding.CitationTracker | None = None
+        self._fed = ""
+        self._finished = False
+        self._cites: list[Citation] = []
+
+    def update(self, answer: str, *, final: bool = False) -> list[Citation]:
+        """Every citation of ``answer`` (final: the answer ended, nothing more will come)."""
+        if self.corpus is None:
+            self._cites = check_citations(answer, None, self.refs)
+            return list(self._cites)
+        if self._tracker is None or self._finished or not answer.startswith(self._fed):
+            if self._index is None:
+                self._index = grounding.CorpusIndex(self.corpus)
+            self._tracker = grounding.CitationTracker(self._index)
+            self._fed, self._finished, self._cites = "", False, []
+        tracker = self._tracker
+        if len(answer) > len(self._fed):
+            new = tracker.feed(answer[len(self._fed) :])
+            self._fed = answer
+            self._cites += [from_verdict(tracker.verify(c)) for c in new]
+        if final:
+            self._finished = True
+            self._cites += [from_verdict(tracker.verify(c)) for c in tracker.finish()]
+        return sorted(self._cites, key=lambda x: x.start)
 
 
 def describe_for_export(cite: Citation, refs: Mapping[str, DocRef]) -> str:

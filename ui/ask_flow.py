@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Slot
 
-from longdesk.app.citations import Citation, check_citations
+from longdesk.app.citations import DocRef
 from longdesk.app.sessions import TurnRecord, title_from_question
 from longdesk.app.workspace import THINKING_RESERVE, conversation_tokens, history
 from longdesk.engine.backends.base import AskOptions, Failed, FailureKind, Finished, Progress, Reading, Usage
+from longdesk.engine.corpus.model import Corpus
 from longdesk.ui.activity import duration
 from longdesk.ui.widgets.budget_meter import BudgetFigures
 from longdesk.ui.widgets.model_bar import WHERE_HOSTED
@@ -384,6 +386,6 @@ class AskFlow(QObject):
         w.refresh_all()
 
     # ---------------------------------------------------------------- citations
-    def check_citations(self, answer: str) -> list[Citation]:
-        """Parse, resolve and verify citations against the corpus (local and hosted alike)."""
-        return check_citations(answer, self.w.corpus, self.w.session.refs())
+    def citation_context(self) -> tuple[Corpus | None, Mapping[str, DocRef]]:
+        """What citations are checked against (local and hosted alike), on the checker thread."""
+        return self.w.corpus, self.w.session.refs()

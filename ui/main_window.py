@@ -186,7 +186,7 @@ class MainWindow(QMainWindow):
         self.find_bar.setClearButtonEnabled(True)
         self.find_bar.returnPressed.connect(self.on_find_bar_return_pressed)
         self.find_bar.setVisible(False)
-        self.conversation = ConversationView(self.asking.check_citations, work)
+        self.conversation = ConversationView(self.asking.citation_context, work)
         self.conversation.citation_clicked.connect(self.show_citation)
         self.conversation.regenerate_requested.connect(self.asking.regenerate)
         self.conversation.continue_requested.connect(self.asking.continue_answer)

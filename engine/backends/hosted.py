@@ -220,8 +220,9 @@ class HostedBackend:
         # The corpus's tokens are a prefix of the first user message's tokens (it ends with a
         # newline and the question lead starts a new pre-token), so its count adds up exactly.
         text_tokens = instructions + corpus
+        lead = plan.corpus_chars  # not len(plan.corpus_text): that would join another copy
         for i, m in enumerate(messages[1:]):
-            text = m["content"][len(plan.corpus_text) :] if i == 0 else m["content"]
+            text = m["content"][lead:] if i == 0 else m["content"]
             text_tokens += counter.count(text)
         return text_tokens + counter.template_overhead(len(messages), answers=len(history))
 

@@ -17,8 +17,9 @@ a think marker per assistant turn and an end-of-sentence token per finished answ
 
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,11 +72,35 @@ class TokenCounter:
         self._closers.clear()
 
 
+_CUT = re.compile(r"\n(?=\S)")
+
+
+def line_pieces(text: str, size: int = 1 << 16) -> Iterator[str]:
+    """``text`` in pieces of about ``size`` characters, cut only after a newline that a
+    non-space character follows: no token spans such a cut, so the counts add up exactly,
+    and the tokenizer's working memory (tens of bytes a character) stays that of one piece."""
+    at = 0
+    while len(text) - at > size:
+        cut = text.rfind("\n", at, at + size)
+        while cut > at and text[cut + 1].isspace():
+            cut = text.rfind("\n", at, cut)
+        if cut <= at:  # no place to cut within the piece: the first one after it
+            later = _CUT.search(text, at + size)
+            if later is None:
+                break
+            cut = later.start()
+        yield text[at : cut + 1]
+        at = cut + 1
+    if at < len(text):
+        yield text[at:]
+
+
 def deepseek_counter(exact: bool = True) -> TokenCounter:
     """Counts with the DeepSeek-V4 vocabulary (exact for DeepSeek's models)."""
 
     def count(text: str) -> int:
-        return len(_deepseek_encoder().encode(text, add_special_tokens=False))
+        encoder = _deepseek_encoder()
+        return sum(len(encoder.encode(piece, add_special_tokens=False)) for piece in line_pieces(text))
 
     per_message = _PER_MESSAGE if exact else _GENERIC_PER_MESSAGE
     return TokenCounter("DeepSeek-V4 vocabulary", exact, count, per_message)

@@ -8,13 +8,16 @@ book's spine item), labelled from the table of contents. A reflowable book that 
 (MOBI, FB2: MuPDF lays them out as one chapter) is cut where the headings of its table of
 contents open a line instead, one segment per section, numbered as chapters. Tables that
 pymupdf finds are given as ``| a | b |`` rows in place of their interleaved cells; the (slow)
-table finder only runs on pages that carry vector graphics, since the default strategy needs
-ruling lines anyway. MuPDF reads a cut-short MOBI without a word of complaint (the missing
+table finder only runs on pages whose ruling lines form a grid (``ruled_grid``: three
+horizontal rules each crossed by three vertical ones), since its default strategy finds tables
+from ruling lines anyway; frames, boxes and rules alone (most pages of a TeX-made manual) are
+no grid. MuPDF reads a cut-short MOBI without a word of complaint (the missing
 records read as nothing), so its record table is checked first (``palm_damage``).
 """
 
 from __future__ import annotations
 
+import re
 import struct
 import time
 from collections.abc import Callable
@@ -43,6 +46,9 @@ _PALM_HEADER = 76  # bytes before a Palm database's record count
 # Rectangle and line operators of a content stream; a page without them has no ruled table
 # (a plain substring test: text in content streams is mostly hex, and a false hit costs time only).
 _PATH_OPS = (b" re\n", b" re ", b" l\n", b" l ", b" re\r", b" l\r")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_THIN = 3.0  # a rectangle this thin (points) is drawn as a rule
+_TOL = 1.5  # points: rules this close meet
 
 
 def palm_damage(source: str | bytes) -> str:
@@ -97,13 +103,74 @@ def _table_page_text(page: Any, tables: list[Any]) -> str:
 def _may_have_tables(page: Any) -> bool:
     """Cheap test before the table finder: the page draws paths, itself or in a form XObject."""
     if page.get_xobjects():
-        return bool(page.get_cdrawings())
+        return True
     contents: bytes = page.read_contents()
     return any(op in contents for op in _PATH_OPS)
 
 
+# (position across, start, end) of an axis-parallel rule, in points
+_Rule = tuple[float, float, float]
+
+
+def _rules(drawings: list[dict[str, Any]]) -> tuple[list[_Rule], list[_Rule]]:
+    """Horizontal and vertical rules of a page's drawings: lines, thin rectangles, box edges."""
+    hs: list[_Rule] = []
+    vs: list[_Rule] = []
+    for path in drawings:
+        for item in path.get("items", ()):
+            if item[0] == "l":
+                (x0, y0), (x1, y1) = item[1], item[2]
+                if abs(y1 - y0) <= 1 < abs(x1 - x0):
+                    hs.append(((y0 + y1) / 2, min(x0, x1), max(x0, x1)))
+                elif abs(x1 - x0) <= 1 < abs(y1 - y0):
+                    vs.append(((x0 + x1) / 2, min(y0, y1), max(y0, y1)))
+            elif item[0] == "re":
+                x0, y0, x1, y1 = item[1]
+                x0, x1, y0, y1 = min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1)
+                w, h = x1 - x0, y1 - y0
+                if h <= _THIN < w:
+                    hs.append(((y0 + y1) / 2, x0, x1))
+                elif w <= _THIN < h:
+                    vs.append(((x0 + x1) / 2, y0, y1))
+                elif w > _THIN and h > _THIN:
+                    hs += [(y0, x0, x1), (y1, x0, x1)]
+                    vs += [(x0, y0, y1), (x1, y0, y1)]
+    return _joined(hs), _joined(vs)
+
+
+def _joined(rules: list[_Rule]) -> list[_Rule]:
+    """Collinear rules that touch or overlap as one (a grid drawn cell by cell)."""
+    out: list[_Rule] = []
+    for at, a, b in sorted(rules, key=lambda r: (round(r[0]), r[1])):
+        if out and round(out[-1][0]) == round(at) and a <= out[-1][2] + _TOL:
+            if b > out[-1][2]:
+                out[-1] = (out[-1][0], out[-1][1], b)
+        else:
+            out.append((at, a, b))
+    return out
+
+
+def ruled_grid(drawings: list[dict[str, Any]]) -> bool:
+    """Whether ruling lines form a table grid: three horizontal rules each crossed by three
+    vertical ones at distinct places (two rows of two cells at least). A frame (one cell), a
+    box with a title bar (one column) or rules without crossings are not one."""
+    hs, vs = _rules(drawings)
+    if len(hs) < 3 or len(vs) < 3:
+        return False
+    rows = 0
+    for y, x0, x1 in hs:
+        crossings = {
+            round(x) for x, y0, y1 in vs if x0 - _TOL <= x <= x1 + _TOL and y0 - _TOL <= y <= y1 + _TOL
+        }
+        if len(crossings) >= 3:
+            rows += 1
+            if rows >= 3:
+                return True
+    return False
+
+
 def _page_text(page: Any, tables: bool) -> str:
-    if tables and _may_have_tables(page) and page.get_cdrawings():
+    if tables and _may_have_tables(page) and ruled_grid(page.get_cdrawings()):
         try:
             found = page.find_tables().tables
         except Exception:  # noqa: BLE001 - the table finder is best effort; plain text follows
@@ -114,7 +181,16 @@ def _page_text(page: Any, tables: bool) -> str:
     return text
 
 
+def _clean(text: str) -> str:
+    """Lone surrogates (the table finder returns them for some font encodings) as U+FFFD:
+    they cannot be encoded as UTF-8, so no tokenizer, request or file could take the text."""
+    if not _SURROGATE.search(text):
+        return text
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def _cap(text: str, limit: int, where: str, notes: list[str]) -> str:
+    text = _clean(text)
     if len(text) <= limit:
         return text
     notes.append(f"{where} cut at {limit:,} characters (it had {len(text):,})")
@@ -309,3 +385,97 @@ def _one_flow(
             toc.append((level, title, "chapter", number))
     status = "ok" if segments else "no text (the book has no readable text)"
     return {"status": status, "segments": segments, "toc": toc, "notes": notes, "pages": total}
+
+
+def _member_bytes(source: str) -> bytes | None:
+    """The bytes of ``archive!member`` (as the loader names archive members); None for a file."""
+    from longdesk.engine.corpus.archives import archive_kind, read_archive
+    from longdesk.engine.corpus.options import ArchiveLimits
+
+    at = source.find("!")
+    while at > 0:
+        outer = Path(source[:at])
+        if archive_kind(outer.name) and outer.is_file():
+            wanted = source[at + 1 :]
+            issues: list[Any] = []
+            for member in read_archive(outer, source[:at], ArchiveLimits(), issues):
+                if member.name == wanted:
+                    return member.data
+            reason = f": {issues[0].reason}" if issues else ""
+            raise ValueError(f"{wanted} is not in {outer.name}{reason}")
+        at = source.find("!", at + 1)
+    return None
+
+
+def render_page(
+    source: str,
+    filetype: str,
+    page: int,
+    quote: str = "",
+    zoom: float = 1.5,
+    max_pixels: int = 24_000_000,
+) -> dict[str, Any]:
+    """Render 1-based ``page`` of a paged document as RGB pixels and find ``quote`` on it.
+
+    Runs in the isolated child (the source viewer calls it through ``engine.isolation``).
+    ``source`` is a file path or ``archive!member``; the zoom is lowered so that the image has
+    at most ``max_pixels`` pixels. Returns plain data: ``width``, ``height``, ``stride``,
+    ``samples`` (bytes, RGB), ``page_count``, ``marks`` (rectangles of the quote in image
+    pixels, ``(x, y, w, h)``) and ``quote_found``.
+
+    Raises:
+        ValueError: not a readable document of that type, or no such page.
+    """
+    import math
+
+    import pymupdf as _pymupdf
+
+    pymupdf: Any = _pymupdf
+    pymupdf.TOOLS.mupdf_display_errors(False)
+    pymupdf.TOOLS.mupdf_display_warnings(False)
+    data = _member_bytes(source)
+    try:
+        doc = pymupdf.open(stream=data, filetype=filetype) if data is not None else pymupdf.open(source)
+    except Exception as exc:
+        raise ValueError(f"cannot open it as {filetype.upper()}: {exc}") from exc
+    try:
+        if doc.needs_pass:
+            raise ValueError("the document is password-protected")
+        if not 1 <= page <= doc.page_count:
+            raise ValueError(f"the document has {doc.page_count} pages; there is no page {page}")
+        pg = doc.load_page(page - 1)
+        area = max(1.0, float(pg.rect.width) * float(pg.rect.height))
+        zoom = max(0.05, min(zoom, math.sqrt(max_pixels / area)))
+        pix = pg.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
+        marks: list[tuple[float, float, float, float]] = []
+        words = quote.split()
+        probes = [" ".join(words)] if words else []
+        if len(words) > 8:
+            probes += [" ".join(words[:8]), " ".join(words[-8:])]
+        for probe in probes:
+            rects = pg.search_for(probe)
+            if rects:
+                marks = [(r.x0 * zoom, r.y0 * zoom, r.width * zoom, r.height * zoom) for r in rects]
+                break
+        return {
+            "width": int(pix.width),
+            "height": int(pix.height),
+            "stride": int(pix.stride),
+            "samples": bytes(pix.samples),
+            "page_count": int(doc.page_count),
+            "marks": marks,
+            "quote_found": bool(marks),
+        }
+    finally:
+        doc.close()
+
+
+def read_source(source: str, max_bytes: int = 64 * 1024 * 1024) -> bytes:
+    """The bytes of a file or an ``archive!member`` (isolated child: archives are untrusted)."""
+    data = _member_bytes(source)
+    if data is None:
+        with Path(source).open("rb") as fh:
+            data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ValueError(f"larger than {max_bytes // 2**20} MiB")
+    return data

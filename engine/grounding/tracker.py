@@ -121,7 +121,7 @@ class CitationTracker:
         tail = _GAP.match(text, after[0].end)
         assert tail is not None
         if tail.end() >= len(text):
-            return () if self._final else None
+            return tuple(after) if self._final else None  # the answer ends with this quotation
         return () if text[tail.end()] in "[(" else tuple(after)
 
     def _settle(self) -> list[Citation]:

@@ -78,19 +78,22 @@ def test_pdf_citation_opens_the_page_with_the_quote_marked(
     window, widget = _window_with_answer(qtbot, corpus, answer)
     window.sources.set_documents(window.session.documents, [], [str(pdf_book)])
     checks = [c.check for c in widget.citations]
-    # The quote is on page 2 (verified); the lines exist (nothing quoted to compare: the place
-    # is checked); D7 does not exist.
-    assert checks == [Check.VERIFIED, Check.VERIFIED, Check.UNRESOLVED]
+    # The quote is on page 2 (verified); the lines exist but nothing is quoted (the place
+    # exists, not checked: never shown as verified); D7 does not exist.
+    assert checks == [Check.VERIFIED, Check.ANCHORED, Check.UNRESOLVED]
     assert "no document D7" in widget.citations[2].reason
     # Verified and unresolved citations are drawn in different colours.
     colours = [fmt.foreground().color().name() for _h, fmt in widget.answer_view.citation_formats()]
     assert colours == [
         CHECK_COLORS[Check.VERIFIED].name(),
-        CHECK_COLORS[Check.VERIFIED].name(),
+        CHECK_COLORS[Check.ANCHORED].name(),
         CHECK_COLORS[Check.UNRESOLVED].name(),
     ]
     assert CHECK_COLORS[Check.VERIFIED].name() != CHECK_COLORS[Check.UNRESOLVED].name()
     assert "1 unresolved" in widget.cites_label.text()
+    assert "1 place exists, not checked" in widget.cites_label.text()
+    tooltips = [fmt.toolTip() for _h, fmt in widget.answer_view.citation_formats()]
+    assert "place exists, not checked" in tooltips[1]
 
     cite = _click_citation(qtbot, window, widget, 0)
     assert cite.doc_id == "D1"

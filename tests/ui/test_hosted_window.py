@@ -177,7 +177,7 @@ def test_deepseek_reasoning_costs_cache_hits_and_a_cut_stream(
         window.model_bar.thinking.setCurrentIndex(window.model_bar.thinking.findData("high"))
     assert window.plan is not None
     notes_id = next(s.doc_id for s in window.plan.spans if s.name == "kitchen/notes.md")
-    emu.answer_text = f"The kettle is blue [{notes_id}, line 1]."
+    emu.answer_text = f'The kettle is blue [{notes_id}, line 1] "The kettle is blue."'
     _ask(window, "What colour is the kettle?")
     assert "Estimated cost of the first question: at most $" in shown[0].totals_label.text()
     shot(shown[0], artifacts, "hosted-consent-deepseek.png")
@@ -190,7 +190,10 @@ def test_deepseek_reasoning_costs_cache_hits_and_a_cut_stream(
     widget = window.conversation.widgets[0]
     assert not widget.thinking_toggle.isHidden()
     assert emu.thinking_text not in widget.answer_view.toPlainText()
-    # Citations are checked against the sources exactly as for local answers.
+    # Citations are checked against the sources exactly as for local answers (off the GUI thread).
+    qtbot.waitUntil(
+        lambda: window.conversation.citation_checker.idle and bool(widget.citations), timeout=10_000
+    )
     assert [c.check for c in widget.citations] == [Check.VERIFIED]
     # Cost and cache figures of the turn, and the session's cost.
     assert turn.cost is not None

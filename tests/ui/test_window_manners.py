@@ -11,7 +11,6 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from longdesk.app.citations import parse_citations
 from longdesk.app.paths import Paths
 from longdesk.app.sessions import DocRecord, Session, SessionStore, TurnRecord
 from longdesk.app.settings import Settings
@@ -220,7 +219,7 @@ def test_turn_renders_markdown_reasoning_figures_and_copy(qtbot: QtBot, artifact
         cost=0.0012,
         currency="$",
     )
-    view = ConversationView(parse_citations)
+    view = ConversationView(lambda: (None, {}))
     qtbot.addWidget(view)
     view.resize(800, 600)
     view.show()

@@ -3,13 +3,21 @@
 Each turn is its own widget, so streaming re-renders one answer, never the whole thread. A
 long session is shown lazily: only the last ``VISIBLE_TURNS`` turns are built until the user
 asks for earlier ones.
+
+Citations are checked off the GUI thread (``CitationChecker``): a render tick only draws the
+answer with the verdicts known so far and hands the answer's text to the checker's thread,
+which feeds the new part to that answer's one grounding tracker and sends the verdicts back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
-from PySide6.QtCore import Qt, QTimer, QUrl, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QGuiApplication, QTextDocument
 from PySide6.QtWidgets import (
     QFrame,
@@ -22,16 +30,132 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from longdesk.app.citations import Check, Citation
+from longdesk.app.citations import AnswerCitations, Check, Citation, DocRef
 from longdesk.app.sessions import TurnRecord
+from longdesk.engine import grounding
 from longdesk.engine.backends.hosted_prices import format_money
+from longdesk.engine.corpus.model import Corpus
 from longdesk.ui.widgets.safe_browser import SafeBrowser
 
 VISIBLE_TURNS = 30
 # Re-render a streaming answer at most this often (the worker already coalesces to ~30/s).
 RENDER_INTERVAL_MS = 50
 
-CitationChecker = Callable[[str], list[Citation]]
+# What citations are checked against: the corpus (None before it is read) and the documents.
+CitationContext = Callable[[], tuple[Corpus | None, Mapping[str, DocRef]]]
+_KEYS = itertools.count(1)
+_SUMMARY_WORDS = {
+    Check.VERIFIED: "verified",
+    Check.ANCHORED: "place exists, not checked",
+    Check.UNVERIFIED: "unverified",
+    Check.FAILED: "failed",
+    Check.UNRESOLVED: "unresolved",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    answer: str
+    final: bool
+    corpus: Corpus | None
+    refs: Mapping[str, DocRef]
+
+
+class _Queue:
+    """The jobs between the GUI thread and the checker thread (latest text per answer wins)."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.jobs: dict[int, _Job | None] = {}  # None: forget that answer
+        self.busy = False
+        self.closed = False
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
+
+class CitationChecker(QObject):
+    """Checks the citations of every shown answer on one worker thread.
+
+    ``submit(key, answer, final)`` from the GUI thread returns at once; ``checked(key,
+    citations)`` arrives on the GUI thread with grounding's verdicts on every citation so far.
+    Each answer has one ``AnswerCitations`` (one grounding tracker) fed only its new text, and
+    one grounding index per corpus is shared by all answers. A newer text of an answer replaces
+    a waiting older one.
+
+    Signals:
+        checked(int, object): the answer's key and its list of Citations.
+    """
+
+    checked = Signal(int, object)
+
+    def __init__(self, context: CitationContext, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._context = context
+        self._queue = _Queue()
+        queue = self._queue
+        self.destroyed.connect(lambda *_: queue.close())
+        self._thread = threading.Thread(target=self._run, name="citation-checker", daemon=True)
+        self._thread.start()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing waiting and nothing being checked (for tests and benchmarks)."""
+        with self._queue.cond:
+            return not self._queue.jobs and not self._queue.busy
+
+    def submit(self, key: int, answer: str, *, final: bool) -> None:
+        corpus, refs = self._context()
+        with self._queue.cond:
+            self._queue.jobs[key] = _Job(answer, final, corpus, refs)
+            self._queue.cond.notify()
+
+    def forget(self, key: int) -> None:
+        with self._queue.cond:
+            self._queue.jobs[key] = None
+            self._queue.cond.notify()
+
+    def close(self) -> None:
+        """Stop the thread (after the check in progress)."""
+        self._queue.close()
+
+    def _run(self) -> None:
+        queue = self._queue
+        answers: dict[int, AnswerCitations] = {}
+        index: tuple[Corpus, grounding.CorpusIndex] | None = None
+        while True:
+            with queue.cond:
+                queue.busy = False
+                while not queue.jobs and not queue.closed:
+                    queue.cond.wait()
+                if queue.closed:
+                    return
+                key = next(iter(queue.jobs))
+                job = queue.jobs.pop(key)
+                queue.busy = True
+            if job is None:
+                answers.pop(key, None)
+                continue
+            state = answers.get(key)
+            if state is None or state.corpus is not job.corpus:
+                shared = None
+                if job.corpus is not None:
+                    if index is None or index[0] is not job.corpus:
+                        index = (job.corpus, grounding.CorpusIndex(job.corpus))
+                    shared = index[1]
+                state = answers[key] = AnswerCitations(job.corpus, job.refs, shared)
+            try:
+                cites = state.update(job.answer, final=job.final)
+            except Exception as exc:  # noqa: BLE001 - a checker bug must not end the thread
+                answers.pop(key, None)
+                cites = []
+                sys.stderr.write(f"longdesk: citation check failed: {exc!r}\n")
+            try:
+                self.checked.emit(key, cites)
+            except RuntimeError:  # the view is gone
+                return
 
 
 def turn_figures(turn: TurnRecord) -> str:
@@ -64,7 +188,7 @@ def citation_summary(citations: Sequence[Citation]) -> str:
     if not citations:
         return ""
     counts = {c: sum(1 for x in citations if x.check is c) for c in Check}
-    words = [f"{n} {c.value}" for c, n in counts.items() if n]
+    words = [f"{n} {_SUMMARY_WORDS[c]}" for c, n in counts.items() if n]
     return f"{len(citations)} citation{'s' if len(citations) != 1 else ''}: " + ", ".join(words)
 
 
@@ -87,9 +211,13 @@ class TurnWidget(QFrame):
         super().__init__(parent)
         self.setObjectName("turn")
         self.turn = turn
+        self.key = next(_KEYS)
         self._checker = checker
+        checker.checked.connect(self.on_checker_checked)
         self.citations: list[Citation] = []
         self._dirty = False
+        self._streaming = False
+        self._posted: tuple[str, bool] | None = None  # the text (and finality) sent to the checker
         self._render_timer = QTimer(self)
         self._render_timer.setSingleShot(True)
         self._render_timer.setInterval(RENDER_INTERVAL_MS)
@@ -169,6 +297,7 @@ class TurnWidget(QFrame):
         self.regenerate_button.setEnabled(not streaming)
         self.continue_button.setVisible(not streaming and turn.stop_reason == "incomplete")
         self.figures_label.setText("answering…" if streaming else turn_figures(turn))
+        self._streaming = streaming
         self._dirty = True
         if streaming:
             if not self._render_timer.isActive():
@@ -178,15 +307,36 @@ class TurnWidget(QFrame):
             self._render()
 
     def _render(self) -> None:
+        """Draw the answer with the verdicts known so far; hand new text to the checker."""
         if not self._dirty:
             return
         self._dirty = False
         turn = self.turn
         if turn.thinking:
             self.thinking_view.set_answer(turn.thinking)
-        self.citations = self._checker(turn.answer) if turn.answer else []
-        self.answer_view.set_answer(turn.answer or "…", self.citations)
-        self.cites_label.setText(citation_summary(self.citations))
+        if not turn.answer:
+            self.citations = []
+        # Verdicts of an earlier text of this answer: only those that still lie inside it.
+        size = len(turn.answer)
+        shown = [c for c in self.citations if c.end <= size]
+        self.answer_view.set_answer(turn.answer or "…", shown)
+        self.cites_label.setText(citation_summary(shown))
+        posted = (turn.answer, not self._streaming)
+        if turn.answer and posted != self._posted:
+            self._posted = posted
+            self._checker.submit(self.key, turn.answer, final=not self._streaming)
+
+    @Slot(int, object)
+    def on_checker_checked(self, key: int, citations: object) -> None:
+        if key != self.key or not isinstance(citations, list) or citations == self.citations:
+            return  # the same verdicts: nothing to draw again
+        self.citations = citations
+        self._dirty = True
+        if self._streaming:
+            if not self._render_timer.isActive():
+                self._render_timer.start()
+        else:
+            self._render()
 
     @Slot(bool)
     def on_thinking_toggle_toggled(self, shown: bool) -> None:
@@ -220,10 +370,11 @@ class ConversationView(QScrollArea):
     continue_requested = Signal(int)
     link_requested = Signal(QUrl)
 
-    def __init__(self, checker: CitationChecker, parent: QWidget | None = None) -> None:
+    def __init__(self, context: CitationContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("conversation")
-        self._checker = checker
+        self.citation_checker = CitationChecker(context, self)
+        self._checker = self.citation_checker
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self._inner = QWidget(self)
@@ -247,6 +398,7 @@ class ConversationView(QScrollArea):
     def set_turns(self, turns: Sequence[TurnRecord]) -> None:
         """Show a whole conversation; only the last ``VISIBLE_TURNS`` are built now."""
         for w in self.widgets.values():
+            self._checker.forget(w.key)
             w.setParent(None)
             w.deleteLater()
         self.widgets.clear()
@@ -277,6 +429,7 @@ class ConversationView(QScrollArea):
         self.turns.pop()
         widget = self.widgets.pop(index, None)
         if widget is not None:
+            self._checker.forget(widget.key)
             widget.setParent(None)
             widget.deleteLater()
 

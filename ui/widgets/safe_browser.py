@@ -21,12 +21,14 @@ CITE_SCHEME = "cite"
 # Colours that read on light and dark backgrounds.
 CHECK_COLORS = {
     Check.VERIFIED: QColor("#2e9d5b"),
+    Check.ANCHORED: QColor("#3f7fbf"),
     Check.UNVERIFIED: QColor("#c27c0e"),
     Check.FAILED: QColor("#d0453a"),
     Check.UNRESOLVED: QColor("#d0453a"),
 }
 CHECK_WORDS = {
     Check.VERIFIED: "verified at the source",
+    Check.ANCHORED: "place exists, not checked",
     Check.UNVERIFIED: "unverified",
     Check.FAILED: "not found at the source",
     Check.UNRESOLVED: "unresolved",
@@ -153,7 +155,7 @@ class SafeBrowser(QTextBrowser):
                             QTextCharFormat.UnderlineStyle.SingleUnderline
                             if cite.check is Check.VERIFIED
                             else QTextCharFormat.UnderlineStyle.DashUnderline
-                            if cite.check is Check.UNVERIFIED
+                            if cite.check in (Check.UNVERIFIED, Check.ANCHORED)
                             else QTextCharFormat.UnderlineStyle.WaveUnderline
                         )
                         new.setUnderlineStyle(style)

