@@ -4,14 +4,16 @@ Parsing, resolving and verifying are ``engine.grounding``'s (the citing contract
 ``assets/prompts/system.txt``); this module turns its results into the small, flat records the
 widgets draw and the sessions store: where the citation sits in the answer, the document and
 place it points at, the quote, and whether it is verified, unverified, failed or unresolved,
-with the reason in words. Without the corpus at hand (an exported session), citations are
+with the reason in words; or *located*: the model did not cite, and Longdesk found the
+answer's words at that place (``engine.grounding.locate``; shown after the answer, never as
+verified). Without the corpus at hand (an exported session), citations are
 resolved against the stored document list only and marked unverified.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from longdesk.engine import grounding
@@ -32,6 +34,7 @@ class Check(enum.StrEnum):
     UNVERIFIED = "unverified"  # it parses and names a document, but nobody checked it yet
     FAILED = "failed"  # checked, and the source does not say this there
     UNRESOLVED = "unresolved"  # names a document or place the corpus does not have
+    LOCATED = "located"  # not cited by the model: Longdesk found the answer's words there
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,8 +162,21 @@ def check_citations(answer: str, corpus: Corpus | None, refs: Mapping[str, DocRe
     """
     if corpus is None:
         return [resolve(c, refs) for c in parse_citations(answer)]
-    verdicts, _summary = grounding.check_answer(answer, corpus)
+    index = grounding.CorpusIndex(corpus)
+    verdicts, _summary = grounding.check_answer(answer, index)
     out = []
+    at = len(answer) + len(_located_gap(answer))
+    for verdict in grounding.Locator(index).locate(answer, verdicts):
+        c, n = verdict.citation, len(verdict.citation.text)
+        out.append(
+            replace(
+                _from_raw(replace(c.raw, start=at, end=at + n), ""),
+                doc_id=c.doc_id,
+                check=Check.LOCATED,
+                reason=verdict.reason,
+            )
+        )
+        at += n + 1
     for verdict in verdicts:
         c = verdict.citation
         raw = _from_raw(c.raw, c.quotes[0].text if c.quotes else "")
@@ -180,6 +196,17 @@ def check_citations(answer: str, corpus: Corpus | None, refs: Mapping[str, DocRe
             replace(raw, check=_CHECK_OF_STATUS.get(verdict.status, Check.UNVERIFIED), reason=verdict.reason)
         )
     return sorted(out, key=lambda x: x.start)
+
+
+def _located_gap(answer: str) -> str:
+    return "\n\n" if "\n" in answer.strip() else " "
+
+
+def shown_answer(answer: str, citations: Sequence[Citation]) -> str:
+    """The answer as a view shows it: its located citations (``check_citations``) after it,
+    at the offsets those citations carry."""
+    located = [c.raw for c in citations if c.check is Check.LOCATED]
+    return answer + _located_gap(answer) + " ".join(located) if located else answer
 
 
 def describe_for_export(cite: Citation, refs: Mapping[str, DocRef]) -> str:

@@ -42,7 +42,8 @@ from longdesk.engine.context.pack import pack
 from longdesk.engine.context.plan import ContextPlan
 from longdesk.engine.corpus.load import LoadProgress, SourceError, load_sources
 from longdesk.engine.corpus.model import Corpus
-from longdesk.engine.grounding import CitationTracker, Verdict
+from longdesk.engine.grounding import CitationTracker, Locator, Summary, Verdict
+from longdesk.engine.models.answer_guard import REPEATED_NOTE, GuardStop
 from longdesk.engine.models.default_model import DefaultModelError
 
 if TYPE_CHECKING:
@@ -261,6 +262,7 @@ def _local_settings(ns: argparse.Namespace, app_paths: Paths, n_ctx: int) -> Loc
 
     settings, _warning = load_settings(app_paths.config)
     return LocalSettings(
+        prompt_format=ns.prompt_format or settings.prompt_format,
         n_ctx=n_ctx,
         n_threads=max(0, ns.threads),
         snapshot_dir=None if ns.no_snapshot else app_paths.snapshots,
@@ -399,16 +401,21 @@ def sigint_cancels() -> Iterator[threading.Event]:
 def format_verdict(verdict: Verdict) -> str:
     """One line per citation: ``✓ [D2, p. 3]  D2 report.pdf p. 3: quote found on p. 3 (100%)``."""
     c = verdict.citation
-    mark = "\u2713" if verdict.ok else "\u2717"
-    word = "verified" if verdict.ok else "UNVERIFIED"
+    mark = "\u2713" if verdict.ok else "\u2192" if verdict.located else "\u2717"
+    word = "verified" if verdict.ok else "located" if verdict.located else "UNVERIFIED"
     where = f"{c.describe()}: " if c.resolved else ""
     return f"  {mark} {word:<10} {c.text}  {where}{verdict.reason}"
 
 
 def print_citations(tracker: CitationTracker, stream: TextIO) -> None:
-    """The answer's citations, verified and unverified marked apart, and the summary."""
+    """The answer's citations, verified, unverified and located marked apart, and the summary.
+
+    Where no citation of the model verified, the places where the answer's words are in the
+    corpus follow as *located* citations (``engine.grounding.locate``), never called verified.
+    """
     verdicts = tracker.verdicts()
-    print(f"longdesk: citations: {tracker.summary().describe()}", file=stream)
+    verdicts += Locator(tracker.index).locate(tracker.text, verdicts)
+    print(f"longdesk: citations: {Summary.of(verdicts).describe()}", file=stream)
     for verdict in verdicts:
         print(format_verdict(verdict), file=stream)
     stream.flush()
@@ -497,6 +504,8 @@ def _run_ask(
             f"stop: {result.stop_reason}",
             file=sys.stderr,
         )
+    if result.stop_reason == GuardStop.REPEATED:
+        print(f"longdesk: {REPEATED_NOTE}", file=sys.stderr)
     return EXIT_INTERRUPTED if result.stop_reason == "cancelled" else EXIT_OK
 
 
@@ -538,6 +547,12 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("-q", "--question", required=True, help="the question")
     ask.add_argument("--model", help="a GGUF model file (default: the embedded Gemma 3 270M)")
     ask.add_argument("--max-tokens", type=int, default=512, help="longest answer, in tokens")
+    ask.add_argument(
+        "--prompt-format",
+        choices=("auto", "reading", "chat"),
+        help="how the local model is asked: reading (base models), chat (instruction models); "
+        "default: the settings' choice, else auto (from the model file)",
+    )
     ask.add_argument("--threads", type=int, default=0, help="CPU threads (default: physical cores)")
     ask.add_argument(
         "--thinking",

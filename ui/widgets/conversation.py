@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from longdesk.app.citations import Check, Citation
+from longdesk.app.citations import Check, Citation, shown_answer
 from longdesk.app.sessions import TurnRecord
 from longdesk.engine.backends.hosted_prices import format_money
 from longdesk.ui.widgets.safe_browser import SafeBrowser
@@ -57,6 +57,8 @@ def turn_figures(turn: TurnRecord) -> str:
         parts.append("cut at the output limit")
     elif turn.stop_reason == "failed":
         parts.append("failed")
+    elif turn.stop_reason == "repeated":
+        parts.append("stopped: the model repeated the source")
     return " · ".join(parts)
 
 
@@ -90,6 +92,7 @@ class TurnWidget(QFrame):
         self._checker = checker
         self.citations: list[Citation] = []
         self._dirty = False
+        self._streaming = False
         self._render_timer = QTimer(self)
         self._render_timer.setSingleShot(True)
         self._render_timer.setInterval(RENDER_INTERVAL_MS)
@@ -169,6 +172,7 @@ class TurnWidget(QFrame):
         self.regenerate_button.setEnabled(not streaming)
         self.continue_button.setVisible(not streaming and turn.stop_reason == "incomplete")
         self.figures_label.setText("answering…" if streaming else turn_figures(turn))
+        self._streaming = streaming
         self._dirty = True
         if streaming:
             if not self._render_timer.isActive():
@@ -185,7 +189,9 @@ class TurnWidget(QFrame):
         if turn.thinking:
             self.thinking_view.set_answer(turn.thinking)
         self.citations = self._checker(turn.answer) if turn.answer else []
-        self.answer_view.set_answer(turn.answer or "…", self.citations)
+        if self._streaming:  # located citations are for the finished answer
+            self.citations = [c for c in self.citations if c.check is not Check.LOCATED]
+        self.answer_view.set_answer(shown_answer(turn.answer, self.citations) or "…", self.citations)
         self.cites_label.setText(citation_summary(self.citations))
 
     @Slot(bool)

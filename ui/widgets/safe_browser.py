@@ -24,12 +24,14 @@ CHECK_COLORS = {
     Check.UNVERIFIED: QColor("#c27c0e"),
     Check.FAILED: QColor("#d0453a"),
     Check.UNRESOLVED: QColor("#d0453a"),
+    Check.LOCATED: QColor("#3b78c4"),
 }
 CHECK_WORDS = {
     Check.VERIFIED: "verified at the source",
     Check.UNVERIFIED: "unverified",
     Check.FAILED: "not found at the source",
     Check.UNRESOLVED: "unresolved",
+    Check.LOCATED: "located by Longdesk, not cited by the model",
 }
 _FENCE = re.compile(r"^(```|~~~)", re.MULTILINE)
 
@@ -154,6 +156,8 @@ class SafeBrowser(QTextBrowser):
                             if cite.check is Check.VERIFIED
                             else QTextCharFormat.UnderlineStyle.DashUnderline
                             if cite.check is Check.UNVERIFIED
+                            else QTextCharFormat.UnderlineStyle.DotLine
+                            if cite.check is Check.LOCATED
                             else QTextCharFormat.UnderlineStyle.WaveUnderline
                         )
                         new.setUnderlineStyle(style)
