@@ -96,7 +96,7 @@ class PromptKind(enum.StrEnum):
 
 # Fine-tune names, tags and model names that mark an instruction-tuned model.
 _TUNED = re.compile(
-    r"(?:^|[^a-z0-9])(it|instruct\w*|chat|sft|dpo|rlhf|assistant|conversational)(?:$|[^a-z0-9])"
+    r"(?:^|[^a-z0-9])(it|instruct(?:ed)?|chat|sft|dpo|rlhf|assistant|conversational)(?:$|[^a-z0-9])"
 )
 _BASE = re.compile(r"(?:^|[^a-z0-9])(base|pretrain\w*|pt)(?:$|[^a-z0-9])")
 
@@ -183,7 +183,7 @@ class ReadingPromptEncoder:
         return PromptKind.READING
 
     def policy(self) -> AnswerPolicy:
-        return AnswerPolicy(cap=READING_ANSWER_CAP, stops=("\n",))
+        return AnswerPolicy(cap=READING_ANSWER_CAP, stops=("\n", "Question:"))
 
     def identity(self) -> str:
         text = (
