@@ -3,7 +3,6 @@ Gemma 3 270M wrapped in chat turns repeated the instructions instead of answerin
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -96,9 +95,6 @@ def instruct_model(default_model: Path, tmp_path_factory: pytest.TempPathFactory
     return _with_chat_template(default_model, tmp_path_factory.mktemp("it") / "gemma-chat.gguf")
 
 
-@pytest.fixture(scope="module")
-
-
 @pytest.mark.model
 @pytest.mark.slow  # the gguf package parses the 262K-token vocabulary in Python to copy the file
 def test_base_and_instruction_fixtures_each_get_their_format(
@@ -152,7 +148,9 @@ def test_the_base_model_answers_a_one_line_corpus_in_the_reading_format(
         plan = pack(load_sources([tmp_path]), backend.count_tokens, 1024)
         reading = backend.read(plan, lambda _e: None, lambda: False)
         events: list[Event] = []
-        result = backend.ask(reading, (), "Who keeps the lighthouse?", AskOptions(), events.append, lambda: False)
+        result = backend.ask(
+            reading, (), "Who keeps the lighthouse?", AskOptions(), events.append, lambda: False
+        )
     finally:
         backend.close()
     answer = "".join(e.text for e in events if isinstance(e, AnswerDelta))
