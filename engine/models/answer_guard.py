@@ -164,10 +164,20 @@ class AnswerGuard:
         spans = [(base + w.start(), w.group().casefold()) for w in _WORD.finditer(text[base:])]
         if spans and spans[-1][0] + len(spans[-1][1]) == len(text):
             end = min(end, spans[-1][0])  # a word that may go on
+            spans.pop()
         run = self._instruction_run([w for _, w in spans], full=False)
         if run is not None:
             end = min(end, spans[run][0])
-        return end
+        nl = text.rfind("\n")
+        if nl >= 0:  # a line that starts like an earlier one may be its repeat
+            current = _words(text[nl + 1 :])
+            if current and text[-1:].isalnum():
+                current.pop()  # a word that may go on
+            earlier = [tuple(_words(line)) for line in text[max(0, nl - _TAIL) : nl].split("\n")]
+            n = len(current)
+            if any(len(key) >= max(LINE_WORDS, n + 1) and key[:n] == tuple(current) for key in earlier):
+                end = min(end, nl + 1)
+        return len(text[:end].rstrip())  # spaces are shown with the word after them
 
 
 def _loop_start(words: list[str]) -> int | None:
