@@ -12,7 +12,8 @@ not a letter or digit; the best window of the answer's length plus 10 %):
   every document; the best window wins, the first document on a tie;
 * ``exact``: the sentence occurs verbatim in the source; ``normalised``: its words occur in
   order and contiguous (case, punctuation and line breaks aside); otherwise the best window's
-  share of words, which must reach ``LOCATE_THRESHOLD``;
+  share of words, which must reach ``LOCATE_THRESHOLD``; failing that, a reworded answer is
+  placed at the line, page or verse holding that share of its content words;
 * a sentence needs at least one content word (not a common function word, not a bare number)
   among the matched ones, so that "Yes." or "1." is never located;
 * a sentence that is not found as a whole is split into its list items (at commas, "and",
@@ -45,6 +46,7 @@ from longdesk.engine.grounding.verify import _WIDE_REGION, Verifier, VerifyConfi
 LOCATE_THRESHOLD = 0.75
 MAX_LOCATED = 3
 MAX_SENTENCES = 12
+_MAX_POSITIONS = 2000  # occurrences of one word looked at (common words in a huge corpus)
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+")
 _PARTS = re.compile(r",\s*(?:and\s+|or\s+)?|\s+and\s+|\s+or\s+")
 _QUOTES = re.compile(r"[\"\u201c\u201d\u201e\u00ab\u00bb]")
@@ -111,7 +113,7 @@ class Locator:
             if score >= 1.0 and b - a == len(q):
                 break
         if best is None or best[0] < LOCATE_THRESHOLD:
-            return None
+            return self._locate_words(q)
         score, doc_id, a, b = best
         dw = self.verifier.doc_words(doc_id)
         if not _content(dw.words[a:b]):
@@ -125,6 +127,28 @@ class Locator:
             if source is not None and bare and any(bare in s.text for s in source.segments):
                 how = "exact"
         return doc_id, anchor, score, how
+
+    def _locate_words(self, q: list[str]) -> tuple[str, Anchor, float, str] | None:
+        """A reworded answer: the unit (line, page, verse) holding most of its content words."""
+        wanted = set(_content(q))
+        best: tuple[float, str, int] | None = None
+        for doc in self.index.corpus.documents:
+            dw = self.verifier.doc_words(doc.doc_id)
+            per_unit: dict[int, set[str]] = {}
+            for w in wanted:
+                for pos in dw.positions.get(w, ())[:_MAX_POSITIONS]:
+                    per_unit.setdefault(dw.unit_of[pos], set()).add(w)
+            for unit, found in per_unit.items():
+                share = len(found) / len(wanted)
+                if best is None or share > best[0]:
+                    best = (share, doc.doc_id, unit)
+        if best is None or best[0] < LOCATE_THRESHOLD or len(wanted) < 2:
+            return None
+        share, doc_id, unit = best
+        dw = self.verifier.doc_words(doc_id)
+        first = dw.unit_of.index(unit)
+        anchor = self.verifier._place(doc_id, first, first + 1)
+        return doc_id, anchor, share, "words"
 
     def locate(self, answer: str, verdicts: Sequence[Verdict] = ()) -> list[Verdict]:
         """Located citations for ``answer``; none when one of the model's own verified.
@@ -166,6 +190,7 @@ class Locator:
             words_how = {
                 "exact": "verbatim",
                 "normalised": "ignoring case and punctuation",
+                "words": f"{score:.0%} of its words, reworded",
             }.get(how, f"{score:.0%} of them, in order")
             reason = f"not cited by the model; Longdesk found the answer's words here ({words_how})"
             out.append(Verdict(citation, Status.LOCATED, reason, (QuoteCheck(sentence, score, anchor),)))
