@@ -283,15 +283,22 @@ def run(
     """Ask every question at every length; ``done`` gets the results so far after each length."""
     results: list[Result] = []
     builders = {"bible": bible_haystack, "code": code_haystack}
+    reserve = ns.max_tokens + 512
     for length in ns.lengths:
-        n_ctx = length + ns.max_tokens + 512
-        if n_ctx > source.window:
-            log(f"{label(length)}: skipped, the model's context is {source.window:,} tokens")
-            continue
+        target = length
+        if length + reserve > source.window:
+            # A model trained for 32K tokens reads a "32K" haystack cut to leave room for the
+            # question and the answer; the table shows the prefix it really read.
+            target = source.window - reserve
+            if target < length * 0.9:
+                log(f"{label(length)}: skipped, the model's context is {source.window:,} tokens")
+                continue
+            log(f"{label(length)}: haystack of {target:,} tokens, {reserve} kept for question and answer")
+        n_ctx = target + reserve
         backend = source.open((n_ctx + 1023) // 1024 * 1024)
         try:
             for corpus_name in ns.corpora:
-                hay = builders[corpus_name](length, source.count_tokens, source.window, ns.seed)
+                hay = builders[corpus_name](target, source.count_tokens, source.window, ns.seed)
                 questions = [q for q in hay.questions if q.task in ns.tasks]
                 t0 = time.perf_counter()
                 try:
