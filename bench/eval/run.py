@@ -376,20 +376,44 @@ def _located_right(rs: Sequence[Result]) -> str:
 def plot(results: list[Result], path: Path, model: str) -> None:
     lengths = sorted({r.length for r in results})
     series: dict[str, list[float | None]] = {}
+    series["needle"] = [
+        _mean([r.answer_score for r in results if r.task == "needle" and r.length == n]) for n in lengths
+    ]
     for corpus in sorted({r.corpus for r in results}):
         series[f"{corpus} answer"] = [
             _mean([r.answer_score for r in results if r.corpus == corpus and r.length == n]) for n in lengths
         ]
     valid: list[float | None] = []
     place: list[float | None] = []
+    located: list[float | None] = []
     for n in lengths:
         rs = [r for r in results if r.length == n]
         cites = sum(r.citations for r in rs)
         valid.append(sum(r.valid for r in rs) / cites if cites else None)
         place.append(_mean([r.place_score for r in rs]))
-    series["citations valid"] = valid
-    series["right place"] = place
+        right = [r for r in rs if r.answer_score >= 1.0 and r.task != "locate"]
+        located.append(_mean([float(r.located_place >= 1.0) for r in right]))
+    if any(v is not None for v in valid):
+        series["citations valid"] = valid
+        series["right place"] = place
+    series["located right"] = located
     line_plot(path, f"LONGDESK EVAL {model}"[:60], [label(n) for n in lengths], series)
+
+
+def report(paths: Sequence[Path], out: Path, model: str) -> str:
+    """Table and plot from saved ``results.jsonl`` files (runs of different lengths merged)."""
+    results = [
+        Result(**json.loads(line))
+        for p in paths
+        for line in p.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    results.sort(key=lambda r: r.length)
+    out.mkdir(parents=True, exist_ok=True)
+    md = table(results, model)
+    (out / "table.md").write_text(md, encoding="utf-8")
+    plot(results, out / "eval.png", model)
+    return md
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -410,6 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("bench/out/eval"))
     p.add_argument(
+        "--report", type=Path, nargs="+", help="only rebuild the table and plot from results.jsonl files"
+    )
+    p.add_argument(
         "--snapshots", type=Path, default=Path("bench/out/snapshots"), help="saved readings ('' for none)"
     )
     return p
@@ -421,6 +448,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
+    if ns.report:
+        print(report(ns.report, ns.out, ns.model.name if ns.model else "gemma-3-270m-q4_k_m.gguf"))
+        return 0
     if ns.backend == "hosted":
         source: LocalSource | OpenedSource = OpenedSource(hosted_backend(ns))
     else:
