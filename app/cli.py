@@ -45,11 +45,13 @@ from longdesk.engine.corpus.model import Corpus
 from longdesk.engine.grounding import CitationTracker, Locator, Summary, Verdict
 from longdesk.engine.models.answer_guard import REPEATED_NOTE, GuardStop
 from longdesk.engine.models.default_model import DefaultModelError
+from longdesk.engine.models.prompt_encoder import PromptKind, detect_prompt_kind, reading_header
 
 if TYPE_CHECKING:
     from longdesk.app.worker import RemoteBackend
     from longdesk.engine.backends.local import LocalBackend
     from longdesk.engine.backends.local_load import LocalSettings, Tokenizer
+    from longdesk.engine.models.gguf_header import GGUFHeader
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -159,7 +161,17 @@ def _model_path(ns: argparse.Namespace, app_paths: Paths) -> Path:
         raise CliError(EXIT_MODEL, str(exc)) from exc
 
 
-def _plan(corpus: Corpus, model: Path, reserved_output: int) -> tuple[ContextPlan, int]:
+def _prompt_kind(header: GGUFHeader, wanted: str) -> PromptKind:
+    try:
+        kind = PromptKind(wanted or "auto")
+    except ValueError:
+        kind = PromptKind.AUTO  # the backend refuses it with a clear error when it loads
+    return detect_prompt_kind(header)[0] if kind is PromptKind.AUTO else kind
+
+
+def _plan(
+    corpus: Corpus, model: Path, reserved_output: int, prompt_format: str = "auto"
+) -> tuple[ContextPlan, int]:
     """Pack and count exactly with the model's own tokenizer, counts cached by content.
 
     The vocabulary (about a second to load for 262K tokens) is loaded only when a count is not
@@ -190,7 +202,9 @@ def _plan(corpus: Corpus, model: Path, reserved_output: int) -> tuple[ContextPla
     )
     try:
         window = header.context_length or 4096
-        plan = pack(corpus, counter, window, reserved_output=reserved_output)
+        # A base model reads the reading format's header, not the citing contract: count that.
+        instructions = reading_header() if _prompt_kind(header, prompt_format) is PromptKind.READING else None
+        plan = pack(corpus, counter, window, instructions=instructions, reserved_output=reserved_output)
     finally:
         counter.close()
         for t in loaded:
@@ -262,7 +276,7 @@ def _local_settings(ns: argparse.Namespace, app_paths: Paths, n_ctx: int) -> Loc
 
     settings, _warning = load_settings(app_paths.config)
     return LocalSettings(
-        prompt_format=ns.prompt_format or settings.prompt_format,
+        prompt_format=getattr(ns, "prompt_format", None) or settings.prompt_format,
         n_ctx=n_ctx,
         n_threads=max(0, ns.threads),
         snapshot_dir=None if ns.no_snapshot else app_paths.snapshots,
@@ -353,7 +367,8 @@ def _ask_local(ns: argparse.Namespace, out: TextIO, corpus: Corpus) -> int:
     model = _model_path(ns, app_paths)
     if ns.ctx:
         _check_memory(model, _local_settings(ns, app_paths, ns.ctx))
-    plan, window = _plan(corpus, model, ns.max_tokens)
+    user_settings, _warning = load_settings(app_paths.config)
+    plan, window = _plan(corpus, model, ns.max_tokens, ns.prompt_format or user_settings.prompt_format)
     if not plan.budget.fits:
         raise CliError(
             EXIT_FIT,
