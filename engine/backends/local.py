@@ -209,6 +209,11 @@ class LocalBackend:
             notes=notes,
         )
 
+    @property
+    def instructions(self) -> str | None:
+        """What to pack before the corpus for this prompt format (None: the citing contract)."""
+        return self.encoder.header if isinstance(self.encoder, ReadingPromptEncoder) else None
+
     def tokenize(self, text: str, *, special: bool = False) -> list[int]:
         return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=special))
 
