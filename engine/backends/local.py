@@ -580,7 +580,8 @@ class LocalBackend:
         return record.n_done
 
     def _checkpoint(self, key: SnapshotKey, tokens: Sequence[int], n: int, on_event: EventSink) -> None:
-        assert self.store is not None
+        if self.store is None:
+            return  # no snapshot folder (``--no-snapshot``): nothing to resume from
         on_event(Progress("checkpoint", n, len(tokens), 0.0, None))
         try:
             self.store.save(key, self._write_state(tokens, n), n_done=n)
