@@ -16,7 +16,7 @@ CAN = (
 CANNOT = (
     "Cite sources itself: it is a base model, not instruction-tuned; located citations are "
     "Longdesk's, never shown as verified",
-    "Answer lists or locate verses and functions: 0 of 36 such questions at 1K–32K tokens",
+    "Answer lists or locate verses and functions: 0 of 39 such questions at 1K–32K tokens",
     "Stand in for DeepSeek-V4-Flash: choose a V4-Flash GGUF or a hosted endpoint for real work",
 )
 
