@@ -12,12 +12,16 @@ exists, not checked".
 text is parsed, each citation verified once); the window runs it on a worker thread. Without
 the corpus at hand (a session opened before its sources are read, an export), citations are
 parsed by grounding and matched to the session's stored document list only: not checked.
+
+A *located* citation (``Check.LOCATED``) is Longdesk's, not the model's: the model did not
+cite, and ``engine.grounding.locate`` found the answer's words at that place; it is shown after
+the answer, never as verified.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from longdesk.engine import grounding
@@ -40,6 +44,7 @@ class Check(enum.StrEnum):
     UNVERIFIED = "unverified"  # it parses and names a document, but it was not checked
     FAILED = "failed"  # checked, and the source does not say this there
     UNRESOLVED = "unresolved"  # names a document or place the corpus does not have
+    LOCATED = "located"  # not cited by the model: Longdesk found the answer's words there
 
 
 _CHECK_OF_STATUS = {
@@ -177,8 +182,31 @@ def check_citations(
     """
     if corpus is None:
         return [resolve(c, refs) for c in parse_citations(answer)]
-    verdicts, _summary = grounding.check_answer(answer, corpus)
-    return sorted((from_verdict(v) for v in verdicts), key=lambda x: x.start)
+    index = corpus if isinstance(corpus, grounding.CorpusIndex) else grounding.CorpusIndex(corpus)
+    verdicts, _summary = grounding.check_answer(answer, index)
+    cites = [from_verdict(v) for v in verdicts]
+    return sorted(cites + located_citations(answer, verdicts, index), key=lambda x: x.start)
+
+
+def located_citations(
+    answer: str, verdicts: Sequence[grounding.Verdict], index: grounding.CorpusIndex
+) -> list[Citation]:
+    """Places where Longdesk found the answer's words, for an answer whose own citations did not
+    verify; placed after the answer at the offsets ``shown_answer`` prints them."""
+    out = []
+    at = len(answer) + len(_located_gap(answer))
+    for verdict in grounding.Locator(index).locate(answer, verdicts):
+        c, n = verdict.citation, len(verdict.citation.text)
+        out.append(
+            replace(
+                _from_raw(replace(c.raw, start=at, end=at + n), ""),
+                doc_id=c.doc_id,
+                check=Check.LOCATED,
+                reason=verdict.reason,
+            )
+        )
+        at += n + 1
+    return out
 
 
 class AnswerCitations:
@@ -186,8 +214,9 @@ class AnswerCitations:
 
     ``update(answer)`` feeds only the text added since the last call (an answer that is not
     a continuation of it, e.g. a regenerated one, starts a fresh tracker) and returns every
-    citation so far with its verdict; each citation is verified once. Not thread-safe: use
-    it from one thread (the window's citation worker).
+    citation so far with its verdict; each citation is verified once. When the answer is final,
+    the located citations (``located_citations``) are added. Not thread-safe: use it from one
+    thread (the window's citation worker).
     """
 
     def __init__(
@@ -199,6 +228,7 @@ class AnswerCitations:
         self._tracker: grounding.CitationTracker | None = None
         self._fed = ""
         self._finished = False
+        self._verdicts: list[grounding.Verdict] = []
         self._cites: list[Citation] = []
 
     def update(self, answer: str, *, final: bool = False) -> list[Citation]:
@@ -210,16 +240,30 @@ class AnswerCitations:
             if self._index is None:
                 self._index = grounding.CorpusIndex(self.corpus)
             self._tracker = grounding.CitationTracker(self._index)
-            self._fed, self._finished, self._cites = "", False, []
+            self._fed, self._finished, self._cites, self._verdicts = "", False, [], []
         tracker = self._tracker
         if len(answer) > len(self._fed):
             new = tracker.feed(answer[len(self._fed) :])
             self._fed = answer
-            self._cites += [from_verdict(tracker.verify(c)) for c in new]
+            self._verdicts += [tracker.verify(c) for c in new]
         if final:
             self._finished = True
-            self._cites += [from_verdict(tracker.verify(c)) for c in tracker.finish()]
+            self._verdicts += [tracker.verify(c) for c in tracker.finish()]
+        self._cites = [from_verdict(v) for v in self._verdicts]
+        if final and self._index is not None:
+            self._cites += located_citations(answer, self._verdicts, self._index)
         return sorted(self._cites, key=lambda x: x.start)
+
+
+def _located_gap(answer: str) -> str:
+    return "\n\n" if "\n" in answer.strip() else " "
+
+
+def shown_answer(answer: str, citations: Sequence[Citation]) -> str:
+    """The answer as a view shows it: its located citations (``check_citations``) after it,
+    at the offsets those citations carry."""
+    located = [c.raw for c in citations if c.check is Check.LOCATED]
+    return answer + _located_gap(answer) + " ".join(located) if located else answer
 
 
 def describe_for_export(cite: Citation, refs: Mapping[str, DocRef]) -> str:

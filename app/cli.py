@@ -43,13 +43,17 @@ from longdesk.engine.context.pack import pack
 from longdesk.engine.context.plan import ContextPlan
 from longdesk.engine.corpus.load import LoadProgress, SourceError, load_sources
 from longdesk.engine.corpus.model import Corpus
-from longdesk.engine.grounding import CitationTracker, Verdict
+from longdesk.engine.events import StopReason
+from longdesk.engine.grounding import CitationTracker, Locator, Summary, Verdict
+from longdesk.engine.models.answer_guard import REPEATED_NOTE
 from longdesk.engine.models.default_model import DefaultModelError
+from longdesk.engine.models.prompt_encoder import PromptKind, detect_prompt_kind, reading_header
 
 if TYPE_CHECKING:
     from longdesk.app.worker import RemoteBackend
     from longdesk.engine.backends.local import LocalBackend
     from longdesk.engine.backends.local_load import LocalSettings, Tokenizer
+    from longdesk.engine.models.gguf_header import GGUFHeader
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1  # a bug: the message names the log entry that holds its traceback
@@ -178,7 +182,17 @@ def _model_path(ns: argparse.Namespace, app_paths: Paths) -> Path:
         raise CliError(EXIT_MODEL, str(exc)) from exc
 
 
-def _plan(corpus: Corpus, model: Path, reserved_output: int) -> tuple[ContextPlan, int]:
+def _prompt_kind(header: GGUFHeader, wanted: str) -> PromptKind:
+    try:
+        kind = PromptKind(wanted or "auto")
+    except ValueError:
+        kind = PromptKind.AUTO  # the backend refuses it with a clear error when it loads
+    return detect_prompt_kind(header)[0] if kind is PromptKind.AUTO else kind
+
+
+def _plan(
+    corpus: Corpus, model: Path, reserved_output: int, prompt_format: str = "auto"
+) -> tuple[ContextPlan, int]:
     """Pack and count exactly with the model's own tokenizer, counts cached by content.
 
     The vocabulary (about a second to load for 262K tokens) is loaded only when a count is not
@@ -209,7 +223,9 @@ def _plan(corpus: Corpus, model: Path, reserved_output: int) -> tuple[ContextPla
     )
     try:
         window = header.context_length or 4096
-        plan = pack(corpus, counter, window, reserved_output=reserved_output)
+        # A base model reads the reading format's header, not the citing contract: count that.
+        instructions = reading_header() if _prompt_kind(header, prompt_format) is PromptKind.READING else None
+        plan = pack(corpus, counter, window, instructions=instructions, reserved_output=reserved_output)
     finally:
         counter.close()
         for t in loaded:
@@ -281,6 +297,7 @@ def _local_settings(ns: argparse.Namespace, app_paths: Paths, n_ctx: int) -> Loc
 
     settings, _warning = load_settings(app_paths.config)
     return LocalSettings(
+        prompt_format=getattr(ns, "prompt_format", None) or settings.prompt_format,
         n_ctx=n_ctx,
         n_threads=max(0, ns.threads),
         snapshot_dir=None if ns.no_snapshot else app_paths.snapshots,
@@ -371,7 +388,8 @@ def _ask_local(ns: argparse.Namespace, out: TextIO, corpus: Corpus) -> int:
     model = _model_path(ns, app_paths)
     if ns.ctx:
         _check_memory(model, _local_settings(ns, app_paths, ns.ctx))
-    plan, window = _plan(corpus, model, ns.max_tokens)
+    user_settings, _warning = load_settings(app_paths.config)
+    plan, window = _plan(corpus, model, ns.max_tokens, ns.prompt_format or user_settings.prompt_format)
     if not plan.budget.fits:
         raise CliError(
             EXIT_FIT,
@@ -419,16 +437,21 @@ def sigint_cancels() -> Iterator[threading.Event]:
 def format_verdict(verdict: Verdict) -> str:
     """One line per citation: ``✓ [D2, p. 3]  D2 report.pdf p. 3: quote found on p. 3 (100%)``."""
     c = verdict.citation
-    mark = "\u2713" if verdict.ok else "\u2717"
-    word = "verified" if verdict.ok else "UNVERIFIED"
+    mark = "\u2713" if verdict.ok else "\u2192" if verdict.located else "\u2717"
+    word = "verified" if verdict.ok else "located" if verdict.located else "UNVERIFIED"
     where = f"{c.describe()}: " if c.resolved else ""
     return f"  {mark} {word:<10} {c.text}  {where}{verdict.reason}"
 
 
 def print_citations(tracker: CitationTracker, stream: TextIO) -> None:
-    """The answer's citations, verified and unverified marked apart, and the summary."""
+    """The answer's citations, verified, unverified and located marked apart, and the summary.
+
+    Where no citation of the model verified, the places where the answer's words are in the
+    corpus follow as *located* citations (``engine.grounding.locate``), never called verified.
+    """
     verdicts = tracker.verdicts()
-    print(f"longdesk: citations: {tracker.summary().describe()}", file=stream)
+    verdicts += Locator(tracker.index).locate(tracker.text, verdicts)
+    print(f"longdesk: citations: {Summary.of(verdicts).describe()}", file=stream)
     for verdict in verdicts:
         print(format_verdict(verdict), file=stream)
     stream.flush()
@@ -517,6 +540,8 @@ def _run_ask(
             f"stop: {result.stop_reason}",
             file=sys.stderr,
         )
+    if result.stop_reason == StopReason.REPEATED:
+        print(f"longdesk: {REPEATED_NOTE}", file=sys.stderr)
     return EXIT_INTERRUPTED if result.stop_reason == "cancelled" else EXIT_OK
 
 
@@ -559,6 +584,12 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("-q", "--question", required=True, help="the question")
     ask.add_argument("--model", help="a GGUF model file (default: the embedded Gemma 3 270M)")
     ask.add_argument("--max-tokens", type=int, default=512, help="longest answer, in tokens")
+    ask.add_argument(
+        "--prompt-format",
+        choices=("auto", "reading", "chat"),
+        help="how the local model is asked: reading (base models), chat (instruction models); "
+        "default: the settings' choice, else auto (from the model file)",
+    )
     ask.add_argument("--threads", type=int, default=0, help="CPU threads (default: physical cores)")
     ask.add_argument(
         "--thinking",

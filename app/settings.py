@@ -21,6 +21,7 @@ SETTINGS_FILE = "settings.json"
 class Settings:
     models_dir: str = ""  # extra folder scanned for GGUF files
     default_model: str = ""  # path of the model to use; empty: the embedded default
+    prompt_format: str = "auto"  # auto (base or instruction model, from the GGUF), reading, chat
     n_threads: int = 0  # 0: physical cores
     n_gpu_layers: int = 0
     max_output_tokens: int = 512

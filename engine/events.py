@@ -49,6 +49,7 @@ class StopReason(enum.StrEnum):
 
     STOP = "stop"  # the model ended it
     LENGTH = "length"  # the output limit was reached
+    REPEATED = "repeated"  # the answer guard stopped a model repeating the source or itself
     CANCELLED = "cancelled"  # the user stopped it
     FAILED = "failed"
     INCOMPLETE = "incomplete"

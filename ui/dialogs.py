@@ -67,6 +67,16 @@ class SettingsDialog(QDialog):
         self.default_model = QLineEdit(settings.default_model, self)
         self.default_model.setPlaceholderText("empty: the embedded Gemma 3 270M")
         form.addRow("Default model", self.default_model)
+        self.prompt_format = QComboBox(self)
+        self.prompt_format.setObjectName("promptFormat")
+        for key, text in (
+            ("auto", "Automatic (from the model file)"),
+            ("reading", "Reading: documents, then Question/Answer (base models)"),
+            ("chat", "Chat turns with the citing instructions (instruction models)"),
+        ):
+            self.prompt_format.addItem(text, key)
+        self.prompt_format.setCurrentIndex(max(0, self.prompt_format.findData(settings.prompt_format)))
+        form.addRow("Prompt format", self.prompt_format)
         self.context = QSpinBox(self)
         self.context.setRange(0, 1_048_576)
         self.context.setSingleStep(4096)
@@ -177,6 +187,7 @@ class SettingsDialog(QDialog):
             self._settings,
             models_dir=self.models_dir.text().strip(),
             default_model=self.default_model.text().strip(),
+            prompt_format=str(self.prompt_format.currentData()),
             context_tokens=self.context.value(),
             n_threads=self.threads.value(),
             n_gpu_layers=self.gpu_layers.value(),

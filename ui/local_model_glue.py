@@ -88,6 +88,7 @@ class LocalModelGlue(QObject):
             n_ctx=n_ctx,
             n_threads=w.settings.n_threads,
             n_gpu_layers=w.settings.n_gpu_layers,
+            prompt_format=w.settings.prompt_format,
             # Read once, ask forever: readings are saved and restored across sessions.
             snapshot_dir=w.paths.snapshots,
             snapshot_budget_bytes=int(w.settings.snapshot_budget_gb * (1 << 30)),

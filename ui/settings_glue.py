@@ -72,11 +72,18 @@ class SettingsGlue(QObject):
             lambda _r: None,
             lambda msg: w.statusBar().showMessage(f"Settings not saved: {msg}", 10_000),
         )
-        reload = (old.context_tokens, old.n_threads, old.n_gpu_layers, old.default_model) != (
+        reload = (
+            old.context_tokens,
+            old.n_threads,
+            old.n_gpu_layers,
+            old.default_model,
+            old.prompt_format,
+        ) != (
             new.context_tokens,
             new.n_threads,
             new.n_gpu_layers,
             new.default_model,
+            new.prompt_format,
         )
         hosted_changed = any(getattr(old, f) != getattr(new, f) for f in _HOSTED_FIELDS)
         if reload:

@@ -41,6 +41,8 @@ class Question:
         doc_id: the document a right citation names.
         places: the units (verse numbers, line numbers) a right citation covers, any of them.
         depth: where the needle or the answer sits, 0..1 of the haystack.
+        request: how to answer and cite, added for instruction models (``prompt``); a base
+            model read in the reading format cannot cite, and Longdesk locates its answer.
     """
 
     task: str
@@ -49,6 +51,11 @@ class Question:
     doc_id: str
     places: tuple[int, ...]
     depth: float
+    request: str = ""
+
+    def prompt(self, *, cite: bool = True) -> str:
+        """What is asked: the question, with the citing request for models that can cite."""
+        return f"{self.text} {self.request}" if cite and self.request else self.text
 
 
 @dataclass(slots=True)
@@ -127,23 +134,23 @@ def bible_haystack(length: int, count_tokens: TokenCounter, window: int, seed: i
         hay.questions.append(
             Question(
                 "needle",
-                f"What is the secret word of the {gate}? "
-                "Answer with the word and cite the verse where it is written.",
+                f"What is the secret word of the {gate}?",
                 (word,),
                 "D1",
                 (i + 1,),
                 depth,
+                "Answer with the word and cite the verse where it is written.",
             )
         )
     hay.questions.append(
         Question(
             "multi_needle",
-            "What are the three ingredients of the keeper's bread? "
-            "Name all three and cite the verse of each.",
+            "What are the three ingredients of the keeper's bread?",
             tuple(ingredients),
             "D1",
             tuple(where[f"multi:{item}"] + 1 for _, item in multi),
             0.55,
+            "Name all three and cite the verse of each.",
         )
     )
     for depth in (0.2, 0.45, 0.7):
@@ -154,11 +161,12 @@ def bible_haystack(length: int, count_tokens: TokenCounter, window: int, seed: i
         hay.questions.append(
             Question(
                 "locate",
-                f'Which verse contains the words "{snippet}"? Give its book, chapter and verse.',
+                f'Which verse contains the words "{snippet}"?',
                 (verses[i]["citation"],),
                 "D1",
                 (i + 1,),
                 depth,
+                "Give its book, chapter and verse.",
             )
         )
     return hay
@@ -229,11 +237,12 @@ def code_haystack(length: int, count_tokens: TokenCounter, window: int, seed: in
         hay.questions.append(
             Question(
                 "needle",
-                "What is the deployment passphrase written in a comment? Give it and cite file and line.",
+                "What is the deployment passphrase written in a comment?",
                 (passphrase,),
                 spot[0],
                 (spot[1],),
                 needle_depth,
+                "Give it and cite file and line.",
             )
         )
     defs = []
@@ -251,11 +260,12 @@ def code_haystack(length: int, count_tokens: TokenCounter, window: int, seed: in
         hay.questions.append(
             Question(
                 "locate",
-                f"In which file and on which line is the function `{name}` defined? Cite it as [file, line].",
+                f"In which file and on which line is the function `{name}` defined?",
                 (name,),
                 doc_id,
                 (line_no,),
                 depth,
+                "Cite it as [file, line].",
             )
         )
     return hay

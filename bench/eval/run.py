@@ -16,6 +16,15 @@ Scores per question:
         (a verse ± 1, a line ± 5).
     valid: citations that engine.grounding verifies (anchor exists, quotes found) over all
         citations the answer makes.
+    located: where no citation of the model verified, the places Longdesk finds the answer's
+        words at (``engine.grounding.locate``); "located right" is the share of right answers
+        (answer score 1) whose located or verified citation covers the ground-truth place.
+
+Base models are asked in the reading format (``engine.models.prompt_encoder``) and are asked
+the bare question: the citing request ("cite the verse ...") is for models that can cite.
+A ``locate`` answer scores only by the model's own words and citations, never by a place
+Longdesk located (the question quotes the words, so locating them would prove nothing).
+Readings are saved as snapshots (``--snapshots``), so a second run reads nothing again.
 """
 
 from __future__ import annotations
@@ -47,7 +56,7 @@ from longdesk.engine.backends.base import (
     ThinkingMode,
 )
 from longdesk.engine.corpus.model import AnchorKind
-from longdesk.engine.grounding import CitationTracker, CorpusIndex, Verdict
+from longdesk.engine.grounding import CitationTracker, CorpusIndex, Locator, Verdict
 
 _SLACK = {AnchorKind.VERSE: 1, AnchorKind.LINES: 5, AnchorKind.PAGE: 0, AnchorKind.CHAPTER: 0}
 TASKS = ("needle", "multi_needle", "locate")
@@ -82,17 +91,21 @@ class Result:
     verdicts: list[str] = field(default_factory=list)
     error: str = ""
     read_seconds: float = 0.0  # reading the haystack (prefill), shared by its questions
+    located: list[str] = field(default_factory=list)
+    located_place: float = 0.0  # share of the ground-truth places a located citation covers
+    stop: str = ""
 
 
 # ---------------------------------------------------------------- backends
 class LocalSource:
     """The local GGUF backend: one model instance per length, sized to it."""
 
-    def __init__(self, model: Path, threads: int) -> None:
+    def __init__(self, model: Path, threads: int, snapshots: Path | None = None) -> None:
         from longdesk.engine.backends.local import Tokenizer
 
         self.model = model
         self.threads = threads
+        self.snapshots = snapshots
         self._tok = Tokenizer(model)
         self.window = self._tok.header.context_length or 4096
         self.name = model.name
@@ -103,7 +116,10 @@ class LocalSource:
     def open(self, n_ctx: int) -> Backend:
         from longdesk.engine.backends.local import LocalBackend, LocalSettings
 
-        return LocalBackend(self.model, LocalSettings(n_ctx=min(n_ctx, self.window), n_threads=self.threads))
+        return LocalBackend(
+            self.model,
+            LocalSettings(n_ctx=min(n_ctx, self.window), n_threads=self.threads, snapshot_dir=self.snapshots),
+        )
 
     def close(self) -> None:
         self._tok.close()
@@ -213,6 +229,8 @@ def ask(
 ) -> Result:
     tracker = CitationTracker(index)
     parts: list[str] = []
+    encoder = getattr(backend, "encoder", None)
+    reading_format = encoder is not None and type(encoder).__name__ == "ReadingPromptEncoder"
     failure: list[str] = []
 
     def on_event(ev: Event) -> None:
@@ -224,13 +242,16 @@ def ask(
 
     t0 = time.perf_counter()
     options = AskOptions(thinking=thinking, max_output_tokens=max_tokens)
-    result = backend.ask(reading, (), q.text, options, on_event, lambda: False)
+    result = backend.ask(reading, (), q.prompt(cite=not reading_format), options, on_event, lambda: False)
     if isinstance(result, Failed):
         failure.append(result.message)
     tracker.finish()
     verdicts = tracker.verdicts()
     answer = "".join(parts)
     a_score, p_score = score(q, answer, verdicts)
+    located = Locator(index).locate(answer, verdicts)
+    right = [v for v in (*verdicts, *located) if v.ok or v.located]
+    covered = [p for p in q.places if any(_covers(v, q.doc_id, p) for v in right)]
     return Result(
         corpus=hay.name.split("-")[0],
         length=0,
@@ -246,6 +267,9 @@ def ask(
         seconds=time.perf_counter() - t0,
         verdicts=[f"{'ok' if v.ok else 'NO'} {v.citation.text}: {v.reason}" for v in verdicts],
         error="; ".join(failure),
+        located=[f"{v.citation.text}: {v.reason}" for v in located],
+        located_place=len(covered) / len(q.places) if q.places else 0.0,
+        stop=getattr(result, "stop_reason", ""),
     )
 
 
@@ -259,15 +283,22 @@ def run(
     """Ask every question at every length; ``done`` gets the results so far after each length."""
     results: list[Result] = []
     builders = {"bible": bible_haystack, "code": code_haystack}
+    reserve = ns.max_tokens + 512
     for length in ns.lengths:
-        n_ctx = length + ns.max_tokens + 512
-        if n_ctx > source.window:
-            log(f"{label(length)}: skipped, the model's context is {source.window:,} tokens")
-            continue
+        target = length
+        if length + reserve > source.window:
+            # A model trained for 32K tokens reads a "32K" haystack cut to leave room for the
+            # question and the answer; the table shows the prefix it really read.
+            target = source.window - reserve
+            if target < length * 0.9:
+                log(f"{label(length)}: skipped, the model's context is {source.window:,} tokens")
+                continue
+            log(f"{label(length)}: haystack of {target:,} tokens, {reserve} kept for question and answer")
+        n_ctx = target + reserve
         backend = source.open((n_ctx + 1023) // 1024 * 1024)
         try:
             for corpus_name in ns.corpora:
-                hay = builders[corpus_name](length, source.count_tokens, source.window, ns.seed)
+                hay = builders[corpus_name](target, source.count_tokens, source.window, ns.seed)
                 questions = [q for q in hay.questions if q.task in ns.tasks]
                 t0 = time.perf_counter()
                 try:
@@ -290,7 +321,8 @@ def run(
                     log(
                         f"  {q.task:<12} depth {q.depth:.2f}  answer {r.answer_score:.2f}  "
                         f"place {r.place_score:.2f}"
-                        f"  citations {r.valid}/{r.citations} valid  {r.seconds:.1f} s  {r.answer[:70]!r}"
+                        f"  citations {r.valid}/{r.citations} valid  located {r.located_place:.2f}"
+                        f"  {r.seconds:.1f} s  {r.stop}  {r.answer[:70]!r}"
                     )
         finally:
             if isinstance(source, LocalSource):
@@ -312,8 +344,8 @@ def table(results: list[Result], model: str) -> str:
     head = (
         f"Model: {model}\n\n"
         "| length | corpus | prefix tokens | read s | needle | multi-needle | locate | answer (all) "
-        "| citations | valid | right place |\n"
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        "| citations | valid | right place | located right |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     )
     rows = []
     keys = sorted({(r.length, r.corpus) for r in results})
@@ -327,28 +359,61 @@ def table(results: list[Result], model: str) -> str:
             f"| {_pct(by_task['needle'])} "
             f"| {_pct(by_task['multi_needle'])} | {_pct(by_task['locate'])} "
             f"| {_pct(_mean([r.answer_score for r in rs]))} | {cites} "
-            f"| {_pct(valid / cites if cites else None)} | {_pct(_mean([r.place_score for r in rs]))} |"
+            f"| {_pct(valid / cites if cites else None)} | {_pct(_mean([r.place_score for r in rs]))} "
+            f"| {_located_right(rs)} |"
         )
     return head + "\n".join(rows) + "\n"
+
+
+def _located_right(rs: Sequence[Result]) -> str:
+    """``k/n``: right answers (score 1) whose located or verified citation covers the place."""
+    right = [r for r in rs if r.answer_score >= 1.0 and r.task != "locate"]
+    if not right:
+        return "–"
+    return f"{sum(r.located_place >= 1.0 for r in right)}/{len(right)}"
 
 
 def plot(results: list[Result], path: Path, model: str) -> None:
     lengths = sorted({r.length for r in results})
     series: dict[str, list[float | None]] = {}
+    series["needle"] = [
+        _mean([r.answer_score for r in results if r.task == "needle" and r.length == n]) for n in lengths
+    ]
     for corpus in sorted({r.corpus for r in results}):
         series[f"{corpus} answer"] = [
             _mean([r.answer_score for r in results if r.corpus == corpus and r.length == n]) for n in lengths
         ]
     valid: list[float | None] = []
     place: list[float | None] = []
+    located: list[float | None] = []
     for n in lengths:
         rs = [r for r in results if r.length == n]
         cites = sum(r.citations for r in rs)
         valid.append(sum(r.valid for r in rs) / cites if cites else None)
         place.append(_mean([r.place_score for r in rs]))
-    series["citations valid"] = valid
-    series["right place"] = place
+        right = [r for r in rs if r.answer_score >= 1.0 and r.task != "locate"]
+        located.append(_mean([float(r.located_place >= 1.0) for r in right]))
+    if any(v is not None for v in valid):
+        series["citations valid"] = valid
+        series["right place"] = place
+    series["located right"] = located
     line_plot(path, f"LONGDESK EVAL {model}"[:60], [label(n) for n in lengths], series)
+
+
+def report(paths: Sequence[Path], out: Path, model: str) -> str:
+    """Table and plot from saved ``results.jsonl`` files (runs of different lengths merged)."""
+    results = [
+        Result(**json.loads(line))
+        for p in paths
+        for line in p.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    results.sort(key=lambda r: r.length)
+    out.mkdir(parents=True, exist_ok=True)
+    md = table(results, model)
+    (out / "table.md").write_text(md, encoding="utf-8")
+    plot(results, out / "eval.png", model)
+    return md
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -368,6 +433,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("bench/out/eval"))
+    p.add_argument(
+        "--report", type=Path, nargs="+", help="only rebuild the table and plot from results.jsonl files"
+    )
+    p.add_argument(
+        "--snapshots", type=Path, default=Path("bench/out/snapshots"), help="saved readings ('' for none)"
+    )
     return p
 
 
@@ -377,6 +448,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
+    if ns.report:
+        print(report(ns.report, ns.out, ns.model.name if ns.model else "gemma-3-270m-q4_k_m.gguf"))
+        return 0
     if ns.backend == "hosted":
         source: LocalSource | OpenedSource = OpenedSource(hosted_backend(ns))
     else:
@@ -389,7 +463,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             model = ensure_default_model(
                 Path(platformdirs.user_cache_dir("longdesk", appauthor=False)) / "models"
             )
-        source = LocalSource(model, ns.threads)
+        snapshots = ns.snapshots if str(ns.snapshots) not in ("", ".") else None
+        source = LocalSource(model, ns.threads, snapshots)
     t0 = time.perf_counter()
     ns.out.mkdir(parents=True, exist_ok=True)
 

@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from longdesk.engine.backends.base import (
+    AnswerDelta,
     AskOptions,
     BackendError,
     BackendInfo,
@@ -59,6 +60,7 @@ from longdesk.engine.backends.base import (
     Reading,
     Stage,
     StopReason,
+    ThinkingDelta,
     ThinkingMode,
     Turn,
     Usage,
@@ -77,10 +79,22 @@ from longdesk.engine.backends.local_load import (
 )
 from longdesk.engine.context.plan import ContextPlan
 from longdesk.engine.events import RateMeter
+from longdesk.engine.models.answer_guard import AnswerGuard, GuardStop
 from longdesk.engine.models.chat_template import TemplateError
 from longdesk.engine.models.gguf_header import GGUFHeader, shard_paths
 from longdesk.engine.models.memory import Placement, plan_placement
-from longdesk.engine.models.prompt_encoder import JinjaPromptEncoder, PromptEncoder, ThinkingSplitter
+from longdesk.engine.models.prompt_encoder import (
+    JinjaPromptEncoder,
+    PromptEncoder,
+    PromptKind,
+    ReadingPromptEncoder,
+    ThinkingSplitter,
+    detect_prompt_kind,
+    instructions_of,
+    kind_of,
+    policy_of,
+    prefix_text,
+)
 from longdesk.engine.snapshots.identity import build_identity, model_identity
 from longdesk.engine.snapshots.store import SnapshotError, SnapshotKey, SnapshotStore
 
@@ -159,7 +173,12 @@ class LocalBackend:
         bos = self._piece(self._llm.token_bos()) if self._llm.token_bos() >= 0 else ""
         eos = self._piece(self._llm.token_eos()) if self._llm.token_eos() >= 0 else ""
         self.template = chat_template_for(self.header)
-        self.encoder: PromptEncoder = encoder or _default_encoder(self.header, self.template, bos, eos)
+        self.prompt_reason = ""
+        if encoder is None:
+            encoder, self.prompt_reason = _default_encoder(
+                self.header, self.template, bos, eos, s.prompt_format
+            )
+        self.encoder: PromptEncoder = encoder
         self.store = SnapshotStore(s.snapshot_dir, s.snapshot_budget_bytes) if s.snapshot_dir else None
         self._model_id = model_identity(shard_paths(path))
         self._key: SnapshotKey | None = None
@@ -178,6 +197,8 @@ class LocalBackend:
             notes = (DEFAULT_MODEL_LIMITS,)
         if self.placement.note:
             notes = (*notes, self.placement.note)
+        if self.prompt_reason:
+            notes = (*notes, f"Prompt format: {kind_of(self.encoder).value} ({self.prompt_reason})")
         if self.header.architecture == "deepseek4":
             from longdesk.engine.dsv4.encoding import think_max_note
 
@@ -191,6 +212,11 @@ class LocalBackend:
             architecture=self.header.architecture,
             notes=notes,
         )
+
+    @property
+    def instructions(self) -> str | None:
+        """What to pack before the corpus for this prompt format (None: the citing contract)."""
+        return self.encoder.header if isinstance(self.encoder, ReadingPromptEncoder) else None
 
     def tokenize(self, text: str, *, special: bool = False) -> list[int]:
         return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=special))
@@ -233,7 +259,7 @@ class LocalBackend:
         t0 = time.perf_counter()
         detail: dict[str, object] = {"snapshot": "none"}
         try:
-            text = self.encoder.prefix(plan.system_text, thinking)
+            text = prefix_text(self.encoder, plan, thinking)
         except TemplateError as exc:
             raise BackendError(FailureKind.MODEL, str(exc)) from exc
         tokens = self.tokenize(text, special=True)
@@ -324,8 +350,9 @@ class LocalBackend:
         except BackendError as exc:
             return Failed(exc.kind, exc.message)
         prompt_tokens = self._llm.n_tokens
+        cap = policy_of(self.encoder).cap or options.max_output_tokens
         result, produced, seconds = self._generate(
-            options, min(options.max_output_tokens, room), on_event, cancelled
+            options, min(options.max_output_tokens, cap, room), on_event, cancelled
         )
         self._live.questions.append(question)
         self._live.clean = True
@@ -390,14 +417,31 @@ class LocalBackend:
     def _generate(
         self, options: AskOptions, limit: int, on_event: EventSink, cancelled: CancelCheck
     ) -> tuple[Finished, int, float]:
+        """Sample up to ``limit`` tokens; the answer guard ends it early (stop sequence, repeats).
+
+        A token that completes a stop sequence or a repeat is not evaluated, so a follow-up
+        continues from the end of the answer as shown.
+        """
         splitter = ThinkingSplitter(
             self.encoder.think_markers, thinking=self.encoder.starts_thinking(options.thinking)
         )
+        instructions = instructions_of(self.encoder, self._plan) if self._plan is not None else ""
+        guard = AnswerGuard(instructions, policy_of(self.encoder).stops)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         rng = np.random.default_rng(options.seed)
         produced = 0
         stop = StopReason.LENGTH
         t0 = time.perf_counter()
+
+        def emit(events: list[ThinkingDelta | AnswerDelta]) -> None:
+            for event in events:
+                if isinstance(event, AnswerDelta):
+                    text = guard.feed(event.text)
+                    if text:
+                        on_event(AnswerDelta(text))
+                else:
+                    on_event(event)
+
         while produced < limit:
             if cancelled():
                 stop = StopReason.CANCELLED
@@ -407,11 +451,18 @@ class LocalBackend:
                 stop = StopReason.STOP
                 break
             produced += 1
-            for event in splitter.feed(decoder.decode(self._piece_bytes(token))):
-                on_event(event)
+            emit(splitter.feed(decoder.decode(self._piece_bytes(token))))
+            if guard.stopped is not None:
+                stop = StopReason(guard.stopped.value)
+                break
             self._llm.eval([token])
-        for event in splitter.feed(decoder.decode(b"", final=True)) + splitter.flush():
-            on_event(event)
+        if guard.stopped is None:
+            emit(splitter.feed(decoder.decode(b"", final=True)) + splitter.flush())
+            rest = guard.flush()
+            if rest:
+                on_event(AnswerDelta(rest))
+        if guard.stopped is GuardStop.REPEATED:
+            stop = StopReason.REPEATED
         return Finished(stop), produced, max(time.perf_counter() - t0, 1e-9)
 
     # ------------------------------------------------------------------ prefill
@@ -531,7 +582,8 @@ class LocalBackend:
         return record.n_done
 
     def _checkpoint(self, key: SnapshotKey, tokens: Sequence[int], n: int, on_event: EventSink) -> None:
-        assert self.store is not None
+        if self.store is None:
+            return  # no snapshot folder (``--no-snapshot``): nothing to resume from
         on_event(Progress(Stage.CHECKPOINT, n, len(tokens)))
         try:
             self.store.save(key, self._write_state(tokens, n), n_done=n)
@@ -615,10 +667,30 @@ __all__ = [
 ]
 
 
-def _default_encoder(header: GGUFHeader, template: str, bos: str, eos: str) -> PromptEncoder:
-    """DeepSeek-V4's own encoding for deepseek4 files; the chat template for everything else."""
+def _default_encoder(
+    header: GGUFHeader, template: str, bos: str, eos: str, wanted: str = "auto"
+) -> tuple[PromptEncoder, str]:
+    """The prompt format for this file, and why: the reading format for base models,
+    DeepSeek-V4's own encoding for deepseek4 files, the chat template for other instruction
+    models. ``wanted`` (``auto``, ``reading``, ``chat``) is the user's override.
+
+    Raises:
+        BackendError: ``wanted`` is not a known format (BAD_INPUT).
+    """
+    try:
+        choice = PromptKind(wanted or "auto")
+    except ValueError as exc:
+        raise BackendError(
+            FailureKind.BAD_INPUT, f"unknown prompt format {wanted!r}; choose auto, reading or chat"
+        ) from exc
+    if choice is PromptKind.AUTO:
+        kind, reason = detect_prompt_kind(header)
+    else:
+        kind, reason = choice, "chosen in the settings"
+    if kind is PromptKind.READING:
+        return ReadingPromptEncoder(bos), reason
     if header.architecture == "deepseek4":
         from longdesk.engine.dsv4.prompt import encoder_for
 
-        return encoder_for(header.chat_template)
-    return JinjaPromptEncoder(template, bos, eos)
+        return encoder_for(header.chat_template), reason
+    return JinjaPromptEncoder(template, bos, eos), reason

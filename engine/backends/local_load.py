@@ -78,6 +78,9 @@ class LocalSettings:
         snapshot_dir, snapshot_budget_bytes: where snapshots go (None: no snapshots) and
             the folder's byte budget.
         check_memory: refuse a load the memory planner says will not fit.
+        prompt_format: ``auto`` (from the GGUF: base or instruction model), ``reading`` or
+            ``chat`` (``engine.models.prompt_encoder.PromptKind``); part of snapshot keys
+            through the prompt format's identity.
     """
 
     n_ctx: int = 4096
@@ -94,6 +97,7 @@ class LocalSettings:
     snapshot_dir: Path | None = None
     snapshot_budget_bytes: int = 20 << 30
     check_memory: bool = True
+    prompt_format: str = "auto"
 
     def threads(self) -> int:
         return self.n_threads or physical_cores()

@@ -18,6 +18,9 @@ API (all Qt-free; run it on the thread that receives the answer deltas):
     best match 41% on p. 3``, ``no document D9``.
     ``summary() -> Summary``: ``found``, ``verified``, ``unverified`` (and ``describe()``).
 ``check_answer(text, corpus) -> (verdicts, summary)`` for a finished answer.
+``locate_answer(text, corpus, verdicts) -> list[Verdict]``: where the model did not cite (or no
+    citation of it verified), the places where Longdesk found the answer's words, as verdicts of
+    status ``located`` (never ``ok``); ``Locator`` keeps the indexes for a session.
 ``verify(citation, corpus) -> Verdict`` for a one-off check.
 ``parse_citations(text)``, ``format_citation(doc_ref, place)`` for the syntax alone.
 
@@ -37,6 +40,7 @@ from longdesk.engine.grounding.citation import (
     Summary,
     Verdict,
 )
+from longdesk.engine.grounding.locate import Locator, locate_answer, located_suffix
 from longdesk.engine.grounding.parse import find_quotes, format_citation, parse_citations
 from longdesk.engine.grounding.resolve import CorpusIndex
 from longdesk.engine.grounding.tracker import CitationTracker, check_answer, verify
@@ -46,6 +50,7 @@ __all__ = [
     "Citation",
     "CitationTracker",
     "CorpusIndex",
+    "Locator",
     "Place",
     "PlaceKind",
     "Quote",
@@ -58,6 +63,8 @@ __all__ = [
     "check_answer",
     "find_quotes",
     "format_citation",
+    "locate_answer",
+    "located_suffix",
     "parse_citations",
     "verify",
 ]

@@ -133,6 +133,7 @@ class Status(enum.StrEnum):
     ANCHORED = "anchored"  # the place exists; the answer quoted nothing to compare
     QUOTE_NOT_FOUND = "quote_not_found"  # the place exists but a quote is not there
     UNRESOLVED = "unresolved"  # no such document or place
+    LOCATED = "located"  # not cited by the model: Longdesk found the answer's words here
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +165,13 @@ class Verdict:
 
     @property
     def ok(self) -> bool:
-        """Verified or anchored: shown as a checked citation."""
+        """Verified or anchored: shown as a checked citation (a located one never is)."""
         return self.status in (Status.VERIFIED, Status.ANCHORED)
+
+    @property
+    def located(self) -> bool:
+        """Found by Longdesk in the source, not cited by the model (``engine.grounding.locate``)."""
+        return self.status is Status.LOCATED
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,20 +183,25 @@ class Summary:
     unverified: int
     quotes_matched: int = 0  # verified citations whose quotes were checked
     unresolved: int = 0  # unverified because the document or place does not exist
+    located: int = 0  # places Longdesk found for an answer the model did not cite (not in ``found``)
 
     def describe(self) -> str:
+        located = f"{self.located} located in the source (not cited by the model)" if self.located else ""
         if not self.found:
-            return "no citations"
+            return f"no citations from the model; {located}" if located else "no citations"
         parts = [f"{self.found} citation{'' if self.found == 1 else 's'}", f"{self.verified} verified"]
         if self.verified:
             parts[-1] += f" ({self.quotes_matched} with matching quotes)"
         parts.append(f"{self.unverified} unverified")
-        return ", ".join(parts)
+        return ", ".join(parts) + (f"; {located}" if located else "")
 
     @staticmethod
     def of(verdicts: tuple[Verdict, ...] | list[Verdict]) -> Summary:
+        located = sum(1 for v in verdicts if v.located)
+        verdicts = [v for v in verdicts if not v.located]
         ok = [v for v in verdicts if v.ok]
         return Summary(
+            located=located,
             found=len(verdicts),
             verified=len(ok),
             unverified=len(verdicts) - len(ok),

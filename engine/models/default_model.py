@@ -4,8 +4,9 @@ On first use the chunks are joined into the user's model cache, checked against 
 sha256, and renamed into place (a killed assembly never leaves a half file under the real
 name). Later starts check size and a stamp instead of hashing 253 MB again.
 
-The model proves the whole path offline. It is far too weak for real long-document answers
-(it misses a needle from about 1.3K tokens up), and the app says so.
+The model proves the whole path offline. It is a pretrained base model (read in the reading
+format, ``engine.models.prompt_encoder``) and far too weak for real long-document answers
+(measured figures in ``bench/eval/RESULTS.md``), and the app says so.
 """
 
 from __future__ import annotations

@@ -12,8 +12,16 @@ prompt format is asked for exactly three texts, per thinking mode:
   token was generated but not evaluated) to where the model writes again.
 
 ``PromptEncoder`` is the seam: ``JinjaPromptEncoder`` derives the texts from a GGUF chat
-template, and an architecture with its own encoding (DeepSeek-V4's non-think / think-high /
-think-max) can supply its own object to ``LocalBackend``.
+template, ``ReadingPromptEncoder`` writes the reading format for base (pretrained, not
+instruction-tuned) models, and an architecture with its own encoding (DeepSeek-V4's non-think /
+think-high / think-max) can supply its own object to ``LocalBackend``.
+
+Which kind a model is comes from its GGUF (``detect_prompt_kind``): a chat template, a
+fine-tune name, tags or a model name that say "instruct"/"chat"/"it" make it an instruction
+model; a file with none of these is a base model. A base model wrapped in chat turns after a
+long instruction block continues that text instead of answering and never ends its turn (the
+embedded Gemma 3 270M did exactly that); in the reading format it reads the corpus, then
+``Question: ...`` / ``Answer:``, and its answer ends at the end of the line.
 
 ``ThinkingSplitter`` separates reasoning (between the think markers) from the answer in a
 stream of text pieces, holding back a piece that may be the start of a marker.
@@ -21,13 +29,19 @@ stream of text pieces, holding back a piece that may be the start of a marker.
 
 from __future__ import annotations
 
+import enum
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
 from typing import Protocol
 
+from longdesk.engine.context.plan import ContextPlan
 from longdesk.engine.events import AnswerDelta, ThinkingDelta, ThinkingMode
 from longdesk.engine.models.chat_template import RenderJob, TemplateError, render_isolated
+from longdesk.engine.models.gguf_header import GGUFHeader
 
 _SYSTEM = "\u2063LD-SYSTEM\u2063"
 _Q1 = "\u2063LD-QUESTION-1\u2063"
@@ -70,6 +84,153 @@ class TurnTexts:
     after_first: str  # after the first question: the generation prompt
     before_next: str  # after an answer, before the next question
     after_next: str  # after a follow-up question: the generation prompt
+
+
+class PromptKind(enum.StrEnum):
+    """How a model is spoken to: a user setting (``auto`` decides from the GGUF) or the outcome."""
+
+    AUTO = "auto"
+    READING = "reading"  # base models: corpus, then Question/Answer lines
+    CHAT = "chat"  # instruction models: the chat template and the citing contract
+
+
+# Fine-tune names, tags and model names that mark an instruction-tuned model.
+_TUNED = re.compile(
+    r"(?:^|[^a-z0-9])(it|instruct(?:ed)?|chat|sft|dpo|rlhf|assistant|conversational)(?:$|[^a-z0-9])"
+)
+_BASE = re.compile(r"(?:^|[^a-z0-9])(base|pretrain\w*|pt)(?:$|[^a-z0-9])")
+
+
+def detect_prompt_kind(header: GGUFHeader) -> tuple[PromptKind, str]:
+    """``(READING | CHAT, why)`` from what the GGUF says about itself.
+
+    In order: a chat template in the file (instruction model); ``general.finetune``;
+    ``general.tags``; ``general.name`` / ``general.basename`` and the file name. A model with
+    none of these signs is read as a base model, which the reading format suits best (a chat
+    model still answers in it; a base model does not answer in chat turns).
+    """
+    if header.architecture == "deepseek4":
+        return PromptKind.CHAT, "DeepSeek-V4 has its own conversation encoding"
+    if header.chat_template:
+        return PromptKind.CHAT, "the file carries a chat template"
+    finetune = header.metadata.get("general.finetune")
+    if isinstance(finetune, str) and finetune.strip():
+        low = finetune.casefold()
+        if _TUNED.search(low):
+            return PromptKind.CHAT, f"general.finetune is {finetune!r}"
+        if _BASE.search(low):
+            return PromptKind.READING, f"general.finetune is {finetune!r}"
+    tags = header.metadata.get("general.tags")
+    if isinstance(tags, list):
+        tuned = [t for t in tags if isinstance(t, str) and _TUNED.search(t.casefold())]
+        if tuned:
+            return PromptKind.CHAT, f"tagged {tuned[0]!r}"
+    names = [header.metadata.get("general.name"), header.metadata.get("general.basename")]
+    names.append(Path(header.path).stem)
+    for name in names:
+        if isinstance(name, str) and _TUNED.search(name.casefold()):
+            return PromptKind.CHAT, f"the name {name!r} says it is instruction-tuned"
+    return PromptKind.READING, "a base model: no chat template, no instruction fine-tune named in the file"
+
+
+def reading_header() -> str:
+    """The few words before the corpus in the reading format (``assets/prompts/reading.txt``)."""
+    return resources.files("longdesk.assets").joinpath("prompts/reading.txt").read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerPolicy:
+    """How an answer ends, per model kind.
+
+    Attributes:
+        cap: the longest answer in tokens (``None``: the user's setting alone).
+        stops: texts that end the answer where they appear (after its first visible character);
+            they are not part of the answer.
+    """
+
+    cap: int | None = None
+    stops: tuple[str, ...] = ()
+
+
+# A base model answers on one line; 64 tokens hold a long sentence. Instruction models write
+# as long as the user allows (the "Longest answer" setting), bounded by the context.
+READING_ANSWER_CAP = 64
+
+
+@dataclass(frozen=True)
+class ReadingPromptEncoder:
+    """The reading format for base models: corpus first, then a short question/answer frame.
+
+    The prefix is ``<bos>`` + a one-line header + the packed corpus (its anchor markup, no
+    citing contract: a base model cannot follow one); each question is appended as
+    ``\nQuestion: ...\nAnswer:``; the answer ends at the end of its line (the newline is
+    generated but not evaluated, so a follow-up starts with a newline of its own).
+    """
+
+    bos_token: str = ""
+    header: str = field(default_factory=reading_header)
+
+    @property
+    def thinking_modes(self) -> tuple[ThinkingMode, ...]:
+        return (ThinkingMode.OFF,)
+
+    @property
+    def think_markers(self) -> tuple[str, str] | None:
+        return None
+
+    @property
+    def kind(self) -> PromptKind:
+        return PromptKind.READING
+
+    def policy(self) -> AnswerPolicy:
+        return AnswerPolicy(cap=READING_ANSWER_CAP, stops=("\n", "Question:"))
+
+    def identity(self) -> str:
+        text = (
+            "reading-1\n"
+            + self.bos_token
+            + "\n"
+            + self.header
+            + "\n"
+            + self.first_turn("Q", ThinkingMode.OFF)
+        )
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+    def system_text(self, plan: ContextPlan) -> str:
+        """What the prefix holds of ``plan``: the header and the corpus (not the contract)."""
+        return "".join([self.header, *plan.corpus_blocks])
+
+    def prefix(self, system_text: str, thinking: ThinkingMode) -> str:  # noqa: ARG002 - one mode
+        return self.bos_token + system_text
+
+    def first_turn(self, question: str, thinking: ThinkingMode) -> str:  # noqa: ARG002 - one mode
+        return "\nQuestion: " + " ".join(question.split()) + "\nAnswer:"
+
+    def next_turn(self, question: str, thinking: ThinkingMode) -> str:
+        return self.first_turn(question, thinking)
+
+    def starts_thinking(self, thinking: ThinkingMode) -> bool:  # noqa: ARG002 - one mode
+        return False
+
+
+def prefix_text(encoder: PromptEncoder, plan: ContextPlan, thinking: ThinkingMode) -> str:
+    """The whole prefix a local model evaluates for ``plan`` in ``encoder``'s format."""
+    if isinstance(encoder, ReadingPromptEncoder):
+        return encoder.prefix(encoder.system_text(plan), thinking)
+    return encoder.prefix(plan.system_text, thinking)
+
+
+def instructions_of(encoder: PromptEncoder, plan: ContextPlan) -> str:
+    """The instruction text the model reads before the corpus (what it must not repeat)."""
+    return encoder.header if isinstance(encoder, ReadingPromptEncoder) else plan.instructions
+
+
+def policy_of(encoder: PromptEncoder) -> AnswerPolicy:
+    return encoder.policy() if isinstance(encoder, ReadingPromptEncoder) else AnswerPolicy()
+
+
+def kind_of(encoder: PromptEncoder) -> PromptKind:
+    return PromptKind.READING if isinstance(encoder, ReadingPromptEncoder) else PromptKind.CHAT
 
 
 def _thinking_variables(mode: ThinkingMode) -> dict[str, object]:

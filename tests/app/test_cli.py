@@ -43,6 +43,7 @@ def test_inspect_counts_match_llama_tokenize_of_the_packed_text(
 
     from longdesk.engine.context.pack import document_block, pack
     from longdesk.engine.corpus.load import load_sources
+    from longdesk.engine.models.prompt_encoder import reading_header
 
     r = longdesk("inspect", str(notes))
     assert r.returncode == 0, r.stderr
@@ -54,7 +55,7 @@ def test_inspect_counts_match_llama_tokenize_of_the_packed_text(
             return len(llm.tokenize(text.encode(), add_bos=False, special=False))
 
         corpus = load_sources([notes])
-        plan = pack(corpus, count, 32768)
+        plan = pack(corpus, count, 32768, instructions=reading_header())  # a base model's header
         for doc in corpus.documents:
             line = next(x for x in r.stdout.splitlines() if doc.name in x)
             assert line.split()[-1] == f"{count(document_block(doc)):,}"

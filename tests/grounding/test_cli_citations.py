@@ -19,5 +19,9 @@ def test_ask_prints_the_citation_summary(longdesk_home: Path, tmp_path: Path) ->
     summary = [line for line in r.stderr.splitlines() if line.startswith("longdesk: citations: ")]
     assert len(summary) == 1, r.stderr
     marks = [line for line in r.stderr.splitlines() if line.startswith(("  \u2713 ", "  \u2717 "))]
+    located = [line for line in r.stderr.splitlines() if line.startswith("  \u2192 located ")]
     found = summary[0].removeprefix("longdesk: citations: ")
-    assert found == "no citations" or found.startswith(f"{len(marks)} citation")
+    assert found.startswith("no citations") or found.startswith(f"{len(marks)} citation")
+    # The base model does not cite; Longdesk shows where the answer's words are, never "verified".
+    assert (f"{len(located)} located" in found) if located else "located" not in found
+    assert all("verified" not in line for line in located)

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from longdesk.app.citations import AnswerCitations, Check, Citation, DocRef
+from longdesk.app.citations import AnswerCitations, Check, Citation, DocRef, shown_answer
 from longdesk.app.sessions import TurnRecord
 from longdesk.engine import grounding
 from longdesk.engine.backends.hosted_prices import format_money
@@ -181,6 +181,8 @@ def turn_figures(turn: TurnRecord) -> str:
         parts.append("cut at the output limit")
     elif turn.stop_reason == "failed":
         parts.append("failed")
+    elif turn.stop_reason == "repeated":
+        parts.append("stopped: the model repeated the source")
     return " · ".join(parts)
 
 
@@ -318,8 +320,13 @@ class TurnWidget(QFrame):
             self.citations = []
         # Verdicts of an earlier text of this answer: only those that still lie inside it.
         size = len(turn.answer)
-        shown = [c for c in self.citations if c.end <= size]
-        self.answer_view.set_answer(turn.answer or "…", shown)
+        # Located citations (Longdesk's, for a finished answer) sit after the answer's text.
+        shown = [
+            c
+            for c in self.citations
+            if c.end <= size or (c.check is Check.LOCATED and not self._streaming)
+        ]
+        self.answer_view.set_answer(shown_answer(turn.answer, shown) or "…", shown)
         self.cites_label.setText(citation_summary(shown))
         posted = (turn.answer, not self._streaming)
         if turn.answer and posted != self._posted:

@@ -25,6 +25,7 @@ CHECK_COLORS = {
     Check.UNVERIFIED: QColor("#c27c0e"),
     Check.FAILED: QColor("#d0453a"),
     Check.UNRESOLVED: QColor("#d0453a"),
+    Check.LOCATED: QColor("#3b78c4"),
 }
 CHECK_WORDS = {
     Check.VERIFIED: "verified at the source",
@@ -32,6 +33,7 @@ CHECK_WORDS = {
     Check.UNVERIFIED: "unverified",
     Check.FAILED: "not found at the source",
     Check.UNRESOLVED: "unresolved",
+    Check.LOCATED: "located by Longdesk, not cited by the model",
 }
 _FENCE = re.compile(r"^(```|~~~)", re.MULTILINE)
 
@@ -156,6 +158,8 @@ class SafeBrowser(QTextBrowser):
                             if cite.check is Check.VERIFIED
                             else QTextCharFormat.UnderlineStyle.DashUnderline
                             if cite.check in (Check.UNVERIFIED, Check.ANCHORED)
+                            else QTextCharFormat.UnderlineStyle.DotLine
+                            if cite.check is Check.LOCATED
                             else QTextCharFormat.UnderlineStyle.WaveUnderline
                         )
                         new.setUnderlineStyle(style)
