@@ -538,6 +538,7 @@ class BatchRun:
         from longdesk.app.batch_hosted import ask_batch_consent, price_batch
         from longdesk.app.consent import ConsentLedger, prepare_consent
         from longdesk.app.hosted_endpoint import HostedSpec, open_hosted
+        from longdesk.engine.backends.hosted import HostedBackend
 
         assert self.corpus is not None
         spec = HostedSpec(
@@ -552,6 +553,15 @@ class BatchRun:
             backend, note = open_hosted(spec, self.app_paths.config)
         except BackendError as exc:
             raise cli._fail(exc) from exc
+        if len(pending) > 1 and not backend.config.prime_cache:
+            # Each question is its own request, so nothing after the corpus is shared: a first
+            # request that ends exactly at the corpus makes the provider keep it as a cache unit
+            # that every question then hits (DeepSeek persists units at the end of user input).
+            primed = HostedBackend(
+                dataclasses.replace(backend.config, prime_cache=True), prices=backend.prices
+            )
+            backend.close()
+            backend = primed
         try:
             if note:
                 _say(f"{target.label}: {note}")

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from longdesk.app.citations import DocRef, check_citations, describe_for_export
+from longdesk.app.citations import DocRef, check_citations
 from longdesk.engine.corpus.model import Corpus
 
 FORMAT = 1
@@ -228,11 +228,13 @@ def citation_records(answer: str, corpus: Corpus | None, refs: Mapping[str, DocR
     """The answer's citations, checked against ``corpus``: text, file and place, check, reason."""
     out = []
     for c in check_citations(answer, corpus, refs):
+        ref = refs.get(c.doc_id)
+        where = "" if ref is None else f"{ref.name}, {c.place()}" if c.place() else ref.name
         out.append(
             {
                 "text": c.raw,
                 "doc_id": c.doc_id,
-                "where": describe_for_export(c, refs),
+                "where": where,
                 "check": c.check.value,
                 "reason": c.reason,
                 "quote": c.quote,
