@@ -42,10 +42,12 @@ from longdesk.app.batch_store import (
     FAILED,
     Outcome,
     ResultsLog,
+    RunBusy,
     RunMismatch,
     answer_record,
     corpus_documents,
     corpus_fingerprint,
+    exclusive,
     now_iso,
     set_aside,
 )
@@ -429,6 +431,15 @@ class BatchRun:
         except QuestionFileError as exc:
             raise cli.CliError(cli.EXIT_BAD_INPUT, str(exc)) from exc
         self.targets = targets_from(self.ns)
+        try:
+            with exclusive(self.out_dir):
+                return self._run()
+        except RunBusy as exc:
+            raise cli.CliError(cli.EXIT_BAD_INPUT, str(exc)) from exc
+        except OSError as exc:
+            raise cli.CliError(cli.EXIT_BAD_INPUT, f"cannot use {self.out_dir}: {exc}") from exc
+
+    def _run(self) -> int:
         results = self.out_dir / RESULTS
         try:
             if self.ns.restart:

@@ -21,7 +21,7 @@ import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -286,3 +286,35 @@ def answer_record(
     record["corpus"] = corpus_fp
     record["at"] = now_iso()
     return record
+
+
+class RunBusy(Exception):
+    """Another ``longdesk batch`` is writing to the same results folder."""
+
+
+@contextlib.contextmanager
+def exclusive(folder: Path) -> Iterator[None]:
+    """Hold the results folder for this run: a second run on it is refused, not interleaved.
+
+    Two runs appending to one log would each cut the other's half-written record off as torn.
+    The lock is the OS's (``flock`` on ``folder/.lock``), so a killed run releases it at once.
+    Where ``fcntl`` does not exist (Windows) runs are not locked.
+
+    Raises:
+        RunBusy: another process holds the folder.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".lock").open("a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            raise RunBusy(f"another `longdesk batch` is writing to {folder}; wait for it or stop it") from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

@@ -398,6 +398,5 @@ def open_batch_dialog(window: MainWindow) -> BatchDialog:
     """Show the dialog (one per window; shown again when already open)."""
     found = window.findChild(BatchDialog)
     dialog = found if isinstance(found, BatchDialog) else BatchDialog(window)
-    dialog.show()
-    dialog.raise_()
+    dialog.show()  # a child window: shown above the main window
     return dialog

@@ -250,3 +250,19 @@ def test_batch_without_questions_file_is_bad_input(longdesk_home: Path, kitchen:
     r = longdesk("batch", str(folder), "--questions", str(folder / "missing.txt"))
     assert r.returncode == 2
     assert "missing.txt: no such question file" in r.stderr
+
+
+def test_a_second_run_on_the_same_results_folder_is_refused(
+    longdesk_home: Path, kitchen: tuple[Path, str], tmp_path: Path
+) -> None:
+    from longdesk.app.batch_store import exclusive
+
+    folder, _doc = kitchen
+    questions = tmp_path / "q.txt"
+    questions.write_text("What colour is the kettle?\n")
+    out = tmp_path / "out"
+    with exclusive(out):  # as a run in progress holds it
+        r = longdesk("batch", str(folder), "--questions", str(questions), "-o", str(out))
+    assert r.returncode == 2
+    assert f"another `longdesk batch` is writing to {out}" in r.stderr
+    assert not (out / "results.jsonl").exists()
