@@ -75,6 +75,7 @@ def wait_for(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # up to nine runs of the model, each started and killed
 def test_killed_at_random_points_and_started_again_redoes_at_most_the_answer_in_flight(
     longdesk_home: Path, notes: Path, tmp_path: Path
 ) -> None:
