@@ -370,6 +370,7 @@ class BatchRun:
         self.fingerprint = ""
         self.log = ResultsLog(self.out_dir / RESULTS)
         self.progress = BatchProgress(0, sys.stderr)
+        self.failures: list[FailureKind] = []
 
     # ------------------------------------------------------------ setup
     def options_for(self, q: Question, target: Target, thinking: ThinkingMode | None = None) -> AskOptions:
@@ -503,6 +504,10 @@ class BatchRun:
             left = sum(len(self.pending(t)) for t in self.targets)
             _say(f"stopped; {left} question(s) left: run the same command again to go on")
             return cli.EXIT_INTERRUPTED
+        if code == cli.EXIT_OK and self.failures:
+            _say(f"{len(self.failures)} question(s) could not be answered (see the report); "
+                 "the same command asks them again")  # fmt: skip
+            return cli._EXIT_FOR_KIND.get(self.failures[0], cli.EXIT_MODEL)
         return code
 
     # ------------------------------------------------------------ local
@@ -692,6 +697,8 @@ class BatchRun:
             except OSError as exc:
                 raise cli.CliError(cli.EXIT_BAD_INPUT, f"cannot write {self.log.path}: {exc}") from exc
             self.progress.finished(target.label, q, record)
+            if outcome.status == FAILED:
+                self.failures.append(FailureKind(outcome.error_kind))
             self.write_reports()
             if outcome.status == FAILED and FailureKind(outcome.error_kind) not in _PER_QUESTION:
                 _say(f"{target.label}: {outcome.error}; stopping (run the same command again to retry)")

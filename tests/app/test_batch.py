@@ -266,3 +266,32 @@ def test_a_second_run_on_the_same_results_folder_is_refused(
     assert r.returncode == 2
     assert f"another `longdesk batch` is writing to {out}" in r.stderr
     assert not (out / "results.jsonl").exists()
+
+
+def test_a_question_the_endpoint_refuses_is_reported_and_asked_again_next_run(
+    emulator: tuple[str, deepseek_emulator.Emulator],
+    longdesk_home: Path,
+    kitchen: tuple[Path, str],
+    tmp_path: Path,
+) -> None:
+    url, emu = emulator
+    folder, _doc = kitchen
+    questions = tmp_path / "q.txt"
+    questions.write_text("What colour is the kettle?\nIs the oven working?\nWhat is in the kitchen?\n")
+    out = tmp_path / "out"
+    args = ["batch", str(folder), "--questions", str(questions), "-o", str(out),
+            "--preset", "deepseek", "--base-url", url, "--max-tokens", "32", "--yes"]  # fmt: skip
+    env = {"DEEPSEEK_API_KEY": emu.api_key}
+    emu.faults.extend(["", "", "400"])  # priming, q1, then q2 is refused as malformed
+    first = _longdesk(*args, env=env)
+    assert first.returncode == 2, first.stderr
+    assert "1 question(s) could not be answered" in first.stderr
+    report = (out / "report.md").read_text()
+    assert "**failed**: 127.0.0.1" in report
+    assert "refused the request as malformed (400)" in report
+    assert "2 of 3 answered" in report
+    second = _longdesk(*args, env=env)
+    assert second.returncode == 0, second.stderr
+    assert "2 already answered" in second.stderr
+    assert "Questions: 1, each its own request" in second.stderr
+    assert "3 of 3 answered" in (out / "report.md").read_text()
