@@ -21,6 +21,9 @@ from longdesk.app import worker
 from tests.app.test_cli import longdesk
 
 pytestmark = pytest.mark.model
+# One thread: on a busy shared machine two llama.cpp threads that wait on each other can be 20x
+# slower than one (measured here: 64 tokens in 211 s with two, 7.8 s with one).
+ONE = ("--threads", "1")
 QUESTIONS = [
     "What colour is the gate?",
     "What colour is the kettle?",
@@ -83,7 +86,7 @@ def test_killed_at_random_points_and_started_again_redoes_at_most_the_answer_in_
     rng = random.Random(seed)
     qfile = questions_file(tmp_path, 4)
     out = tmp_path / "out"
-    args = ["batch", str(notes), "--questions", str(qfile), "-o", str(out), "--max-tokens", "6"]
+    args = ["batch", str(notes), "--questions", str(qfile), "-o", str(out), "--max-tokens", "6", *ONE]
     history = []
     for round_ in range(8):
         log = tmp_path / f"run{round_}.err"
@@ -124,7 +127,7 @@ def test_ctrl_c_stops_after_the_answer_in_progress_and_keeps_it(
     out = tmp_path / "out"
     log = tmp_path / "run.err"
     proc = start(
-        "batch", str(notes), "--questions", str(qfile), "-o", str(out), "--max-tokens", "6", stderr=log
+        "batch", str(notes), "--questions", str(qfile), "-o", str(out), "--max-tokens", "6", *ONE, stderr=log
     )
     assert wait_for(r"answering…", log, proc)
     proc.send_signal(signal.SIGINT)
@@ -135,7 +138,9 @@ def test_ctrl_c_stops_after_the_answer_in_progress_and_keeps_it(
     assert len(kept) == 1, text  # the answer in progress was finished and kept, no other started
     assert "question(s) left: run the same command again" in text
     assert "1 of 3 answered" in (out / "report.md").read_text()
-    again = longdesk("batch", str(notes), "--questions", str(qfile), "-o", str(out), "--max-tokens", "6")
+    again = longdesk(
+        "batch", str(notes), "--questions", str(qfile), "-o", str(out), "--max-tokens", "6", *ONE
+    )
     assert again.returncode == 0, again.stderr
     assert "1 already answered" in again.stderr
     assert len(answers(out)) == 3
@@ -144,7 +149,7 @@ def test_ctrl_c_stops_after_the_answer_in_progress_and_keeps_it(
 def test_a_changed_corpus_is_refused_until_asked(longdesk_home: Path, notes: Path, tmp_path: Path) -> None:
     qfile = questions_file(tmp_path, 1)
     out = tmp_path / "out"
-    args = ["batch", str(notes), "--questions", str(qfile), "-o", str(out), "--max-tokens", "4"]
+    args = ["batch", str(notes), "--questions", str(qfile), "-o", str(out), "--max-tokens", "4", *ONE]
     assert longdesk(*args).returncode == 0
     (notes / "garden.txt").write_text("The gate is painted red now.\n")
     refused = longdesk(*args)
@@ -163,12 +168,20 @@ def test_a_batch_uses_the_model_the_worker_holds(
 ) -> None:
     monkeypatch.setenv(worker.KEEP_ALIVE_ENV, "120")
     try:
-        first = longdesk("ask", str(notes), "-q", "What colour is the gate?", "--max-tokens", "4")
+        first = longdesk("ask", str(notes), "-q", "What colour is the gate?", "--max-tokens", "4", *ONE)
         assert first.returncode == 0, first.stderr
         assert "in a worker (pid" in first.stderr
         qfile = questions_file(tmp_path, 2)
         r = longdesk(
-            "batch", str(notes), "--questions", str(qfile), "-o", str(tmp_path / "out"), "--max-tokens", "4"
+            "batch",
+            str(notes),
+            "--questions",
+            str(qfile),
+            "-o",
+            str(tmp_path / "out"),
+            "--max-tokens",
+            "4",
+            *ONE,
         )
         assert r.returncode == 0, r.stderr
         assert "gemma-3-270m-q4_k_m.gguf is already loaded in the worker" in r.stderr
@@ -186,7 +199,7 @@ def test_compare_the_local_model_with_llama_cpp_pythons_server(
     qfile = questions_file(tmp_path, 2)
     out = tmp_path / "out"
     r = longdesk(
-        "batch", str(notes), "--questions", str(qfile), "-o", str(out), "--max-tokens", "6", "--yes",
+        "batch", str(notes), "--questions", str(qfile), "-o", str(out), "--max-tokens", "6", "--yes", *ONE,
         "--compare", "default", f"{llama_server},label=server,tokenizer={default_model}",
     )  # fmt: skip
     assert r.returncode == 0, r.stderr

@@ -22,6 +22,8 @@ LONG = 240_000
 def test_a_question_list_runs_as_threads_and_exports_the_report(
     qtbot: QtBot, ui_home: Path, code_folder: Path, tmp_path: Path, artifacts: Path
 ) -> None:
+    settings = ui_home / "config" / "settings.json"  # one thread: see tests/app/test_batch_model.py
+    settings.write_text(json.dumps({**json.loads(settings.read_text()), "n_threads": 1}))
     window = MainWindow(Paths.default(), restore_last_session=False)
     qtbot.addWidget(window)
     window.resize(1300, 820)
