@@ -11,7 +11,7 @@ Printed: questions per hour (all questions, wall clock, start-up included) and t
 question after the first (the batch: between its first and last answer; ask: the mean of the
 runs after the first), and the ratios.
 
-    python -m bench.batch [--corpus DIR] [--questions 6] [--max-tokens 16]
+    python -m bench.batch [--corpus DIR] [--questions 6] [--max-tokens 16] [--threads N]
 """
 
 from __future__ import annotations
@@ -94,12 +94,14 @@ def run_batch(
     return time.perf_counter() - t0, answered
 
 
-def run_asks(corpus: Path, questions: list[str], max_tokens: int, env: dict[str, str]) -> list[float]:
+def run_asks(
+    corpus: Path, questions: list[str], max_tokens: int, env: dict[str, str], extra: list[str]
+) -> list[float]:
     """Wall time of one fresh `longdesk ask` per question."""
     times = []
     for q in questions:
         t0 = time.perf_counter()
-        r = subprocess.run([*_exe(), "ask", str(corpus), "-q", q, "--max-tokens", str(max_tokens)],
+        r = subprocess.run([*_exe(), "ask", str(corpus), "-q", q, "--max-tokens", str(max_tokens), *extra],
                            capture_output=True, text=True, env=env, check=False)  # fmt: skip
         if r.returncode != 0:
             raise SystemExit(f"longdesk ask failed ({r.returncode}): {r.stderr[-500:]}")
@@ -112,7 +114,11 @@ def main() -> int:
     parser.add_argument("--corpus", type=Path, default=_default_corpus())
     parser.add_argument("--questions", type=int, default=6)
     parser.add_argument("--max-tokens", type=int, default=16)
+    parser.add_argument(
+        "--threads", type=int, default=0, help="llama.cpp threads for both (0: longdesk's default)"
+    )
     ns = parser.parse_args()
+    extra = ["--threads", str(ns.threads)] if ns.threads else []
     questions = list(QUESTIONS[: max(2, min(ns.questions, len(QUESTIONS)))])
     with tempfile.TemporaryDirectory(prefix="longdesk-bench-batch-") as tmp_name:
         tmp = Path(tmp_name)
@@ -122,12 +128,12 @@ def main() -> int:
         print(
             f"corpus {ns.corpus}, {len(questions)} questions, answers of {ns.max_tokens} tokens", flush=True
         )
-        warm = subprocess.run([*_exe(), "ask", str(ns.corpus), "-q", "hi", "--max-tokens", "1"],
+        warm = subprocess.run([*_exe(), "ask", str(ns.corpus), "-q", "hi", "--max-tokens", "1", *extra],
                               capture_output=True, text=True, env=env, check=False)  # fmt: skip
         if warm.returncode != 0:
             raise SystemExit(f"warm-up failed: {warm.stderr[-500:]}")
-        batch_wall, answered = run_batch(ns.corpus, qfile, tmp / "out", ns.max_tokens, env)
-        asks = run_asks(ns.corpus, questions, ns.max_tokens, env)
+        batch_wall, answered = run_batch(ns.corpus, qfile, tmp / "out", ns.max_tokens, env, extra)
+        asks = run_asks(ns.corpus, questions, ns.max_tokens, env, extra)
     n = len(questions)
     batch_after = (answered[-1] - answered[0]) / (n - 1)
     ask_after = statistics.fmean(asks[1:])

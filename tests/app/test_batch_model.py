@@ -214,3 +214,27 @@ def test_compare_the_local_model_with_llama_cpp_pythons_server(
     assert "| gemma-3-270m-q4_k_m | 2 | 0 |" in report
     assert "| server | 2 | 0 |" in report
     assert "counted here: the server reports no cache figures" in report
+
+
+def test_compare_two_thinking_modes_of_a_deepseek_v4_file(
+    longdesk_home: Path, notes: Path, tmp_path: Path
+) -> None:
+    from longdesk.engine.dsv4.tiny_gguf import write_tiny_v4
+
+    tiny = write_tiny_v4(tmp_path / "tiny-v4.gguf")
+    qfile = questions_file(tmp_path, 2)
+    out = tmp_path / "out"
+    r = longdesk(
+        "batch", str(notes), "--questions", str(qfile), "-o", str(out), "--max-tokens", "4", *ONE,
+        "--compare", str(tiny), f"{tiny},thinking=high",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    got = answers(out)
+    assert sorted((str(a["model"]), str(a["qid"])) for a in got) == [
+        ("tiny-v4", "q1"), ("tiny-v4", "q2"),
+        ("tiny-v4 thinking=high", "q1"), ("tiny-v4 thinking=high", "q2"),
+    ]  # fmt: skip
+    models = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    modes = {m["label"]: m["identity"]["thinking"] for m in models if m["type"] == "model"}
+    assert modes == {"tiny-v4": "off", "tiny-v4 thinking=high": "high"}
+    assert "| | tiny-v4 | tiny-v4 thinking=high |" in (out / "report.md").read_text()
