@@ -80,7 +80,7 @@ def wait_for(
 @pytest.mark.slow
 @pytest.mark.timeout(900)  # up to nine runs of the model, each started and killed
 def test_killed_at_random_points_and_started_again_redoes_at_most_the_answer_in_flight(
-    longdesk_home: Path, notes: Path, tmp_path: Path
+    longdesk_home: Path, notes: Path, tmp_path: Path, artifacts: Path
 ) -> None:
     seed = int(os.environ.get("LONGDESK_FAULT_SEED", time.time_ns() % 10_000))
     rng = random.Random(seed)
@@ -106,6 +106,9 @@ def test_killed_at_random_points_and_started_again_redoes_at_most_the_answer_in_
         assert started - done_now <= 1, f"seed {seed}: more than the answer in flight was lost: {history}"
         if before + done_now >= 4:
             break
+    lines = [f"seed {seed}; round, kill after answer start #, answers started, answers kept, exit"]
+    lines += [", ".join(map(str, h)) for h in history]
+    (artifacts / "batch-kill-resume.txt").write_text("\n".join(lines) + "\n")
     final = longdesk(*args)
     assert final.returncode == 0, final.stderr
     got = answers(out)
