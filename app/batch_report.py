@@ -76,14 +76,28 @@ def _secs(value: float | None) -> str:
     return "–" if value is None else f"{value:,.1f} s"
 
 
+def _html(text: str) -> str:
+    """The model's text shown as written: its ``<``, ``>`` and ``&`` are not markup."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _cell(text: str) -> str:
     """Text made safe for one Markdown table cell."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", "").replace("\n", "<br>").strip()
+    return (
+        _html(text).replace("\\", "\\\\").replace("|", "\\|").replace("\r", "").replace("\n", "<br>").strip()
+    )
 
 
 def _quote_block(text: str) -> list[str]:
-    lines = text.strip().splitlines() or [""]
-    return [f"> {line}".rstrip() for line in lines]
+    lines = _html(text).strip().splitlines() or [""]
+    # A line of the answer that starts with # is text the model wrote, not a heading of the report.
+    out = []
+    for line in lines:
+        body = line.lstrip()
+        indent = line[: len(line) - len(body)]
+        escape = "\\" if body.startswith("#") else ""
+        out.append(f"> {indent}{escape}{body}".rstrip())
+    return out
 
 
 def citation_line(c: Mapping[str, Any]) -> str:

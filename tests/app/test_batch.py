@@ -156,7 +156,7 @@ def test_reports_resolve_citations_and_put_models_side_by_side(
     qs = [Question("q1", "What colour is the kettle?"), Question("q2", "Is the oven working?")]
     good = f'The kettle is blue [{doc}, line 1] "The kettle is blue".'
     bad = f'It is red [{doc}, line 9] "red kettle".'
-    for label, a1, a2 in (("small", good, "No idea."), ("large", bad, "")):
+    for label, a1, a2 in (("small", good, "No idea.\n# <L1> is not a heading"), ("large", bad, "")):
         log.append(answer_record(label, "q1", qs[0].key, qs[0].text, _outcome(a1), "fp", corpus, refs))
         out2 = _outcome(a2, FAILED if not a2 else ANSWERED)
         log.append(answer_record(label, "q2", qs[1].key, qs[1].text, out2, "fp", corpus, refs))
@@ -165,6 +165,7 @@ def test_reports_resolve_citations_and_put_models_side_by_side(
     assert "> The kettle is blue" in single
     assert "| small | 2 | 0 | 1/1 (100%) |" in single
     assert "prompt 100 tokens (90 from the corpus state)" in single
+    assert "> \\# &lt;L1&gt; is not a heading" in single  # the model's text, shown as it wrote it
     both = markdown_report(ReportInput("q.txt", qs, ["small", "large"], log, "fp"))
     assert "| | small | large |" in both
     assert f"✗ `[{doc}, line 9]`" in both
