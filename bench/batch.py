@@ -68,20 +68,11 @@ def _default_corpus() -> Path:
 
 
 def run_batch(
-    corpus: Path, qfile: Path, out: Path, max_tokens: int, env: dict[str, str]
+    corpus: Path, qfile: Path, out: Path, max_tokens: int, env: dict[str, str], extra: list[str]
 ) -> tuple[float, list[float]]:
     """Wall time of the whole batch, and the wall clock of each answer as it was reported."""
-    cmd = [
-        *_exe(),
-        "batch",
-        str(corpus),
-        "--questions",
-        str(qfile),
-        "-o",
-        str(out),
-        "--max-tokens",
-        str(max_tokens),
-    ]
+    cmd = [*_exe(), "batch", str(corpus), "--questions", str(qfile), "-o", str(out)]
+    cmd += ["--max-tokens", str(max_tokens), *extra]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     answered: list[float] = []
