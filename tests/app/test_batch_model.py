@@ -123,6 +123,7 @@ def test_killed_at_random_points_and_started_again_redoes_at_most_the_answer_in_
         assert f". {q}" in report
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_after_the_answer_in_progress_and_keeps_it(
     longdesk_home: Path, notes: Path, tmp_path: Path
 ) -> None:
@@ -149,6 +150,7 @@ def test_ctrl_c_stops_after_the_answer_in_progress_and_keeps_it(
     assert len(answers(out)) == 3
 
 
+@pytest.mark.slow
 def test_a_changed_corpus_is_refused_until_asked(longdesk_home: Path, notes: Path, tmp_path: Path) -> None:
     qfile = questions_file(tmp_path, 1)
     out = tmp_path / "out"
@@ -165,6 +167,7 @@ def test_a_changed_corpus_is_refused_until_asked(longdesk_home: Path, notes: Pat
     assert len(answers(out)) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not worker.supported(), reason="the worker needs Unix sockets")
 def test_a_batch_uses_the_model_the_worker_holds(
     longdesk_home: Path, notes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
