@@ -1,4 +1,4 @@
-"""The ``longdesk`` command line: ask, inspect, models (the headless path scripts use).
+"""The ``longdesk`` command line: ask, batch, inspect, models (the headless path scripts use).
 
 Exit codes (stable, for scripts):
     0  success
@@ -569,6 +569,12 @@ def cmd_worker(ns: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_batch(ns: argparse.Namespace, out: TextIO) -> int:
+    from longdesk.app import batch
+
+    return batch.cmd_batch(ns, out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="longdesk",
@@ -623,6 +629,14 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--ctx", type=int, default=0, help="context size in tokens (default: corpus + answer)")
     ask.add_argument("--no-snapshot", action="store_true", help="neither restore nor save a snapshot")
     ask.set_defaults(func=cmd_ask)
+
+    from longdesk.app.batch import add_arguments as batch_arguments
+
+    batch = sub.add_parser(
+        "batch", help="answer a list of questions about a corpus unattended, with a report"
+    )
+    batch_arguments(batch)
+    batch.set_defaults(func=cmd_batch)
 
     insp = sub.add_parser("inspect", help="list documents and exact token counts, and whether they fit")
     insp.add_argument("paths", nargs="+", metavar="PATH")

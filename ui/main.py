@@ -19,7 +19,7 @@ from pathlib import Path
 
 # The subcommands of ``app.cli`` (kept here so that opening the window does not import the CLI;
 # a test checks that they match the parser's).
-COMMANDS = frozenset({"ask", "inspect", "models", "key", "worker"})
+COMMANDS = frozenset({"ask", "batch", "inspect", "models", "key", "worker"})
 EXIT_BAD_INPUT = 2
 
 

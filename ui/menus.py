@@ -12,6 +12,7 @@ from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QGuiApplicati
 from PySide6.QtWidgets import QMainWindow, QMenu
 
 from longdesk.app import logs
+from longdesk.ui.batch_dialog import open_batch_dialog
 from longdesk.ui.theme import ThemeMode
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ def build_menus(window: MainWindow) -> MenuActions:
     action("&File", "Use another model…", window.local.on_choose_model)
     recent = menus["&File"].addMenu("Open recent")
     action("&File", "Export conversation as Markdown…", window.on_export, "Ctrl+E")
+    action("&File", "Run a question list…", lambda: open_batch_dialog(window))
     menus["&File"].addSeparator()
     action("&File", "Settings…", window.settings_glue.on_settings, QKeySequence.StandardKey.Preferences)
     action("&File", "Quit", window.close, QKeySequence.StandardKey.Quit)
