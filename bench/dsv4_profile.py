@@ -199,6 +199,40 @@ def _run_path(model: int, n_ctx: int, args: argparse.Namespace, profiler: Profil
         s.close()
 
 
+def op_level_indexer(contexts: list[int], threads: int) -> list[tuple[int, float, float]]:
+    """Indexer + top-k alone on one 512-token chunk at each context (random F16 keys, 64 heads x
+    128, top-512): upstream's lightning_indexer + top_k against our fused op, same inputs."""
+    from tests.kernels.ggml_ctypes import F16, I32, Ggml, Graph
+
+    g = Ggml()
+    rng = np.random.default_rng(3)
+    out = []
+    for ctx_len in contexts:
+        n = ctx_len // 4
+        pos = ctx_len - CHUNK + np.arange(CHUNK)
+        n_vis = np.minimum(n, (pos + 1) // 4).astype(np.int32)[None]
+        q = rng.standard_normal((1, CHUNK, 64, 128)).astype(np.float32)
+        k = rng.standard_normal((1, n, 1, 128)).astype(np.float32)
+        w = (rng.standard_normal((1, 1, CHUNK, 64)) / 90.5).astype(np.float32)
+        mask = np.where(np.arange(n)[None, :] < n_vis[0][:, None], 0.0, -np.inf).astype(np.float32)
+        times = []
+        for ours in (True, False):
+            with Graph(g, mem_mb=64 + 2 * (n * CHUNK * 4 >> 20)) as gr:
+                tq, tk, tw = gr.tensor(q), gr.tensor(k, F16), gr.tensor(w)
+                if ours:
+                    node = g.base.ggml_dsv4_indexer_topk(gr.ctx, tq, tk, tw, gr.tensor(n_vis, I32), 512)
+                else:
+                    score = g.base.ggml_lightning_indexer(gr.ctx, tq, tk, tw, gr.tensor(mask[None, None], F16))
+                    node = g.base.ggml_top_k(gr.ctx, score, min(n, 512))
+                t0 = time.perf_counter()
+                gr.compute(node, threads=threads)
+                times.append(time.perf_counter() - t0)
+        out.append((ctx_len, times[0], times[1]))
+        print(f"[op] indexer + top-k at {ctx_len:,}: ours {times[0]:.3f} s, upstream {times[1]:.3f} s "
+              f"({times[1] / times[0]:.2f}x)", flush=True)
+    return out
+
+
 def _fmt_shares(times: dict[str, float]) -> str:
     total = sum(times.values()) or 1.0
     return ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in sorted(times.items(), key=lambda kv: -kv[1]))
@@ -213,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--decode", type=int, default=4, help="decode steps timed at each context length")
     ap.add_argument("--shares", action="store_true", help="also measure per-mechanism time shares")
     ap.add_argument("--rank", type=int, default=256, help="q/o LoRA rank (Flash: 1024)")
+    ap.add_argument("--ops-only", action="store_true", help="only the op-level indexer + top-k comparison")
     args = ap.parse_args(argv)
 
     import llama_cpp
@@ -221,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     if not status.built:
         print("this llama-cpp-python build has no Longdesk ops: nothing to compare", file=sys.stderr)
         return 2
+    op_rows = op_level_indexer(sorted(args.contexts), args.threads)
+    if args.ops_only:
+        return 0
     mid = flash_like_mid(n_layer=2, n_expert=8, dim=1024)
     cfg = replace(mid, q_lora_rank=args.rank, o_lora_rank=args.rank)
     print(
@@ -281,6 +319,11 @@ def main(argv: list[str] | None = None) -> int:
             for label, r in (("ours", o), ("upstream", u)):
                 idx = r.shares.get("indexer + top-k", 0.0)
                 print(f"| {ctx_len:,} | {label} | {idx:.2f} | {_fmt_shares(r.shares)} |")
+    print()
+    print("| context | indexer + top-k ours s | upstream s | ratio |")
+    print("|---:|---:|---:|---:|")
+    for ctx_len, o_s, u_s in op_rows:
+        print(f"| {ctx_len:,} | {o_s:.3f} | {u_s:.3f} | {u_s / o_s:.2f}x |")
     first = rows[0][1].prefill
     print()
     print(f"our prefill rate at the longest context / at the shortest: {rows[-1][1].prefill / first:.2f}")

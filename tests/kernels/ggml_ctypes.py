@@ -52,7 +52,7 @@ class Ggml:
             "ggml_get_data": (P, [P]),
             "ggml_nbytes": (ctypes.c_size_t, [P]),
             "ggml_permute": (P, [P, P, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int]),
-            "ggml_cont": (P, [P]),
+            "ggml_cont": (P, [P, P]),
             "ggml_new_graph": (P, [P]),
             "ggml_build_forward_expand": (None, [P, P]),
             "ggml_lightning_indexer": (P, [P, P, P, P, P]),

@@ -66,8 +66,9 @@ def _indexer_inputs(case: IndexerCase, seed: int) -> dict[str, np.ndarray]:
 
 def _indexer_scores(x: dict[str, np.ndarray], k_used: np.ndarray) -> np.ndarray:
     """float64 scores [S, T, N]: sum_h w[h,t] * relu(q[:,h,t] . k[:,j])."""
-    dots = np.einsum("sthd,snd->sthn", x["q"].astype(np.float64), k_used[:, :, 0].astype(np.float64))
-    return np.einsum("sth,sthn->stn", x["w"][:, 0].astype(np.float64), np.maximum(dots, 0.0))
+    kt = np.swapaxes(k_used[:, :, 0].astype(np.float64), 1, 2)[:, None]  # [S, 1, D, N]
+    dots = np.matmul(x["q"].astype(np.float64), kt)  # [S, T, H, N]
+    return np.matmul(x["w"][:, 0, :, None, :].astype(np.float64), np.maximum(dots, 0.0))[:, :, 0]
 
 
 def _run_indexer(ggml: Ggml, case: IndexerCase, x: dict[str, np.ndarray], use_ref: bool) -> np.ndarray:
