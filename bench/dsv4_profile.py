@@ -174,8 +174,16 @@ def _with_path(ours: bool) -> None:
     os.environ[RUNTIME_SWITCH] = "1" if ours else "0"
 
 
-def _run_path(model: int, n_ctx: int, args: argparse.Namespace, profiler: Profiler, state: bytes | None,
-              chunk: list[int], steps: list[int], ours: bool) -> PathResult:
+def _run_path(
+    model: int,
+    n_ctx: int,
+    args: argparse.Namespace,
+    profiler: Profiler,
+    state: bytes | None,
+    chunk: list[int],
+    steps: list[int],
+    ours: bool,
+) -> PathResult:
     _with_path(ours)
     s = Session(model, n_ctx, args.threads, profiler)
     try:
@@ -222,14 +230,19 @@ def op_level_indexer(contexts: list[int], threads: int) -> list[tuple[int, float
                 if ours:
                     node = g.base.ggml_dsv4_indexer_topk(gr.ctx, tq, tk, tw, gr.tensor(n_vis, I32), 512)
                 else:
-                    score = g.base.ggml_lightning_indexer(gr.ctx, tq, tk, tw, gr.tensor(mask[None, None], F16))
+                    score = g.base.ggml_lightning_indexer(
+                        gr.ctx, tq, tk, tw, gr.tensor(mask[None, None], F16)
+                    )
                     node = g.base.ggml_top_k(gr.ctx, score, min(n, 512))
                 t0 = time.perf_counter()
                 gr.compute(node, threads=threads)
                 times.append(time.perf_counter() - t0)
         out.append((ctx_len, times[0], times[1]))
-        print(f"[op] indexer + top-k at {ctx_len:,}: ours {times[0]:.3f} s, upstream {times[1]:.3f} s "
-              f"({times[1] / times[0]:.2f}x)", flush=True)
+        print(
+            f"[op] indexer + top-k at {ctx_len:,}: ours {times[0]:.3f} s, upstream {times[1]:.3f} s "
+            f"({times[1] / times[0]:.2f}x)",
+            flush=True,
+        )
     return out
 
 
@@ -264,8 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"config: D={cfg.dim}, layers ratios {cfg.compress_ratios}, heads {cfg.n_head}x{cfg.head_dim}, "
         f"indexer {cfg.index_n_heads}x{cfg.index_head_dim} top-{cfg.index_topk}, window {cfg.window}, "
-        f"q/o rank {cfg.q_lora_rank}, experts {cfg.n_expert_used}/{cfg.n_expert} x {cfg.moe_ff}, F16 weights, "
-        f"{args.threads} thread(s), flash attention on, F16 KV"
+        f"q/o rank {cfg.q_lora_rank}, experts {cfg.n_expert_used}/{cfg.n_expert} x {cfg.moe_ff}, "
+        f"F16 weights, {args.threads} thread(s), flash attention on, F16 KV"
     )
     print(f"ops built in: {', '.join(status.built)}")
     rng = np.random.default_rng(0)
@@ -303,8 +316,10 @@ def main(argv: list[str] | None = None) -> int:
             base.close()
             llama_cpp.llama_model_free(model)
     print()
-    print("| context | prefill ours | prefill upstream | ratio | decode ours | decode upstream | ratio "
-          "| nodes/token ours | upstream |")
+    print(
+        "| context | prefill ours | prefill upstream | ratio | decode ours | decode upstream | ratio "
+        "| nodes/token ours | upstream |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for ctx_len, o, u in rows:
         print(

@@ -132,7 +132,11 @@ def _selected_patches(switches: dict[str, object]) -> list[Path]:
     out = []
     for path in sorted((KERNELS_DIR / "patches").glob("*.patch")):
         band = int(path.name[:2]) if path.name[:2].isdigit() else -1
-        if 0 <= band <= 9 or (10 <= band <= 19 and switches["cuda"]) or (20 <= band <= 29 and switches["metal"]):
+        if (
+            0 <= band <= 9
+            or (10 <= band <= 19 and switches["cuda"])
+            or (20 <= band <= 29 and switches["metal"])
+        ):
             out.append(path)
     return out
 
@@ -157,8 +161,19 @@ def kernels_digest(switches: dict[str, object]) -> str:
 def prepare_source(python: str, workdir: Path, switches: dict[str, object]) -> Path:
     """Download and unpack the sdist, copy our kernels in and apply our patches; return the tree."""
     subprocess.run(
-        [python, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:", "-d", str(workdir),
-         f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}"],
+        [
+            python,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "-d",
+            str(workdir),
+            f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}",
+        ],
         check=True,
     )
     archives = list(workdir.glob("llama_cpp_python-*.tar.gz"))
@@ -180,7 +195,9 @@ def prepare_source(python: str, workdir: Path, switches: dict[str, object]) -> P
                 shutil.copy2(src, target)
     for patch in _selected_patches(switches):
         print(f"llama_build: applying {patch.name}", flush=True)
-        subprocess.run(["patch", "-p1", "--forward", "--batch", "-d", str(vendor), "-i", str(patch)], check=True)
+        subprocess.run(
+            ["patch", "-p1", "--forward", "--batch", "-d", str(vendor), "-i", str(patch)], check=True
+        )
     return tree
 
 
@@ -266,7 +283,18 @@ def build_wheel(python: str, args: list[str], dest: Path, accel: str = "cpu") ->
             target = str(tree)
         else:
             target = f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}"
-        cmd = [python, "-m", "pip", "wheel", "--no-deps", "--no-binary", "llama-cpp-python", "-w", tmp, target]
+        cmd = [
+            python,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-binary",
+            "llama-cpp-python",
+            "-w",
+            tmp,
+            target,
+        ]
         subprocess.run(cmd, env=env, check=True)
         wheels = list(Path(tmp).glob("llama_cpp_python-*.whl"))
         if len(wheels) != 1:

@@ -46,8 +46,16 @@ class Path_:
 
         self.lib = llama_cpp
         self.llm = llama_cpp.Llama(
-            str(path), n_ctx=1024, n_batch=256, n_ubatch=256, logits_all=True, n_threads=2,
-            verbose=False, type_k=0, type_v=0, swa_full=False,
+            str(path),
+            n_ctx=1024,
+            n_batch=256,
+            n_ubatch=256,
+            logits_all=True,
+            n_threads=2,
+            verbose=False,
+            type_k=0,
+            type_v=0,
+            swa_full=False,
         )
 
     def eval(self, tokens: list[int]) -> np.ndarray:

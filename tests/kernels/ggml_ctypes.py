@@ -107,7 +107,9 @@ class Graph:
         elif gtype == Q8_0:
             from gguf import GGMLQuantizationType, quants
 
-            raw = quants.quantize(np.ascontiguousarray(arr, dtype=np.float32), GGMLQuantizationType.Q8_0).tobytes()
+            raw = quants.quantize(
+                np.ascontiguousarray(arr, dtype=np.float32), GGMLQuantizationType.Q8_0
+            ).tobytes()
         else:
             raise ValueError(gtype)
         assert len(raw) == self.g.base.ggml_nbytes(t), (len(raw), self.g.base.ggml_nbytes(t))

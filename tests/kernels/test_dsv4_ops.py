@@ -10,10 +10,9 @@ F16 and Q8_0 keys; several sequences (streams).
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-
-import zlib
 
 import numpy as np
 import pytest
@@ -27,8 +26,10 @@ TOP_K = 512
 def ggml() -> Iterator[Ggml]:
     g = Ggml()
     if not g.has_ops:
-        pytest.fail("the installed llama-cpp-python has none of Longdesk's DSV4 ops (LONGDESK_OPS=off build?)")
-    yield g
+        pytest.fail(
+            "the installed llama-cpp-python has none of Longdesk's DSV4 ops (LONGDESK_OPS=off build?)"
+        )
+    return g
 
 
 # --------------------------------------------------------------------------------------------
@@ -58,7 +59,9 @@ def _indexer_inputs(case: IndexerCase, seed: int) -> dict[str, np.ndarray]:
         k = k.astype(np.float16).astype(np.float32)
     w = (rng.standard_normal((case.S, 1, case.T, case.H)) / np.sqrt(D * case.H)).astype(np.float32)
     if isinstance(case.n_vis, str):
-        nv = np.array([[min(case.N, (case.base + t + 1) // 4) for t in range(case.T)]] * case.S, dtype=np.int32)
+        nv = np.array(
+            [[min(case.N, (case.base + t + 1) // 4) for t in range(case.T)]] * case.S, dtype=np.int32
+        )
     else:
         nv = np.array([case.n_vis] * case.S, dtype=np.int32)
     return {"q": q, "k": k, "w": w, "n_vis": nv}
@@ -211,12 +214,23 @@ def _attn_inputs(case: AttnCase, seed: int) -> dict[str, np.ndarray | None]:
                 idx[s, 0, t, : len(take)] = take
                 idx[s, 0, t] = rng.permutation(idx[s, 0, t])  # -1 anywhere in the list
     sinks = (rng.standard_normal(case.H) * 2).astype(np.float32) if case.sinks else None
-    return {"q": q, "raw_k": raw_k, "raw_mask": raw_mask, "comp_k": comp_k, "idx": idx, "n_vis": n_vis, "sinks": sinks}
+    return {
+        "q": q,
+        "raw_k": raw_k,
+        "raw_mask": raw_mask,
+        "comp_k": comp_k,
+        "idx": idx,
+        "n_vis": n_vis,
+        "sinks": sinks,
+    }
 
 
 def _attn_numpy(x: dict[str, np.ndarray | None], scale: float) -> np.ndarray:
     q, raw_k, comp_k, n_vis = x["q"], x["raw_k"], x["comp_k"], x["n_vis"]
-    assert q is not None and raw_k is not None and comp_k is not None and n_vis is not None
+    assert q is not None
+    assert raw_k is not None
+    assert comp_k is not None
+    assert n_vis is not None
     raw_mask, idx, sinks = x["raw_mask"], x["idx"], x["sinks"]
     assert raw_mask is not None
     S, T, H, D = q.shape
@@ -224,7 +238,9 @@ def _attn_numpy(x: dict[str, np.ndarray | None], scale: float) -> np.ndarray:
     for s in range(S):
         for t in range(T):
             rows = [raw_k[s, r, 0] for r in range(raw_k.shape[1]) if np.isfinite(raw_mask[0, 0, t, r])]
-            sel = range(int(n_vis[s, t])) if idx is None else [j for j in idx[s, 0, t] if 0 <= j < n_vis[s, t]]
+            sel = (
+                range(int(n_vis[s, t])) if idx is None else [j for j in idx[s, 0, t] if 0 <= j < n_vis[s, t]]
+            )
             rows += [comp_k[s, j, 0] for j in sel]
             if not rows:
                 continue
@@ -289,8 +305,12 @@ def test_sparse_attn_matches_upstream_flash_attention(ggml: Ggml) -> None:
     scale = 1.0 / np.sqrt(512)
     ours = _run_attn(ggml, x, scale, use_ref=False)
     raw_k, comp_k, idx, n_vis, raw_mask = x["raw_k"], x["comp_k"], x["idx"], x["n_vis"], x["raw_mask"]
-    assert raw_k is not None and comp_k is not None and idx is not None and n_vis is not None
-    assert raw_mask is not None and x["q"] is not None
+    assert raw_k is not None
+    assert comp_k is not None
+    assert idx is not None
+    assert n_vis is not None
+    assert raw_mask is not None
+    assert x["q"] is not None
     comp_mask = np.full((case.T, case.N), -np.inf, dtype=np.float32)
     for t in range(case.T):
         js = [j for j in idx[0, 0, t] if 0 <= j < n_vis[0, t]]
