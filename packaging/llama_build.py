@@ -217,7 +217,7 @@ def cache_key(recipe_name: str, args: list[str], python: str) -> str:
     switches = ops_switches(recipe_name)
     base = _cache_key_base(recipe_name, args, python)
     if not switches["ops"]:
-        return f"{base}-upstream"
+        return base  # upstream llama.cpp: the same key (and cached wheel) as before our ops existed
     return f"{base}-ops{kernels_digest(switches)[:8]}"
 
 

@@ -5,6 +5,7 @@ with or without ``use_ref`` (the kernels' plain reference branches)."""
 from __future__ import annotations
 
 import ctypes
+import os
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,10 @@ class CPlan(ctypes.Structure):
 
 
 def _lib_dir() -> Path:
+    """The installed wheel's libraries, or LONGDESK_GGML_LIB_DIR (a llama.cpp build folder's bin/)."""
+    override = os.environ.get("LONGDESK_GGML_LIB_DIR")
+    if override:
+        return Path(override)
     import llama_cpp
 
     return Path(llama_cpp.__file__).parent / "lib"
