@@ -21,7 +21,7 @@ from longdesk.engine.dsv4.config import V4Config
 from longdesk.engine.dsv4.tiny_gguf import write_tiny_v4
 from longdesk.engine.kernels import OPS, RUNTIME_SWITCH, active_ops, runtime_enabled
 
-pytestmark = [pytest.mark.model, pytest.mark.slow]  # ~50 s a test on the shared 2-core box
+pytestmark = pytest.mark.model
 
 TOLERANCE = 1e-3  # as test_crosscheck.py
 PROMPT = 600
