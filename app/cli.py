@@ -289,6 +289,9 @@ def cmd_models(ns: argparse.Namespace, out: TextIO) -> int:
             file=out,
         )
         print(f"  memory: {e.memory.describe()}", file=out)
+    from longdesk.engine.kernels import active_ops
+
+    print(f"ops: {active_ops().describe()}", file=out)
     return EXIT_BAD_INPUT if bad and ns.model else EXIT_OK
 
 

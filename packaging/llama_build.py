@@ -11,6 +11,13 @@ the stores to the 64-byte tile config and the first AMX matmul faults. The detec
 sets are part of the cache key, so a wheel that needs AVX-512 is never installed on a CPU without
 it.
 
+Longdesk's own GGML ops for DeepSeek-V4 (engine/kernels/) are built in: the sdist is unpacked,
+the kernel sources are copied into its vendored llama.cpp and the patches under
+engine/kernels/patches/ are applied (00-09 core, always; 10-19 CUDA, with ACCEL=cuda; 20-29
+Metal, only with LONGDESK_METAL_OPS=on), then the wheel is compiled from that tree. The cache key
+includes a hash of engine/kernels/ and the switches. ``LONGDESK_OPS=off`` builds upstream
+llama.cpp unpatched, for comparison.
+
 Standard library only: it runs before the virtual environment has anything in it.
 
 Usage:
@@ -34,6 +41,13 @@ from pathlib import Path
 
 LLAMA_CPP_PYTHON_VERSION = "0.3.36"
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
+KERNELS_DIR = Path(__file__).resolve().parent.parent / "engine" / "kernels"
+# kernel folder -> where its files go inside the vendored llama.cpp
+_KERNEL_DESTS = {
+    "cpu": "ggml/src/ggml-cpu/longdesk",
+    "cuda": "ggml/src/ggml-cuda",
+    "metal": "ggml/src/ggml-metal",
+}
 
 # /proc/cpuinfo flag -> ggml CMake option. Order is the order in which they are passed.
 _ISA_OPTIONS: tuple[tuple[str, str], ...] = (
@@ -109,6 +123,88 @@ def cmake_args_for(recipe: dict[str, object]) -> list[str]:
     return args
 
 
+def ops_switches(accel: str) -> dict[str, object]:
+    """Which of our ops go into the build: LONGDESK_OPS=off for upstream, metal behind its switch."""
+    on = os.environ.get("LONGDESK_OPS", "on").strip().lower() not in {"off", "0", "no", "false"}
+    metal = os.environ.get("LONGDESK_METAL_OPS", "off").strip().lower() in {"on", "1", "yes", "true"}
+    return {"ops": on, "cuda": on and accel == "cuda", "metal": on and metal}
+
+
+def _selected_patches(switches: dict[str, object]) -> list[Path]:
+    if not switches["ops"]:
+        return []
+    out = []
+    for path in sorted((KERNELS_DIR / "patches").glob("*.patch")):
+        band = int(path.name[:2]) if path.name[:2].isdigit() else -1
+        if (
+            0 <= band <= 9
+            or (10 <= band <= 19 and switches["cuda"])
+            or (20 <= band <= 29 and switches["metal"])
+        ):
+            out.append(path)
+    return out
+
+
+def _selected_kernel_dirs(switches: dict[str, object]) -> list[str]:
+    if not switches["ops"]:
+        return []
+    return [name for name in ("cpu", "cuda", "metal") if name == "cpu" or switches[name]]
+
+
+def kernels_digest(switches: dict[str, object]) -> str:
+    """Hash of every kernel source and patch that goes into the build (empty when ops are off)."""
+    h = hashlib.sha256(json.dumps(switches, sort_keys=True).encode())
+    files = list(_selected_patches(switches))
+    for name in _selected_kernel_dirs(switches):
+        files += sorted(p for p in (KERNELS_DIR / name).rglob("*") if p.is_file())
+    for path in files:
+        h.update(str(path.relative_to(KERNELS_DIR)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def prepare_source(python: str, workdir: Path, switches: dict[str, object]) -> Path:
+    """Download and unpack the sdist, copy our kernels in and apply our patches; return the tree."""
+    subprocess.run(
+        [
+            python,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "-d",
+            str(workdir),
+            f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}",
+        ],
+        check=True,
+    )
+    archives = list(workdir.glob("llama_cpp_python-*.tar.gz"))
+    if len(archives) != 1:
+        raise SystemExit(f"llama_build: expected one sdist, found {archives}")
+    import tarfile
+
+    with tarfile.open(archives[0]) as tar:
+        tar.extractall(workdir, filter="data")
+    tree = workdir / f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}"
+    vendor = tree / "vendor" / "llama.cpp"
+    for name in _selected_kernel_dirs(switches):
+        dest = vendor / _KERNEL_DESTS[name]
+        dest.mkdir(parents=True, exist_ok=True)
+        for src in sorted((KERNELS_DIR / name).rglob("*")):
+            if src.is_file():
+                target = dest / src.relative_to(KERNELS_DIR / name)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, target)
+    for patch in _selected_patches(switches):
+        print(f"llama_build: applying {patch.name}", flush=True)
+        subprocess.run(
+            ["patch", "-p1", "--forward", "--batch", "-d", str(vendor), "-i", str(patch)], check=True
+        )
+    return tree
+
+
 def _compiler_id() -> str:
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or ""
     if not cc:
@@ -121,6 +217,15 @@ def _compiler_id() -> str:
 
 
 def cache_key(recipe_name: str, args: list[str], python: str) -> str:
+    """A short hash of everything that makes two builds differ (our kernels and switches too)."""
+    switches = ops_switches(recipe_name)
+    base = _cache_key_base(recipe_name, args, python)
+    if not switches["ops"]:
+        return base  # upstream llama.cpp: the same key (and cached wheel) as before our ops existed
+    return f"{base}-ops{kernels_digest(switches)[:8]}"
+
+
+def _cache_key_base(recipe_name: str, args: list[str], python: str) -> str:
     """A short hash of everything that makes two builds differ."""
     py_tag = subprocess.run(
         [
@@ -164,7 +269,7 @@ def _installed_key(python: str) -> str | None:
     return out.stdout.strip() or None
 
 
-def build_wheel(python: str, args: list[str], dest: Path) -> Path:
+def build_wheel(python: str, args: list[str], dest: Path, accel: str = "cpu") -> Path:
     """Compile the wheel into ``dest`` (a fresh folder) and return its path."""
     env = dict(os.environ)
     env["CMAKE_ARGS"] = " ".join(args)
@@ -178,7 +283,13 @@ def build_wheel(python: str, args: list[str], dest: Path) -> Path:
         flush=True,
     )
     print(f"llama_build: CMAKE_ARGS={env['CMAKE_ARGS']}", flush=True)
+    switches = ops_switches(accel)
     with tempfile.TemporaryDirectory(prefix="longdesk-wheel-") as tmp:
+        if switches["ops"]:
+            tree = prepare_source(python, Path(tmp) / "src", switches)
+            target = str(tree)
+        else:
+            target = f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}"
         cmd = [
             python,
             "-m",
@@ -189,7 +300,7 @@ def build_wheel(python: str, args: list[str], dest: Path) -> Path:
             "llama-cpp-python",
             "-w",
             tmp,
-            f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}",
+            target,
         ]
         subprocess.run(cmd, env=env, check=True)
         wheels = list(Path(tmp).glob("llama_cpp_python-*.whl"))
@@ -214,8 +325,9 @@ def ensure(python: str, accel: str, cache_dir: Path) -> Path:
         wheel = wheels[-1]
         print(f"llama_build: cached wheel {key}", flush=True)
     else:
-        wheel = build_wheel(python, args, folder)
-        (folder / "recipe.json").write_text(json.dumps({"accel": accel, "cmake_args": args}, indent=1))
+        wheel = build_wheel(python, args, folder, accel)
+        meta = {"accel": accel, "cmake_args": args, "longdesk_ops": ops_switches(accel)}
+        (folder / "recipe.json").write_text(json.dumps(meta, indent=1))
     if _installed_version(python) == LLAMA_CPP_PYTHON_VERSION and _installed_key(python) == key:
         return wheel
     # Its own small dependencies (numpy, diskcache, jinja2, typing-extensions) come from PyPI.

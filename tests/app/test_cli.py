@@ -124,6 +124,7 @@ def test_models_lists_default_and_explicit_files(longdesk_home: Path, tmp_path: 
     assert "gemma3, Q" in r.stdout
     assert "context 32,768 tokens" in r.stdout
     assert "fits" in r.stdout
+    assert "\nops: " in r.stdout  # which DeepSeek-V4 ops the installed llama.cpp carries
     assert f"{bad}  [--model]" in r.stdout
     assert "error:" in r.stdout
     assert r.returncode == 2
