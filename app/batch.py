@@ -504,10 +504,7 @@ class BatchRun:
                 printer(ev)
 
         try:
-            if target.where == "hosted":
-                reading = backend.read(plan, on_event, stops.reading_cancelled)
-            else:
-                reading = backend.read(plan, on_event, stops.reading_cancelled, thinking=thinking)  # type: ignore[call-arg]
+            reading = backend.read(plan, on_event, stops.reading_cancelled, thinking=thinking)
         except BackendError as exc:
             if exc.kind is FailureKind.CANCELLED:
                 return None

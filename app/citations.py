@@ -266,6 +266,15 @@ def shown_answer(answer: str, citations: Sequence[Citation]) -> str:
     return answer + _located_gap(answer) + " ".join(located) if located else answer
 
 
+def doc_refs(corpus: Corpus) -> dict[str, DocRef]:
+    """The citation-relevant facts of every document of ``corpus`` (what reports resolve against)."""
+    refs = {}
+    for doc in corpus.documents:
+        last = max((s.anchor.end for s in doc.segments), default=0)
+        refs[doc.doc_id] = DocRef(doc.doc_id, doc.name, doc.source, doc.kind.value, last)
+    return refs
+
+
 def describe_for_export(cite: Citation, refs: Mapping[str, DocRef]) -> str:
     """``book.pdf, page 12`` for a resolved citation; the reason for an unresolved one."""
     ref = refs.get(cite.doc_id)
