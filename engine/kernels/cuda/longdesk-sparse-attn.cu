@@ -4,10 +4,12 @@
 //   dst->src[1] raw_k    F16 [D, n_raw, 1, S]     raw sliding-window cache, K == V, one KV head
 //   dst->src[2] raw_mask F16 [n_raw, T, 1, 1|S]   0 or -inf (causal + window)
 //   dst->src[3] comp_k   F16 [D, n_comp, 1, S]    compressed cache, K == V
-//   dst->src[4] idx      I32 [k, T, 1, S] or NULL selected compressed rows (-1 = none); NULL = all < n_vis
-//   dst->src[5] n_vis    I32 [T, S]
-//   dst->src[6] sinks    F32 [n_head] or NULL
+//   dst->src[4] n_vis    I32 [T, S]
+//   idx   I32 [k, T, 1, S] selected compressed rows (-1 = none), in the slot op_params[1] names
+//         (-1: absent, meaning all rows < n_vis, as for HCA)
+//   sinks F32 [n_head], in the slot op_params[2] names (-1: absent)
 //   op_params[0]         float scale
+// (the core patch packs the optional sources from slot 5: engine/kernels/README.md)
 //   dst          F32, D x n_head x T x S contiguous (what build_attn_mha's reshaped output holds)
 //
 // softmax over {finite raw rows} u {selected compressed rows} u {sink}; values = the same rows.
@@ -308,6 +310,11 @@ static __global__ void k_dsv4_sparse_attn_combine(const sattn_args a) {
     }
 }
 
+static const ggml_tensor * sattn_optional_src(const ggml_tensor * op, int param) {
+    const int slot = ((const int32_t *) op->op_params)[param];
+    return slot >= 5 && slot < GGML_MAX_SRC ? op->src[slot] : nullptr;
+}
+
 static int sattn_rows(const ggml_tensor * k, size_t * nb_row) {
     // [D, n, 1, S] as in the interface, or the cache view [D, 1, n, S]
     if (k->ne[1] == 1 && k->ne[2] != 1) {
@@ -323,9 +330,9 @@ void ggml_cuda_op_dsv4_sparse_attn(ggml_backend_cuda_context & ctx, ggml_tensor 
     const ggml_tensor * raw_k    = dst->src[1];
     const ggml_tensor * raw_mask = dst->src[2];
     const ggml_tensor * comp_k   = dst->src[3];
-    const ggml_tensor * idx      = dst->src[4];
-    const ggml_tensor * nvis     = dst->src[5];
-    const ggml_tensor * sinks    = dst->src[6];
+    const ggml_tensor * nvis     = dst->src[4];
+    const ggml_tensor * idx      = sattn_optional_src(dst, 1);
+    const ggml_tensor * sinks    = sattn_optional_src(dst, 2);
 
     GGML_ASSERT(q->type == GGML_TYPE_F32 && dst->type == GGML_TYPE_F32);
     GGML_ASSERT(raw_k->type == GGML_TYPE_F16 && comp_k->type == GGML_TYPE_F16 && raw_mask->type == GGML_TYPE_F16);
@@ -407,9 +414,9 @@ bool ggml_cuda_dsv4_sparse_attn_supported(int device, const ggml_tensor * op) {
     const ggml_tensor * raw_k    = op->src[1];
     const ggml_tensor * raw_mask = op->src[2];
     const ggml_tensor * comp_k   = op->src[3];
-    const ggml_tensor * idx      = op->src[4];
-    const ggml_tensor * nvis     = op->src[5];
-    const ggml_tensor * sinks    = op->src[6];
+    const ggml_tensor * nvis     = op->src[4];
+    const ggml_tensor * idx      = sattn_optional_src(op, 1);
+    const ggml_tensor * sinks    = sattn_optional_src(op, 2);
     if (!q || !raw_k || !raw_mask || !comp_k || !nvis) {
         return false;
     }
