@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import os
 import signal
 import sys
 import threading
@@ -122,6 +123,9 @@ def ctrl_c_stops() -> Iterator[Stops]:
 
 
 # ---------------------------------------------------------------------------- progress
+FAULT_PAUSE_ENV = "LONGDESK_FAULT_ANSWER_PAUSE_S"
+
+
 class BatchProgress:
     """One line per question on stderr: which, how long, citations, and the ETA of the rest."""
 
@@ -135,6 +139,11 @@ class BatchProgress:
         self.count += 1
         self.stream.write(f"longdesk: [{self.count}/{self.total}] {label} · {q.qid}: answering…\n")
         self.stream.flush()
+        # Fault injection for the kill-and-resume test: widens the time an answer is in flight
+        # (the default model answers in a tenth of a second), so a kill can be aimed inside one.
+        pause = os.environ.get(FAULT_PAUSE_ENV)
+        if pause:
+            time.sleep(float(pause))
 
     def eta(self) -> float | None:
         if not self.seconds:
@@ -384,7 +393,8 @@ class BatchRun:
         max_out = max([self.ns.max_tokens, *(q.max_tokens for q in pending)])
         if self.ns.ctx:
             cli._check_memory(model, cli._local_settings(self.ns, self.app_paths, self.ns.ctx))
-        plan, window = cli._plan(self.corpus, model, max_out)
+        prompt_format = cli._local_settings(self.ns, self.app_paths, 0).prompt_format
+        plan, window = cli._plan(self.corpus, model, max_out, prompt_format)
         if not plan.budget.fits:
             raise cli.CliError(
                 cli.EXIT_FIT, f"the corpus does not fit {model.name}: {plan.budget.describe()}"
@@ -592,6 +602,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--restart", action="store_true", help="set earlier results aside and start again")
     p.add_argument("--model", help="a GGUF model file (default: the embedded Gemma 3 270M)")
     p.add_argument("--max-tokens", type=int, default=512, help="longest answer, in tokens")
+    p.add_argument("--prompt-format", choices=("auto", "reading", "chat"),
+                   help="how a local model is asked: reading (base models), chat (instruction models); "
+                   "default: the settings' choice, else auto (from the model file)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: physical cores)")
     p.add_argument("--thinking", choices=[m.value for m in ThinkingMode], default=ThinkingMode.OFF.value,
                    help="reasoning before each answer, where the model has it")  # fmt: skip

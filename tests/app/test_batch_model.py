@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from longdesk.app import worker
+from longdesk.app import batch, worker
 from tests.app.test_cli import longdesk
 
 pytestmark = pytest.mark.model
@@ -80,13 +80,15 @@ def wait_for(
 @pytest.mark.slow
 @pytest.mark.timeout(900)  # up to six runs of the model, five of them killed
 def test_killed_at_random_points_and_started_again_redoes_at_most_the_answer_in_flight(
-    longdesk_home: Path, notes: Path, tmp_path: Path, artifacts: Path
+    longdesk_home: Path, notes: Path, tmp_path: Path, artifacts: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seed = int(os.environ.get("LONGDESK_FAULT_SEED", time.time_ns() % 10_000))
     rng = random.Random(seed)
     qfile = questions_file(tmp_path, 4)
     out = tmp_path / "out"
-    # Answers long enough (48 tokens) that a kill soon after one starts lands inside it.
+    # The default model answers in a tenth of a second; the batch's fault hook keeps each answer
+    # in flight for 0.8 s after it starts, so a kill aimed just after the start lands inside it.
+    monkeypatch.setenv(batch.FAULT_PAUSE_ENV, "0.8")
     args = ["batch", str(notes), "--questions", str(qfile), "-o", str(out), "--max-tokens", "48", *ONE]
     history = []
     for round_ in range(5):
@@ -97,7 +99,7 @@ def test_killed_at_random_points_and_started_again_redoes_at_most_the_answer_in_
         if rng.random() < 0.15:
             time.sleep(rng.uniform(0.0, 3.0))  # while loading, reading or restoring
         elif wait_for(r"answering…", log, proc, count=target):
-            time.sleep(rng.uniform(0.0, 0.6))  # inside the answer, or in the write after it
+            time.sleep(rng.uniform(0.0, 0.5))  # inside the answer
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         text = log.read_text()

@@ -72,7 +72,7 @@ def test_inspect_lists_documents_with_exact_tokens_and_every_left_out_file(
             row = re.search(rf"^  {doc.doc_id} +{re.escape(doc.name)} +\S+ +.+? +([\d,]+)$", first, re.M)
             assert row is not None, doc.name
             assert int(row.group(1).replace(",", "")) == exact
-        packed = first[first.index("You answer questions") :]
+        packed = first[first.index("Read the documents below") :]  # a base model: the reading format
         total = int(re.search(r"^Total: ([\d,]+) tokens", first, re.M).group(1).replace(",", ""))  # type: ignore[union-attr]
         assert total == tokenizer.count(packed)
     finally:

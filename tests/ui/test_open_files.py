@@ -88,7 +88,7 @@ def test_missing_file_is_a_clear_error(ui_home: Path, tmp_path: Path) -> None:
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert "no such file or folder: inpsect" in out
-    assert "commands: ask, inspect" in out
+    assert "commands: ask, batch, inspect" in out
 
 
 def test_open_files_then_hand_more_to_the_open_window(

@@ -50,6 +50,7 @@ _SUMMARY_WORDS = {
     Check.UNVERIFIED: "unverified",
     Check.FAILED: "failed",
     Check.UNRESOLVED: "unresolved",
+    Check.LOCATED: "located",
 }
 
 
