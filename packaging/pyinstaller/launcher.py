@@ -26,7 +26,7 @@ import runpy
 import sys
 import time
 
-_INTERPRETER_FLAGS = {"-I", "-E", "-s", "-S", "-B", "-u", "-O", "-OO"}
+_INTERPRETER_FLAGS = {"-I", "-E", "-P", "-s", "-S", "-B", "-u", "-O", "-OO"}
 _SMOKE_ENV = "LONGDESK_SMOKE_WINDOW"
 _SMOKE_SETTLE_S = 1.5  # after the window is exposed: the first paints and the theme
 _SMOKE_GIVE_UP_S = 120.0
