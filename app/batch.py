@@ -155,12 +155,14 @@ class BatchProgress:
         seconds = float(record.get("seconds", 0.0))
         self.seconds.append(seconds)
         cites = record.get("citations", [])
+        located = sum(1 for c in cites if c.get("check") == "located")
         ok = sum(1 for c in cites if c.get("check") == "verified")
+        bad = len(cites) - ok - located
         what = "answered" if record.get("status") == ANSWERED else f"FAILED ({record.get('error')})"
         self.stream.write(
             f"longdesk: [{self.count}/{self.total}] {label} · {q.qid}: {what} in {seconds:.1f} s, "
-            f"{int(record.get('output_tokens', 0))} tokens, citations {ok} ✓ {len(cites) - ok} ✗; "
-            f"ETA {cli._duration(self.eta())}\n"
+            f"{int(record.get('output_tokens', 0))} tokens, citations {ok} ✓ {bad} ✗"
+            f"{f', {located} located' if located else ''}; ETA {cli._duration(self.eta())}\n"
         )
         self.stream.flush()
 

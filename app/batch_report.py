@@ -3,7 +3,8 @@
 The Markdown report has a summary table (one row per model: answered, citations verified,
 time per question, tokens, cost and cache hits), the sources, then every question with its
 answer and its citations resolved to file and page/line, each marked ✓ (the place exists and
-the quoted words are there) or ✗ (with the reason). With two or more models the answers stand
+the quoted words are there), ✗ (with the reason) or → (located: not the model's citation, the
+place where Longdesk found the answer's words). With two or more models the answers stand
 side by side in one table per question. Nothing here judges an answer: it shows what each
 model said and what the citation check found.
 """
@@ -22,6 +23,7 @@ from longdesk.app.batch_store import ANSWERED, ResultsLog
 from longdesk.engine.backends.hosted_prices import format_money
 
 VERIFIED = "verified"
+LOCATED = "located"  # not the model's citation: Longdesk found the answer's words there
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +33,9 @@ class ModelFigures:
     label: str
     answered: int
     failed: int
-    citations: int
+    citations: int  # the model's own citations
     verified: int
+    located: int  # answers Longdesk located in the sources (not counted as citations)
     seconds: tuple[float, ...]  # per answered question, in the order they were answered
     prompt_tokens: int
     cached_tokens: int
@@ -42,9 +45,10 @@ class ModelFigures:
 
     @property
     def verified_rate(self) -> str:
+        located = f" (+{self.located} located)" if self.located else ""
         if not self.citations:
-            return "no citations"
-        return f"{self.verified}/{self.citations} ({100 * self.verified / self.citations:.0f}%)"
+            return "no citations" + located
+        return f"{self.verified}/{self.citations} ({100 * self.verified / self.citations:.0f}%){located}"
 
     @property
     def after_first(self) -> float | None:
@@ -55,7 +59,8 @@ class ModelFigures:
 
 def figures(label: str, answers: Sequence[Mapping[str, Any]]) -> ModelFigures:
     done = sorted((a for a in answers if a.get("status") == ANSWERED), key=lambda a: str(a.get("at", "")))
-    cites = [c for a in done for c in a.get("citations", [])]
+    every = [c for a in done for c in a.get("citations", [])]
+    cites = [c for c in every if c.get("check") != LOCATED]
     costs = [float(a["cost"]) for a in done if a.get("cost") is not None]
     return ModelFigures(
         label=label,
@@ -63,6 +68,7 @@ def figures(label: str, answers: Sequence[Mapping[str, Any]]) -> ModelFigures:
         failed=sum(1 for a in answers if a.get("status") != ANSWERED),
         citations=len(cites),
         verified=sum(1 for c in cites if c.get("check") == VERIFIED),
+        located=len(every) - len(cites),
         seconds=tuple(float(a.get("seconds", 0.0)) for a in done),
         prompt_tokens=sum(int(a.get("prompt_tokens", 0)) for a in done),
         cached_tokens=sum(int(a.get("cached_tokens", 0)) for a in done),
@@ -101,7 +107,7 @@ def _quote_block(text: str) -> list[str]:
 
 
 def citation_line(c: Mapping[str, Any]) -> str:
-    mark = "✓" if c.get("check") == VERIFIED else "✗"
+    mark = {VERIFIED: "✓", LOCATED: "→"}.get(str(c.get("check")), "✗")
     return f"{mark} `{c.get('text', '')}` {c.get('where', '')} — {c.get('reason', '')}".rstrip(" —")
 
 

@@ -16,7 +16,8 @@ and ends the answer, with the reason ``repeated``, at the first of:
 The offending text is cut off, never shown: text that might start such a run (trailing words
 that also occur, in order, in the instructions; an unclosed ``<``; the start of a stop
 sequence) is held back until it is known to be harmless. Stop sequences end the answer with
-the reason ``stop`` and are not part of it. Leading whitespace of the answer is dropped.
+the reason ``stop`` and are not part of it. Leading whitespace of the answer is dropped, and so
+is one anchor marker that opens it (a model quoting the line it means: the line is the answer).
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ LOOP_MIN_WORDS = 12
 _TAIL = 4000  # characters of the answer the checks look at (answers can be long)
 _MARKUP = re.compile(r"</?doc[\s>]|</?corpus>|<[pcL]\d+>|<v [^<>\n]{1,60}>")
 _WORD = re.compile(r"\w+")
+# One page/line/chapter anchor at the very start of an answer: a base model answering about code
+# or a book often quotes the place it means (``<L12> def iterdump(connection):``).
+_LEAD_ANCHOR = re.compile(r"<[pcL]\d+>[ \t]*")
 
 
 class GuardStop(enum.StrEnum):
@@ -62,6 +66,7 @@ class AnswerGuard:
     _text: str = ""
     _sent: int = 0
     _grams: list[set[tuple[str, ...]]] = field(default_factory=list, repr=False)
+    _lead_dropped: bool = False
 
     def __post_init__(self) -> None:
         words = _words(self.instructions)
@@ -83,6 +88,13 @@ class AnswerGuard:
         if not piece:
             return ""
         self._text += piece
+        if self._sent == 0 and not self._lead_dropped:
+            lead = _LEAD_ANCHOR.match(self._text)
+            if lead is not None:  # the model quotes the line it means: keep the line, not its marker
+                self._lead_dropped = True
+                self._text = self._text[lead.end() :]
+                if not self._text:
+                    return ""
         end, why = self._verdict()
         if why is not None:
             self.stopped = why

@@ -296,3 +296,22 @@ def test_a_question_the_endpoint_refuses_is_reported_and_asked_again_next_run(
     assert "2 already answered" in second.stderr
     assert "Questions: 1, each its own request" in second.stderr
     assert "3 of 3 answered" in (out / "report.md").read_text()
+
+
+def test_a_located_place_is_marked_apart_and_not_counted_as_a_citation() -> None:
+    from longdesk.app.batch_report import citation_line, figures
+
+    located = {"check": "located", "text": "[D1, line 3]", "where": "a.py, line 3", "reason": "not cited"}
+    verified = {"check": "verified", "text": "[D1, line 1]", "where": "a.py, line 1", "reason": "found"}
+    failed = {"check": "failed", "text": "[D1, line 9]", "where": "a.py, line 9", "reason": "not there"}
+    assert citation_line(located).startswith("→ ")
+    assert citation_line(verified).startswith("✓ ")
+    assert citation_line(failed).startswith("✗ ")
+    answers = [
+        {"status": ANSWERED, "citations": [located], "at": "1"},
+        {"status": ANSWERED, "citations": [verified, failed], "at": "2"},
+    ]
+    f = figures("m", answers)
+    assert (f.citations, f.verified, f.located) == (2, 1, 1)
+    assert f.verified_rate == "1/2 (50%) (+1 located)"
+    assert figures("m", answers[:1]).verified_rate == "no citations (+1 located)"

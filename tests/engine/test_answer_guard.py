@@ -54,6 +54,16 @@ def test_corpus_markup_stops_the_answer() -> None:
         assert shown == "Tobias Venn.", echo
 
 
+def test_an_answer_that_quotes_its_line_keeps_the_line_but_not_the_marker() -> None:
+    guard = AnswerGuard("", ("\n", "Question:"))
+    assert _stream(guard, " <L12> def iterdump(connection):\n<L13>", step=2) == "def iterdump(connection):"
+    assert guard.stopped is GuardStop.STOP
+    # Only the opening marker goes: a second one is the model copying the source.
+    guard = AnswerGuard(CONTRACT)
+    assert _stream(guard, "<p3> The harbour floods at noon. <p4> At dusk") == "The harbour floods at noon."
+    assert guard.stopped is GuardStop.REPEATED
+
+
 def test_the_model_repeating_its_own_lines_stops() -> None:
     guard = AnswerGuard(CONTRACT)
     line = "The keeper of the lighthouse is a man of the island.\n"
