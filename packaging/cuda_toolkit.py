@@ -229,29 +229,11 @@ def prepare_build(env: dict[str, str]) -> None:
 
 
 def sdist_path(cache_dir: Path | None = None, python: str = sys.executable) -> Path:
-    """llama-cpp-python's sdist, downloaded once into the cache."""
-    folder = (cache_dir or default_cache_dir()).parent / "sdist"
-    name = f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}.tar.gz"
-    path = folder / name
-    if path.is_file():
-        return path
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="longdesk-sdist-", dir=folder) as tmp:
-        _pip(
-            python,
-            "download",
-            "--no-deps",
-            "--no-binary",
-            ":all:",
-            "-d",
-            tmp,
-            f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}",
-        )
-        got = Path(tmp) / name
-        if not got.is_file():
-            raise SystemExit(f"cuda_toolkit: pip did not download {name}")
-        os.replace(got, path)
-    return path
+    """llama-cpp-python's sdist, downloaded once into the cache (``llama_build.sdist_path``)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import llama_build  # standard-library module next to this one
+
+    return llama_build.sdist_path(python, (cache_dir or default_cache_dir()).parent)
 
 
 def unpack_sdist(dest: Path, cache_dir: Path | None = None) -> Path:

@@ -162,30 +162,35 @@ def kernels_digest(switches: dict[str, object]) -> str:
     return h.hexdigest()[:16]
 
 
+def sdist_path(python: str = sys.executable, cache_root: Path | None = None) -> Path:
+    """llama-cpp-python's sdist, downloaded once into ``~/.cache/longdesk/sdist`` (the CPU and CUDA
+    builds, the CUDA compile check and the encoding tests all read this one file)."""
+    folder = (cache_root or default_cache_dir().parent) / "sdist"
+    name = f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}.tar.gz"
+    path = folder / name
+    if path.is_file():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="longdesk-sdist-", dir=folder) as tmp:
+        subprocess.run(
+            [
+                python, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps",
+                "--no-binary", ":all:", "-d", tmp, f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}",
+            ],
+            check=True,
+        )
+        got = Path(tmp) / name
+        if not got.is_file():
+            raise SystemExit(f"llama_build: pip did not download {name}")
+        os.replace(got, path)
+    return path
+
+
 def prepare_source(python: str, workdir: Path, switches: dict[str, object]) -> Path:
-    """Download and unpack the sdist, copy our kernels in and apply our patches; return the tree."""
-    subprocess.run(
-        [
-            python,
-            "-m",
-            "pip",
-            "download",
-            "-q",
-            "--no-deps",
-            "--no-binary",
-            ":all:",
-            "-d",
-            str(workdir),
-            f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}",
-        ],
-        check=True,
-    )
-    archives = list(workdir.glob("llama_cpp_python-*.tar.gz"))
-    if len(archives) != 1:
-        raise SystemExit(f"llama_build: expected one sdist, found {archives}")
+    """Unpack the sdist, copy our kernels in and apply our patches; return the tree."""
     import tarfile
 
-    with tarfile.open(archives[0]) as tar:
+    with tarfile.open(sdist_path(python)) as tar:
         tar.extractall(workdir, filter="data")
     tree = workdir / f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}"
     vendor = tree / "vendor" / "llama.cpp"

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import tarfile
-import tempfile
 from pathlib import Path
 
 import platformdirs
@@ -43,8 +42,8 @@ def _templates_dir() -> Path | None:
     """llama.cpp's ``models/templates`` from the llama-cpp-python 0.3.36 source.
 
     Looked for in ``LONGDESK_LLAMA_CPP_SRC``, then in the test cache, where the two V4 templates
-    are extracted from the source distribution (``pip download``; pip's cache already holds it
-    after the setup compiled llama-cpp-python). The templates are data read at test time, never
+    are extracted from the source distribution (``llama_build.sdist_path``: downloaded once into
+    the cache the builds use). The templates are data read at test time, never
     committed.
     """
     env = os.environ.get("LONGDESK_LLAMA_CPP_SRC", "")
@@ -53,41 +52,25 @@ def _templates_dir() -> Path | None:
     cache = Path(platformdirs.user_cache_dir("longdesk", appauthor=False)) / "test-data" / "v4-templates"
     if all((cache / name).is_file() for name in TEMPLATE_FILES.values()):
         return cache
-    with tempfile.TemporaryDirectory() as tmp:
-        got = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "-q",
-                "--no-deps",
-                "--no-binary",
-                ":all:",
-                "-d",
-                tmp,
-                "llama-cpp-python==0.3.36",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        sdists = list(Path(tmp).glob("llama_cpp_python-0.3.36.tar.gz"))
-        if got.returncode != 0 or not sdists:
-            return None
-        cache.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(sdists[0]) as tf:
-            for member in tf.getmembers():
-                name = member.name.rsplit("/", 1)[-1]
-                if (
-                    member.isfile()
-                    and "/models/templates/" in member.name
-                    and name in TEMPLATE_FILES.values()
-                ):
-                    data = tf.extractfile(member)
-                    if data is not None:
-                        (cache / name).write_bytes(data.read())
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "packaging"))
+    import llama_build  # the one cached download of the sdist (standard-library module)
+
+    try:
+        sdist = llama_build.sdist_path(sys.executable)
+    except (subprocess.CalledProcessError, SystemExit):
+        return None
+    cache.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(sdist) as tf:
+        for member in tf.getmembers():
+            name = member.name.rsplit("/", 1)[-1]
+            if (
+                member.isfile()
+                and "/models/templates/" in member.name
+                and name in TEMPLATE_FILES.values()
+            ):
+                data = tf.extractfile(member)
+                if data is not None:
+                    (cache / name).write_bytes(data.read())
     return cache if all((cache / name).is_file() for name in TEMPLATE_FILES.values()) else None
 
 
