@@ -46,6 +46,9 @@ TOOLKIT_PACKAGES: tuple[str, ...] = (
     "nvidia-cuda-cccl==13.3.5.0.6",
 )
 CUBLAS_PACKAGE = "nvidia-cublas==13.10.0.20"
+# Installed beside a CUDA build of llama-cpp-python: the libraries it needs at run time
+# (libcudart, libcublas, libcublasLt in nvidia/cu13/lib; longdesk.engine.llama_libs loads them).
+RUNTIME_PACKAGES = ("nvidia-cuda-runtime==13.5.37", CUBLAS_PACKAGE)
 
 # The architectures llama-cpp-python's own CUDA 13 wheels are built for (its build-wheels-cuda
 # workflow): Turing to Hopper as real code, plus Hopper PTX that newer GPUs JIT-compile.

@@ -340,6 +340,11 @@ def ensure(python: str, accel: str, cache_dir: Path) -> Path:
         [python, "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps", str(wheel)], check=True
     )
     subprocess.run([python, "-m", "pip", "install", "-q", str(wheel)], check=True)
+    if recipe.get("cuda_toolkit") == "pypi":
+        import cuda_toolkit
+
+        # What the CUDA build links against at run time (engine/llama_libs.py loads them).
+        subprocess.run([python, "-m", "pip", "install", "-q", *cuda_toolkit.RUNTIME_PACKAGES], check=True)
     marker_cmd = (
         "import importlib.util, pathlib, sys; s = importlib.util.find_spec('llama_cpp'); "
         "pathlib.Path(s.submodule_search_locations[0], 'LONGDESK_BUILD').write_text(sys.argv[1])"

@@ -24,6 +24,9 @@ def install() -> None:
     global _installed
     if _installed is not None:
         return
+    from longdesk.engine.llama_libs import preload_cuda_libraries
+
+    preload_cuda_libraries()
     import llama_cpp
 
     @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]

@@ -127,6 +127,9 @@ class LocalBackend:
             BackendError: bad file (BAD_INPUT), would not fit in memory (MEMORY), or
                 llama.cpp failed to load it (MODEL).
         """
+        from longdesk.engine.llama_libs import preload_cuda_libraries
+
+        preload_cuda_libraries()
         from llama_cpp import Llama
 
         from longdesk.engine.backends import llama_log
@@ -166,6 +169,9 @@ class LocalBackend:
             raise BackendError(
                 FailureKind.MODEL, f"llama.cpp could not load {path.name}: {exc}{detail}"
             ) from exc
+        from longdesk.engine.llama_libs import preload_cuda_libraries
+
+        preload_cuda_libraries()
         import llama_cpp
 
         self._lib: Any = llama_cpp

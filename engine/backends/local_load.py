@@ -58,6 +58,9 @@ def physical_cores() -> int:
 
 def accelerator_built() -> bool:
     """True when the loaded llama.cpp can offload layers to a GPU."""
+    from longdesk.engine.llama_libs import preload_cuda_libraries
+
+    preload_cuda_libraries()
     import llama_cpp
 
     return bool(llama_cpp.llama_supports_gpu_offload())
@@ -192,6 +195,9 @@ class Tokenizer:
     """A model's own tokenizer, loaded without its weights (vocab only)."""
 
     def __init__(self, path: Path) -> None:
+        from longdesk.engine.llama_libs import preload_cuda_libraries
+
+        preload_cuda_libraries()
         from llama_cpp import Llama
 
         from longdesk.engine.backends import llama_log
@@ -239,6 +245,9 @@ def tensor_overrides(patterns: Sequence[str]) -> Iterator[None]:
     if not patterns:
         yield
         return
+    from longdesk.engine.llama_libs import preload_cuda_libraries
+
+    preload_cuda_libraries()
     import llama_cpp
     import llama_cpp.llama_cpp as bindings
 

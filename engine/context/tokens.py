@@ -172,6 +172,9 @@ def llama_vocabulary(llm: Any) -> Iterator[bytes]:
     """Every token piece of a loaded ``llama_cpp.Llama`` (vocabulary-only loading is enough)."""
     import ctypes
 
+    from longdesk.engine.llama_libs import preload_cuda_libraries
+
+    preload_cuda_libraries()
     import llama_cpp
 
     vocab = llama_cpp.llama_model_get_vocab(llm.model)

@@ -210,6 +210,9 @@ def accelerator_memory() -> tuple[int, int] | None:
     import ctypes
     from pathlib import Path
 
+    from longdesk.engine.llama_libs import preload_cuda_libraries
+
+    preload_cuda_libraries()
     import llama_cpp
 
     if not llama_cpp.llama_supports_gpu_offload():

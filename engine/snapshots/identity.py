@@ -49,6 +49,9 @@ def build_identity() -> str:
     A state written by one build may not load, or load wrongly, in another (the state format
     and cache layouts change between llama.cpp releases).
     """
+    from longdesk.engine.llama_libs import preload_cuda_libraries
+
+    preload_cuda_libraries()
     import llama_cpp
 
     version = str(getattr(llama_cpp, "__version__", "?"))
