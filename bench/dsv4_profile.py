@@ -37,6 +37,8 @@ from longdesk.engine.dsv4.tiny_gguf import write_tiny_v4  # noqa: E402
 from longdesk.engine.kernels import RUNTIME_SWITCH, active_ops  # noqa: E402
 
 _NAME_OFFSET = 256  # offsetof(struct ggml_tensor, name) on 64-bit (ggml.h, GGML_MAX_SRC 10)
+# ops the CPU backend skips (no work, no thread barrier): views of other tensors' memory
+_EMPTY_OPS = {"NONE", "VIEW", "RESHAPE", "PERMUTE", "TRANSPOSE"}
 CHUNK = 512
 
 # Tensor-name prefixes (the cb() names of src/models/deepseek4.cpp) → mechanism.
@@ -75,6 +77,13 @@ def _category(name: str, previous: str) -> str:
     return previous
 
 
+def _lib_dir() -> Path:
+    """The libraries llama_cpp loads (LLAMA_CPP_LIB_PATH, as llama_cpp itself reads it)."""
+    import llama_cpp
+
+    return Path(os.environ.get("LLAMA_CPP_LIB_PATH") or Path(llama_cpp.__file__).parent / "lib")
+
+
 class Profiler:
     """Times every graph node through the scheduler's eval callback when ``on`` is set; counts
     the nodes it is asked about when ``count`` is set."""
@@ -85,6 +94,10 @@ class Profiler:
         self.on = False
         self.count = False
         self.nodes = 0
+        self.compute_nodes = 0
+        base = ctypes.CDLL(str(_lib_dir() / "libggml-base.so"))
+        base.ggml_op_desc.restype = ctypes.c_char_p
+        base.ggml_op_desc.argtypes = [ctypes.c_void_p]
         self.times: dict[str, float] = defaultdict(float)
         self._last = 0.0
         self._cat = "other"
@@ -93,6 +106,8 @@ class Profiler:
         def callback(tensor: int, ask: bool, _user: int) -> bool:
             if self.count and ask:
                 self.nodes += 1
+                if base.ggml_op_desc(tensor).decode() not in _EMPTY_OPS:
+                    self.compute_nodes += 1
                 return False
             if not self.on:
                 return False
@@ -167,6 +182,7 @@ class PathResult:
     prefill: float  # tok/s of the 512-token chunk at L
     decode: float  # tok/s
     nodes: int  # graph nodes per decoded token
+    compute_nodes: int  # of those, the ones the CPU runs (not views/reshapes): one barrier each
     shares: dict[str, float]
 
 
@@ -199,10 +215,10 @@ def _run_path(
         for tok in steps[:-1]:
             s.decode([tok])
         decode = (len(steps) - 1) / (time.perf_counter() - t0)
-        profiler.count, profiler.nodes = True, 0
+        profiler.count, profiler.nodes, profiler.compute_nodes = True, 0, 0
         s.decode(steps[-1:])
         profiler.count = False
-        return PathResult(prefill, decode, profiler.nodes, shares)
+        return PathResult(prefill, decode, profiler.nodes, profiler.compute_nodes, shares)
     finally:
         s.close()
 
@@ -309,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"[{ctx_len:,}] prefill {ours.prefill:.1f} vs {up.prefill:.1f} tok/s "
                     f"({ours.prefill / up.prefill:.2f}x), decode {ours.decode:.2f} vs {up.decode:.2f} "
-                    f"({ours.decode / up.decode:.2f}x), nodes {ours.nodes} vs {up.nodes}",
+                    f"({ours.decode / up.decode:.2f}x), nodes {ours.nodes} vs {up.nodes} "
+                    f"(computed {ours.compute_nodes} vs {up.compute_nodes})",
                     flush=True,
                 )
         finally:
@@ -318,13 +335,15 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(
         "| context | prefill ours | prefill upstream | ratio | decode ours | decode upstream | ratio "
-        "| nodes/token ours | upstream |"
+        "| nodes/token ours | upstream | fewer | computed nodes ours | upstream | fewer |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for ctx_len, o, u in rows:
         print(
             f"| {ctx_len:,} | {o.prefill:.1f} | {u.prefill:.1f} | {o.prefill / u.prefill:.2f}x "
-            f"| {o.decode:.2f} | {u.decode:.2f} | {o.decode / u.decode:.2f}x | {o.nodes} | {u.nodes} |"
+            f"| {o.decode:.2f} | {u.decode:.2f} | {o.decode / u.decode:.2f}x | {o.nodes} | {u.nodes} "
+            f"| {1 - o.nodes / u.nodes:.0%} | {o.compute_nodes} | {u.compute_nodes} "
+            f"| {1 - o.compute_nodes / u.compute_nodes:.0%} |"
         )
     if args.shares:
         print()

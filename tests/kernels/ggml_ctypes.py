@@ -65,6 +65,10 @@ class Ggml:
             "ggml_flash_attn_ext": (P, [P, P, P, P, P, ctypes.c_float, ctypes.c_float, ctypes.c_float]),
             "ggml_flash_attn_ext_add_sinks": (None, [P, P]),
             "ggml_flash_attn_ext_set_prec": (None, [P, ctypes.c_int]),
+            "ggml_softplus": (P, [P, P]),
+            "ggml_sqrt": (P, [P, P]),
+            "ggml_add": (P, [P, P, P]),
+            "ggml_argsort_top_k": (P, [P, P, ctypes.c_int]),
         }
         for name, (res, args) in sig.items():
             fn = getattr(b, name)
@@ -75,6 +79,15 @@ class Ggml:
             b.ggml_dsv4_indexer_topk.argtypes = [P, P, P, P, P, ctypes.c_int]
             b.ggml_dsv4_sparse_attn.restype = P
             b.ggml_dsv4_sparse_attn.argtypes = [P, P, P, P, P, P, P, P, ctypes.c_float]
+        self.has_route_ops = hasattr(b, "ggml_dsv4_moe_topk")
+        if self.has_route_ops:
+            f32, flag = ctypes.c_float, ctypes.c_bool
+            b.ggml_dsv4_moe_topk.restype = P
+            b.ggml_dsv4_moe_topk.argtypes = [P, P, P, ctypes.c_int]
+            b.ggml_dsv4_moe_combine.restype = P
+            b.ggml_dsv4_moe_combine.argtypes = [P, P, P, P, flag, f32, f32]
+            b.ggml_dsv4_hc_gates.restype = P
+            b.ggml_dsv4_hc_gates.argtypes = [P, P, P, P, ctypes.c_int, flag, f32]
         c.ggml_graph_plan.restype = CPlan
         c.ggml_graph_plan.argtypes = [P, ctypes.c_int, P]
         c.ggml_graph_compute.restype = ctypes.c_int
