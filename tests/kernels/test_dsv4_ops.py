@@ -46,6 +46,7 @@ class IndexerCase:
     ktype: int = F16
     base: int = 0
     ties: bool = False
+    threads: int = 2
 
 
 def _indexer_inputs(case: IndexerCase, seed: int) -> dict[str, np.ndarray]:
@@ -81,7 +82,7 @@ def _run_indexer(ggml: Ggml, case: IndexerCase, x: dict[str, np.ndarray], use_re
         w = gr.tensor(x["w"])
         nv = gr.tensor(x["n_vis"], I32)
         out = ggml.base.ggml_dsv4_indexer_topk(gr.ctx, q, k, w, nv, TOP_K)
-        gr.compute(out, use_ref=use_ref)
+        gr.compute(out, use_ref=use_ref, threads=case.threads)
         return gr.read(out, (case.S, 1, case.T, TOP_K), np.int32)[:, 0]
 
 
@@ -126,6 +127,11 @@ INDEXER_CASES = {
     "q8_0-keys": IndexerCase(T=17, N=900, n_vis="causal", base=3000, ktype=Q8_0),
     "two-streams": IndexerCase(T=9, N=800, n_vis="causal", base=2900, S=2),
     "ties": IndexerCase(T=3, N=1200, n_vis=[1200, 1100, 700], ties=True),
+    # decode on several threads: one token's keys split into ranges, merged after a barrier
+    "decode-split-4-ranges": IndexerCase(T=1, N=5000, n_vis=[4731], H=16, threads=4),
+    "decode-split-two-streams": IndexerCase(T=1, N=3000, n_vis=[2999], S=2, threads=4),
+    "decode-split-ties": IndexerCase(T=1, N=2600, n_vis=[2600], ties=True, threads=3),
+    "decode-split-few-visible": IndexerCase(T=1, N=4096, n_vis=[600], threads=4),
 }
 
 

@@ -96,12 +96,41 @@ static void ld_select_top(ld_cand * c, int64_t n, int64_t k) {
 
 static int64_t ld_topk_cap(int64_t top_k) { return 2*top_k + LD_KC; }
 
-size_t longdesk_dsv4_indexer_topk_work_size(const struct ggml_tensor * dst, int n_threads) {
+#define LD_MIN_SPLIT_KEYS 1024  // keys per thread at least when one token's keys are split
+
+// Few tokens (decode) leave threads idle: split each token's keys into ranges, one thread each,
+// and merge the ranges' top-k lists after a barrier. 1 = no split.
+static int64_t ld_indexer_splits(const struct ggml_tensor * dst, int n_threads) {
+    const int64_t T = dst->src[0]->ne[2], S = dst->src[0]->ne[3], N = dst->src[1]->ne[2];
+    const int64_t items = (T + LD_TB - 1)/LD_TB*S;
+    if (items >= n_threads) {
+        return 1;
+    }
+    int64_t n = n_threads/items;
+    const int64_t by_keys = N/LD_MIN_SPLIT_KEYS;
+    n = n < by_keys ? n : by_keys;
+    return n > 1 ? n : 1;
+}
+
+static size_t ld_indexer_thread_bytes(const struct ggml_tensor * dst, int64_t n_split) {
     const int64_t D = dst->src[0]->ne[0];
     const int64_t top_k = dst->ne[0];
-    const size_t per_thread =
-        sizeof(float)*(D*LD_KC + D + LD_TB*LD_KC) + sizeof(ld_cand)*LD_TB*ld_topk_cap(top_k) + 64;
-    return per_thread*(size_t) n_threads;
+    const int64_t cap = ld_topk_cap(top_k);
+    const int64_t merge = n_split > 1 ? n_split*top_k : 0;
+    return sizeof(float)*(D*LD_KC + D + LD_TB*LD_KC) +
+           sizeof(ld_cand)*(LD_TB*cap > merge ? LD_TB*cap : merge) + 64;
+}
+
+size_t longdesk_dsv4_indexer_topk_work_size(const struct ggml_tensor * dst, int n_threads) {
+    const int64_t n_split = ld_indexer_splits(dst, n_threads);
+    size_t bytes = ld_indexer_thread_bytes(dst, n_split)*(size_t) n_threads;
+    if (n_split > 1) {
+        // each (token block, key range) leaves its per-token top-k list (+ a count) for the merge
+        const int64_t T = dst->src[0]->ne[2], S = dst->src[0]->ne[3];
+        const int64_t items = (T + LD_TB - 1)/LD_TB*S*n_split;
+        bytes += (size_t) items*LD_TB*(sizeof(ld_cand)*(size_t) dst->ne[0] + sizeof(int64_t)) + 64;
+    }
+    return bytes;
 }
 
 // scores of one token against one transposed key chunk Kt [D x LD_KC]
@@ -199,6 +228,75 @@ static void ld_indexer_topk_ref(const struct ggml_compute_params * params, struc
     free(krow);
 }
 
+// scores the keys [j_lo, j_hi) of one token block into the running candidate lists cand/cnt
+static void ld_indexer_block(const struct ggml_tensor * dst, int64_t s, int64_t t0, int64_t tn,
+                             const int64_t * vis, int64_t j_lo, int64_t j_hi, char * wbase,
+                             ld_cand * cand, int64_t * cnt) {
+    const struct ggml_tensor * q = dst->src[0];
+    const struct ggml_tensor * k = dst->src[1];
+    const struct ggml_tensor * w = dst->src[2];
+    const int64_t D = q->ne[0], H = q->ne[1];
+    const int64_t top_k = dst->ne[0];
+    const int64_t cap = ld_topk_cap(top_k);
+    float * Kt = (float *) wbase;
+    float * krow = Kt + D*LD_KC;
+    float * sc = krow + D;
+
+    float thr[LD_TB];
+    for (int64_t i = 0; i < tn; ++i) {
+        cnt[i] = 0;
+        thr[i] = -INFINITY;
+    }
+    for (int64_t j0 = j_lo; j0 < j_hi; j0 += LD_KC) {
+        const int64_t jn = j_hi - j0 < LD_KC ? j_hi - j0 : LD_KC;
+        // convert + transpose the chunk once for the whole token block
+        for (int64_t c = 0; c < jn; ++c) {
+            ld_row_to_f32(k, (const char *) k->data + (j0 + c)*k->nb[2] + s*k->nb[3], krow, D);
+            for (int64_t d = 0; d < D; ++d) Kt[d*LD_KC + c] = krow[d];
+        }
+        for (int64_t c = jn; c < LD_KC; ++c) {
+            for (int64_t d = 0; d < D; ++d) Kt[d*LD_KC + c] = 0.0f;
+        }
+        for (int64_t i = 0; i < tn; ++i) {
+            if (vis[i] <= j0) {
+                continue;  // causal bound: the whole chunk is past this token
+            }
+            const int64_t t = t0 + i;
+            float * sci = sc + i*LD_KC;
+            ld_score_chunk(Kt, D, (const char *) q->data + t*q->nb[2] + s*q->nb[3], q->nb[1],
+                           (const char *) w->data + t*w->nb[1] + s*w->nb[3], w->nb[0], H, sci);
+            const int64_t lim = vis[i] - j0 < jn ? vis[i] - j0 : jn;
+            ld_cand * ci = cand + i*cap;
+            for (int64_t c = 0; c < lim; ++c) {
+                if (cnt[i] < top_k || sci[c] > thr[i]) {
+                    ci[cnt[i]].v = sci[c];
+                    ci[cnt[i]].i = (int32_t) (j0 + c);
+                    cnt[i]++;
+                }
+            }
+            if (cnt[i] > cap - LD_KC) {
+                // running threshold: keep the top_k so far, the k-th value becomes the bar
+                ld_select_top(ci, cnt[i], top_k);
+                cnt[i] = top_k;
+                float m = INFINITY;
+                for (int64_t e = 0; e < top_k; ++e) m = ci[e].v < m ? ci[e].v : m;
+                thr[i] = m;
+            }
+        }
+    }
+    for (int64_t i = 0; i < tn; ++i) {
+        ld_select_top(cand + i*cap, cnt[i], top_k);
+        cnt[i] = cnt[i] < top_k ? cnt[i] : top_k;
+    }
+}
+
+static void ld_write_topk(struct ggml_tensor * dst, int64_t t, int64_t s, const ld_cand * c, int64_t n) {
+    const int64_t top_k = dst->ne[0];
+    int32_t * out = (int32_t *) ((char *) dst->data + t*dst->nb[1] + s*dst->nb[3]);
+    for (int64_t e = 0; e < n; ++e) out[e] = c[e].i;
+    for (int64_t e = n; e < top_k; ++e) out[e] = -1;
+}
+
 void longdesk_dsv4_indexer_topk_forward(const struct ggml_compute_params * params, struct ggml_tensor * dst) {
     const struct ggml_tensor * q = dst->src[0];
     const struct ggml_tensor * k = dst->src[1];
@@ -214,81 +312,73 @@ void longdesk_dsv4_indexer_topk_forward(const struct ggml_compute_params * param
         return;
     }
 
-    const int64_t D = q->ne[0], H = q->ne[1], T = q->ne[2], S = q->ne[3], N = k->ne[2];
+    const int64_t T = q->ne[2], S = q->ne[3], N = k->ne[2];
     const int64_t top_k = dst->ne[0];
     const int64_t cap = ld_topk_cap(top_k);
+    const int64_t n_split = ld_indexer_splits(dst, params->nth);
+    const size_t thread_bytes = ld_indexer_thread_bytes(dst, n_split);
+    const int64_t D = q->ne[0];
 
-    char * wbase = (char *) params->wdata +
-        (longdesk_dsv4_indexer_topk_work_size(dst, 1) - 0)*params->ith;
-    float * Kt = (float *) wbase;
-    float * krow = Kt + D*LD_KC;
-    float * sc = krow + D;
-    ld_cand * cand = (ld_cand *) (sc + LD_TB*LD_KC);
+    char * wbase = (char *) params->wdata + thread_bytes*params->ith;
+    ld_cand * cand = (ld_cand *) ((float *) wbase + D*LD_KC + D + LD_TB*LD_KC);
+    // after the threads' scratch: the ranges' lists for the merge (split mode only)
+    char * parts = (char *) params->wdata + thread_bytes*params->nth;
 
     const int64_t nblk = (T + LD_TB - 1)/LD_TB;
-    for (int64_t b = params->ith; b < nblk*S; b += params->nth) {
+    const int64_t n_items = nblk*S*n_split;
+    for (int64_t item = params->ith; item < n_items; item += params->nth) {
+        const int64_t p = item % n_split;
+        const int64_t b = item / n_split;
         const int64_t s = b / nblk;
         const int64_t t0 = (b % nblk)*LD_TB;
         const int64_t tn = T - t0 < LD_TB ? T - t0 : LD_TB;
 
         int64_t vis[LD_TB], cnt[LD_TB];
-        float thr[LD_TB];
         int64_t max_vis = 0;
         for (int64_t i = 0; i < tn; ++i) {
             int64_t v = *(const int32_t *) ((const char *) nv->data + (t0 + i)*nv->nb[0] + s*nv->nb[1]);
             v = v < 0 ? 0 : (v > N ? N : v);
             vis[i] = v;
-            cnt[i] = 0;
-            thr[i] = -INFINITY;
             max_vis = v > max_vis ? v : max_vis;
         }
+        // key range of this item, whole chunks
+        const int64_t n_chunks = (max_vis + LD_KC - 1)/LD_KC;
+        const int64_t j_lo = n_chunks*p/n_split*LD_KC;
+        int64_t j_hi = n_chunks*(p + 1)/n_split*LD_KC;
+        j_hi = j_hi < max_vis ? j_hi : max_vis;
 
-        for (int64_t j0 = 0; j0 < max_vis; j0 += LD_KC) {
-            const int64_t jn = max_vis - j0 < LD_KC ? max_vis - j0 : LD_KC;
-            // convert + transpose the chunk once for the whole token block
-            for (int64_t c = 0; c < jn; ++c) {
-                ld_row_to_f32(k, (const char *) k->data + (j0 + c)*k->nb[2] + s*k->nb[3], krow, D);
-                for (int64_t d = 0; d < D; ++d) Kt[d*LD_KC + c] = krow[d];
-            }
-            for (int64_t c = jn; c < LD_KC; ++c) {
-                for (int64_t d = 0; d < D; ++d) Kt[d*LD_KC + c] = 0.0f;
-            }
-            for (int64_t i = 0; i < tn; ++i) {
-                if (vis[i] <= j0) {
-                    continue;  // causal bound: the whole chunk is past this token
-                }
-                const int64_t t = t0 + i;
-                float * sci = sc + i*LD_KC;
-                ld_score_chunk(Kt, D, (const char *) q->data + t*q->nb[2] + s*q->nb[3], q->nb[1],
-                               (const char *) w->data + t*w->nb[1] + s*w->nb[3], w->nb[0], H, sci);
-                const int64_t lim = vis[i] - j0 < jn ? vis[i] - j0 : jn;
-                ld_cand * ci = cand + i*cap;
-                for (int64_t c = 0; c < lim; ++c) {
-                    if (cnt[i] < top_k || sci[c] > thr[i]) {
-                        ci[cnt[i]].v = sci[c];
-                        ci[cnt[i]].i = (int32_t) (j0 + c);
-                        cnt[i]++;
-                    }
-                }
-                if (cnt[i] > cap - LD_KC) {
-                    // running threshold: keep the top_k so far, the k-th value becomes the bar
-                    ld_select_top(ci, cnt[i], top_k);
-                    cnt[i] = top_k;
-                    float m = INFINITY;
-                    for (int64_t e = 0; e < top_k; ++e) m = ci[e].v < m ? ci[e].v : m;
-                    thr[i] = m;
-                }
-            }
-        }
+        ld_indexer_block(dst, s, t0, tn, vis, j_lo, j_hi, wbase, cand, cnt);
 
         for (int64_t i = 0; i < tn; ++i) {
-            ld_cand * ci = cand + i*cap;
-            ld_select_top(ci, cnt[i], top_k);
-            const int64_t n = cnt[i] < top_k ? cnt[i] : top_k;
-            int32_t * out = (int32_t *) ((char *) dst->data + (t0 + i)*dst->nb[1] + s*dst->nb[3]);
-            for (int64_t e = 0; e < n; ++e) out[e] = ci[e].i;
-            for (int64_t e = n; e < top_k; ++e) out[e] = -1;
+            if (n_split == 1) {
+                ld_write_topk(dst, t0 + i, s, cand + i*cap, cnt[i]);
+                continue;
+            }
+            char * slot = parts + (size_t) (item*LD_TB + i)*(sizeof(ld_cand)*(size_t) top_k + sizeof(int64_t));
+            memcpy(slot, &cnt[i], sizeof(int64_t));
+            memcpy(slot + sizeof(int64_t), cand + i*cap, sizeof(ld_cand)*(size_t) cnt[i]);
         }
+    }
+    if (n_split == 1) {
+        return;
+    }
+
+    ggml_barrier(params->threadpool);
+
+    // merge: one token at a time, the ranges' lists side by side, then the same selection
+    for (int64_t r = params->ith; r < T*S; r += params->nth) {
+        const int64_t t = r % T, s = r / T;
+        const int64_t b = s*nblk + t/LD_TB, i = t % LD_TB;
+        int64_t n = 0;
+        for (int64_t p = 0; p < n_split; ++p) {
+            const char * slot = parts + (size_t) ((b*n_split + p)*LD_TB + i)*(sizeof(ld_cand)*(size_t) top_k + sizeof(int64_t));
+            int64_t c;
+            memcpy(&c, slot, sizeof(int64_t));
+            memcpy(cand + n, slot + sizeof(int64_t), sizeof(ld_cand)*(size_t) c);
+            n += c;
+        }
+        ld_select_top(cand, n, top_k);
+        ld_write_topk(dst, t, s, cand, n < top_k ? n : top_k);
     }
 }
 
