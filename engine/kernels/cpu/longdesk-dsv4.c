@@ -40,6 +40,14 @@
 
 #define LD_NV 4  // vectors per register tile row
 
+// Op B: the gathered rows are kept transposed in column panels of LD_GW rows, each panel
+// [D x LD_GW] contiguous, so the logits loop streams one panel for all heads
+#if LD_SIMD
+#define LD_GW (LD_NV*GGML_F32_EPR)
+#else
+#define LD_GW 16
+#endif
+
 static inline int64_t ld_pad(int64_t n, int64_t to) { return (n + to - 1)/to*to; }
 
 // one row of a K tensor (any type with to_float) to F32
@@ -405,7 +413,7 @@ static int64_t ld_attn_max_rows(const struct ggml_tensor * dst) {
 size_t longdesk_dsv4_sparse_attn_work_size(const struct ggml_tensor * dst, int n_threads) {
     const int64_t D = dst->src[0]->ne[0], H = dst->src[0]->ne[1];
     const int64_t nr = ld_pad(ld_attn_max_rows(dst), LD_KC);
-    const size_t per_thread = sizeof(float)*(2*nr*D + H*nr + nr) + sizeof(int32_t)*nr + 256;
+    const size_t per_thread = sizeof(float)*(2*nr*D + H*nr + nr + D) + sizeof(int32_t)*nr + 256;
     return per_thread*(size_t) n_threads;
 }
 
@@ -484,6 +492,19 @@ static void ld_sparse_attn_ref(const struct ggml_compute_params * params, struct
     free(rows);
 }
 
+// one gathered row into both layouts: G in column panels of gw dims ([D/gw][nr][gw]; gw = D is
+// plain row-major), Gt in row panels of LD_GW rows ([nr/LD_GW][D][LD_GW])
+static inline void ld_put_row(const float * row, int64_t j, int64_t D, int64_t nr, int64_t gw,
+                              float * G, float * Gt) {
+    for (int64_t d0 = 0; d0 < D; d0 += gw) {
+        memcpy(G + d0*nr + j*gw, row + d0, sizeof(float)*(size_t) gw);
+    }
+    float * pt = Gt + (j/LD_GW)*LD_GW*D + j % LD_GW;
+    for (int64_t d = 0; d < D; ++d) {
+        pt[d*LD_GW] = row[d];
+    }
+}
+
 void longdesk_dsv4_sparse_attn_forward(const struct ggml_compute_params * params, struct ggml_tensor * dst) {
     const struct ggml_tensor * q = dst->src[0];
     const struct ggml_tensor * rk = dst->src[1];
@@ -510,11 +531,14 @@ void longdesk_dsv4_sparse_attn_forward(const struct ggml_compute_params * params
     const int64_t nr = ld_pad(ld_attn_max_rows(dst), LD_KC);
 
     char * wbase = (char *) params->wdata + longdesk_dsv4_sparse_attn_work_size(dst, 1)*params->ith;
-    float * G = (float *) wbase;        // [nr x D] gathered rows
-    float * Gt = G + nr*D;              // [D x nr] the same, transposed
+    // dims per column panel of G: the output loop reads one panel for every head
+    const int64_t gw = D % LD_GW == 0 ? LD_GW : D;
+    float * G = (float *) wbase;        // the gathered rows, [D/gw][nr][gw]
+    float * Gt = G + nr*D;              // the same, transposed, [nr/LD_GW][D][LD_GW]
     float * P = Gt + nr*D;              // [H x nr] logits then weights
     float * madd = P + H*nr;            // [nr] mask value per gathered row
-    int32_t * rows = (int32_t *) (madd + nr);  // row ids (raw: r, comp: n_raw + j) - kept for debugging
+    float * row = madd + nr;            // [D] one row converted to F32
+    int32_t * rows = (int32_t *) (row + D);  // row ids (raw: r, comp: n_raw + j) - kept for debugging
 
     const int64_t n_tok = T*S;
     const int64_t n_grp = n_tok >= params->nth ? 1 : params->nth;  // decode: split the heads
@@ -537,7 +561,8 @@ void longdesk_dsv4_sparse_attn_forward(const struct ggml_compute_params * params
         for (int64_t r = 0; r < n_raw; ++r) {
             const float m = ld_mask_at(rm, r, t, s);
             if (m == -INFINITY) continue;
-            ld_row_to_f32(rk, (const char *) rk->data + r*rk->nb[2] + s*rk->nb[3], G + n*D, D);
+            ld_row_to_f32(rk, (const char *) rk->data + r*rk->nb[2] + s*rk->nb[3], row, D);
+            ld_put_row(row, n, D, nr, gw, G, Gt);
             madd[n] = m;
             rows[n++] = (int32_t) r;
         }
@@ -546,22 +571,23 @@ void longdesk_dsv4_sparse_attn_forward(const struct ggml_compute_params * params
             for (int64_t e = 0; e < idx->ne[0]; ++e) {
                 const int32_t j = ir[e];
                 if (j < 0 || j >= n_vis) continue;
-                ld_row_to_f32(ck, (const char *) ck->data + j*ck->nb[2] + s*ck->nb[3], G + n*D, D);
+                ld_row_to_f32(ck, (const char *) ck->data + j*ck->nb[2] + s*ck->nb[3], row, D);
+                ld_put_row(row, n, D, nr, gw, G, Gt);
                 madd[n] = 0.0f;
                 rows[n++] = (int32_t) (n_raw + j);
             }
         } else {
             for (int64_t j = 0; j < n_vis; ++j) {
-                ld_row_to_f32(ck, (const char *) ck->data + j*ck->nb[2] + s*ck->nb[3], G + n*D, D);
+                ld_row_to_f32(ck, (const char *) ck->data + j*ck->nb[2] + s*ck->nb[3], row, D);
+                ld_put_row(row, n, D, nr, gw, G, Gt);
                 madd[n] = 0.0f;
                 rows[n++] = (int32_t) (n_raw + j);
             }
         }
         const int64_t np = ld_pad(n > 0 ? n : 1, LD_KC);
-        for (int64_t d = 0; d < D; ++d) {
-            float * gt = Gt + d*np;
-            for (int64_t j = 0; j < n; ++j) gt[j] = G[j*D + d];
-            for (int64_t j = n; j < np; ++j) gt[j] = 0.0f;
+        for (int64_t j = n; j < np; ++j) {  // padding columns of the last panels score 0
+            float * pt = Gt + (j/LD_GW)*LD_GW*D + j % LD_GW;
+            for (int64_t d = 0; d < D; ++d) pt[d*LD_GW] = 0.0f;
         }
 
         // logits P[h][j] = scale * q_h . row_j + mask_j
@@ -570,16 +596,19 @@ void longdesk_dsv4_sparse_attn_forward(const struct ggml_compute_params * params
 #if LD_SIMD
         {
             const int kpp = LD_NV*GGML_F32_EPR;
-            for (; h + LD_HB <= h1; h += LD_HB) {
-                const float * qh[LD_HB];
-                for (int hh = 0; hh < LD_HB; ++hh) qh[hh] = (const float *) (q_t + (h + hh)*q->nb[1]);
-                for (int64_t kb = 0; kb < np; kb += kpp) {
+            // panel outer, heads inner: one panel of Gt (D x kpp floats, contiguous) stays in
+            // cache while every head passes over it
+            const int64_t hb_end = h0 + (h1 - h0)/LD_HB*LD_HB;
+            for (int64_t kb = 0; kb < np; kb += kpp) {
+                for (h = h0; h < hb_end; h += LD_HB) {
+                    const float * qh[LD_HB];
+                    for (int hh = 0; hh < LD_HB; ++hh) qh[hh] = (const float *) (q_t + (h + hh)*q->nb[1]);
                     GGML_F32_VEC acc[LD_HB][LD_NV];
                     for (int hh = 0; hh < LD_HB; ++hh)
                         for (int i = 0; i < LD_NV; ++i) acc[hh][i] = GGML_F32_VEC_ZERO;
                     for (int64_t d = 0; d < D; ++d) {
                         GGML_F32_VEC kv[LD_NV];
-                        for (int i = 0; i < LD_NV; ++i) kv[i] = GGML_F32_VEC_LOAD(Gt + d*np + kb + i*GGML_F32_EPR);
+                        for (int i = 0; i < LD_NV; ++i) kv[i] = GGML_F32_VEC_LOAD(Gt + kb*D + d*kpp + i*GGML_F32_EPR);
                         for (int hh = 0; hh < LD_HB; ++hh) {
                             const GGML_F32_VEC qv = GGML_F32_VEC_SET1(qh[hh][d]);
                             for (int i = 0; i < LD_NV; ++i) acc[hh][i] = GGML_F32_VEC_FMA(acc[hh][i], kv[i], qv);
@@ -589,16 +618,19 @@ void longdesk_dsv4_sparse_attn_forward(const struct ggml_compute_params * params
                         for (int i = 0; i < LD_NV; ++i) GGML_F32_VEC_STORE(P + (h + hh)*nr + kb + i*GGML_F32_EPR, acc[hh][i]);
                 }
             }
+            h = hb_end;
         }
 #endif
         for (; h < h1; ++h) {
             const float * qh = (const float *) (q_t + h*q->nb[1]);
             float * ph = P + h*nr;
             for (int64_t j = 0; j < np; ++j) ph[j] = 0.0f;
-            for (int64_t d = 0; d < D; ++d) {
-                const float qd = qh[d];
-                const float * gt = Gt + d*np;
-                for (int64_t j = 0; j < np; ++j) ph[j] += qd*gt[j];
+            for (int64_t j0 = 0; j0 < np; j0 += LD_GW) {
+                const float * panel = Gt + j0*D;
+                for (int64_t d = 0; d < D; ++d) {
+                    const float qd = qh[d];
+                    for (int64_t c = 0; c < LD_GW; ++c) ph[j0 + c] += qd*panel[d*LD_GW + c];
+                }
             }
         }
 
@@ -631,14 +663,16 @@ void longdesk_dsv4_sparse_attn_forward(const struct ggml_compute_params * params
 #if LD_SIMD
         if (D % (LD_NV*GGML_F32_EPR) == 0) {
             const int dpp = LD_NV*GGML_F32_EPR;
-            for (; h + LD_HB <= h1; h += LD_HB) {
-                for (int64_t db = 0; db < D; db += dpp) {
+            // column block of the rows outer, heads inner: G's slice (n x dpp floats) stays in cache
+            const int64_t hb_end = h0 + (h1 - h0)/LD_HB*LD_HB;
+            for (int64_t db = 0; db < D; db += dpp) {
+                for (h = h0; h < hb_end; h += LD_HB) {
                     GGML_F32_VEC acc[LD_HB][LD_NV];
                     for (int hh = 0; hh < LD_HB; ++hh)
                         for (int i = 0; i < LD_NV; ++i) acc[hh][i] = GGML_F32_VEC_ZERO;
                     for (int64_t j = 0; j < n; ++j) {
                         GGML_F32_VEC gv[LD_NV];
-                        for (int i = 0; i < LD_NV; ++i) gv[i] = GGML_F32_VEC_LOAD(G + j*D + db + i*GGML_F32_EPR);
+                        for (int i = 0; i < LD_NV; ++i) gv[i] = GGML_F32_VEC_LOAD(G + db*nr + j*dpp + i*GGML_F32_EPR);
                         for (int hh = 0; hh < LD_HB; ++hh) {
                             const GGML_F32_VEC pv = GGML_F32_VEC_SET1(P[(h + hh)*nr + j]);
                             for (int i = 0; i < LD_NV; ++i) acc[hh][i] = GGML_F32_VEC_FMA(acc[hh][i], gv[i], pv);
@@ -648,6 +682,7 @@ void longdesk_dsv4_sparse_attn_forward(const struct ggml_compute_params * params
                         for (int i = 0; i < LD_NV; ++i) GGML_F32_VEC_STORE(out_t + (h + hh)*D + db + i*GGML_F32_EPR, acc[hh][i]);
                 }
             }
+            h = hb_end;
         }
 #endif
         for (; h < h1; ++h) {
@@ -656,8 +691,10 @@ void longdesk_dsv4_sparse_attn_forward(const struct ggml_compute_params * params
             for (int64_t d = 0; d < D; ++d) o[d] = 0.0f;
             for (int64_t j = 0; j < n; ++j) {
                 const float p = ph[j];
-                const float * gr = G + j*D;
-                for (int64_t d = 0; d < D; ++d) o[d] += p*gr[d];
+                for (int64_t d0 = 0; d0 < D; d0 += gw) {
+                    const float * gr = G + d0*nr + j*gw;
+                    for (int64_t d = 0; d < gw; ++d) o[d0 + d] += p*gr[d];
+                }
             }
         }
     }
