@@ -18,6 +18,9 @@ from pathlib import Path
 OPS: tuple[tuple[str, str], ...] = (
     ("DSV4_INDEXER_TOPK", "ggml_dsv4_indexer_topk"),
     ("DSV4_SPARSE_ATTN", "ggml_dsv4_sparse_attn"),
+    ("DSV4_MOE_TOPK", "ggml_dsv4_moe_topk"),
+    ("DSV4_MOE_COMBINE", "ggml_dsv4_moe_combine"),
+    ("DSV4_HC_GATES", "ggml_dsv4_hc_gates"),
 )
 
 RUNTIME_SWITCH = "LONGDESK_DSV4_OPS"

@@ -22,6 +22,7 @@ def test_the_installed_build_reports_our_ops(monkeypatch: pytest.MonkeyPatch) ->
     status = active_ops()
     assert status.built == tuple(op for op, _ in OPS), status.library
     assert "DSV4_SPARSE_ATTN" in status.describe()
+    assert "DSV4_MOE_COMBINE" in status.describe()
 
 
 def test_descriptions_say_what_runs() -> None:
