@@ -313,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
             for ctx_len in sorted(args.contexts):
                 head = ctx_len - CHUNK
                 t0 = time.perf_counter()
+                _with_path(True)  # the previous row's upstream run left the switch at 0
                 base.decode([int(t) for t in rng.integers(2, cfg.n_vocab, head - done)])
                 done = head
                 state = base.save() if head > 0 else None
