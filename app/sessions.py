@@ -50,6 +50,7 @@ class TurnRecord:
     model: str = ""
     created: float = 0.0
     where: str = "local"  # "local" or "hosted" (hosted turns show cache hits, misses and cost)
+    located: tuple[str, ...] = ()  # located citations found for the finished answer, as shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,12 +141,21 @@ class Session:
                 documents=tuple(DocRecord(**d) for d in raw.get("documents", [])),
                 model=str(raw.get("model", "")),
                 thinking=str(raw.get("thinking", "off")),
-                turns=tuple(TurnRecord(**t) for t in raw.get("turns", [])),
+                turns=tuple(_turn(t) for t in raw.get("turns", [])),
             )
         except SessionError:
             raise
         except (ValueError, TypeError, KeyError) as exc:
             raise SessionError(f"the session file is damaged ({exc})") from exc
+
+
+def _turn(raw: object) -> TurnRecord:
+    if not isinstance(raw, dict):
+        raise SessionError("the session file is damaged (a turn is not an object)")
+    located = raw.get("located", ())
+    if not isinstance(located, list | tuple) or not all(isinstance(x, str) for x in located):
+        raise SessionError("the session file is damaged (located citations are not a list of texts)")
+    return TurnRecord(**{**raw, "located": tuple(located)})
 
 
 @dataclass(frozen=True, slots=True)
