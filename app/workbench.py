@@ -8,7 +8,7 @@ and reports the same value to every subscriber, so the window redraws only those
 Anki's ``OpChanges`` and napari's events do). Nothing here knows about Qt, threads or models:
 the ask/answer state machine is tested without either (tests/app/test_workbench_state.py).
 
-Design: ``docs`` architecture §4 and style §6 (in the shared design folder).
+Design: architecture.md §4 (UI flows get the state, never the window) and style.md §6.
 """
 
 from __future__ import annotations
