@@ -114,7 +114,7 @@ class Session:
             "sources": list(self.sources),
             "excluded": list(self.excluded),
             "documents": [asdict(d) for d in self.documents],
-            "turns": [asdict(t) for t in self.turns],
+            "turns": [_turn_json(t) for t in self.turns],
         }
         return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
 
@@ -147,6 +147,14 @@ class Session:
             raise
         except (ValueError, TypeError, KeyError) as exc:
             raise SessionError(f"the session file is damaged ({exc})") from exc
+
+
+def _turn_json(turn: TurnRecord) -> dict[str, Any]:
+    """A turn as saved; no ``located`` key when there are none, so files stay as they were."""
+    data = asdict(turn)
+    if not turn.located:
+        del data["located"]
+    return data
 
 
 def _turn(raw: object) -> TurnRecord:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from longdesk.app.sessions import Session, SessionStore
+from longdesk.app.sessions import Session, SessionError, SessionStore
 from longdesk.app.settings import Settings
 from longdesk.app.workbench import Change, Workbench
 from longdesk.app.workspace import doc_records
@@ -245,6 +246,14 @@ def test_located_citations_are_saved_with_the_turn(bench: Workbench, tmp_path: P
     store = SessionStore(tmp_path / "sessions")
     store.save(bench.session)
     assert store.load(bench.session.session_id).turns[0].located == ("[D1, line 2]",)
+    # A turn with none is saved as before (no key), and a damaged list is refused.
+    bench.begin_turn("And the lamps?", "tiny")
+    bench.end_turn("stop")
+    saved = json.loads(bench.session.to_json())["turns"]
+    assert [("located" in t) for t in saved] == [True, False]
+    saved[0]["located"] = "[D1, line 2]"
+    with pytest.raises(SessionError, match="located"):
+        Session.from_json(json.dumps({"session_id": "s", "turns": saved}))
 
 
 def test_sessions_threads_and_renames(bench: Workbench, tmp_path: Path) -> None:
