@@ -71,7 +71,7 @@ from longdesk.ui.sources_glue import SourcesGlue
 from longdesk.ui.theme import ThemeMode, apply_theme
 from longdesk.ui.ways_out import WaysOut, WaysOutGlue
 from longdesk.ui.welcome import WelcomePage
-from longdesk.ui.widgets.budget_meter import BudgetFigures, BudgetMeter
+from longdesk.ui.widgets.budget_meter import BudgetMeter
 from longdesk.ui.widgets.conversation import ConversationView
 from longdesk.ui.widgets.model_bar import ModelBar
 from longdesk.ui.widgets.source_viewer import SourceViewer
@@ -157,6 +157,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(self._settings_warning, 10_000)
 
     # ================================================================== the state, read-only
+    # For tests and benchmarks; every change goes through the Workbench's operations.
     @property
     def session(self) -> Session:
         return self.workbench.session
@@ -418,10 +419,6 @@ class MainWindow(QMainWindow):
         assert isinstance(engine, EngineController)
         self.connect_engine(engine)
 
-    def active_engine(self) -> EngineController:
-        """The controller whose worker owns the backend now chosen in the model bar."""
-        return self.engines.active()
-
     # ================================================================== start-up
     @Slot()
     def start_background_work(self) -> None:
@@ -449,17 +446,8 @@ class MainWindow(QMainWindow):
     def add_paths(self, paths: Sequence[Path]) -> None:
         self.sources_glue.add_paths(paths)
 
-    def ingest_sources(self) -> None:
-        self.sources_glue.ingest_sources()
-
     def request_plan(self) -> None:
         self.sources_glue.request_plan()
-
-    def apply_plan(self, plan: ContextPlan) -> None:
-        self.sources_glue.apply_plan(plan)
-
-    def forget_corpus(self) -> None:
-        self.workbench.forget_corpus()
 
     @Slot(str)
     def on_model_bar_thinking_changed(self, mode: str) -> None:
@@ -467,13 +455,7 @@ class MainWindow(QMainWindow):
         if self.workbench.where is Where.HOSTED:
             self.request_plan()  # the output reserve, and so the consent's budget and cost, changed
 
-    # ================================================================== model (ui/local_model_glue.py)
-    def use_model(self, path: object) -> None:
-        self.local.use_model(path)
-
-    def use_local(self) -> None:
-        self.local.use_local()
-
+    # ================================================================== failures, by request id
     @Slot(int, object)
     def on_engine_failed(self, rid: int, failure: object) -> None:
         if not isinstance(failure, Failed):
@@ -506,9 +488,6 @@ class MainWindow(QMainWindow):
 
     def regenerate(self, index: int) -> None:
         self.asking.regenerate(index)
-
-    def budget_figures(self) -> BudgetFigures | None:
-        return self.asking.budget_figures()
 
     def open_batch_dialog(self) -> BatchDialog:
         """File ▸ Run a question list… (one dialog per window)."""
@@ -623,12 +602,6 @@ class MainWindow(QMainWindow):
                 + (" · counting…" if state.plan is None and state.corpus is not None else "")
             )
         self.setWindowTitle(f"{state.session.title} — Longdesk" if has_work else "Longdesk")
-
-    def refresh_budget(self) -> None:
-        self.asking.refresh_budget()
-
-    def refresh_controls(self) -> None:
-        self.asking.refresh_controls()
 
     def _restore_window_state(self) -> None:
         geometry = self.state.value("geometry")
