@@ -50,6 +50,7 @@ class TurnRecord:
     model: str = ""
     created: float = 0.0
     where: str = "local"  # "local" or "hosted" (hosted turns show cache hits, misses and cost)
+    located: tuple[str, ...] = ()  # located citations found for the finished answer, as shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +114,7 @@ class Session:
             "sources": list(self.sources),
             "excluded": list(self.excluded),
             "documents": [asdict(d) for d in self.documents],
-            "turns": [asdict(t) for t in self.turns],
+            "turns": [_turn_json(t) for t in self.turns],
         }
         return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
 
@@ -140,12 +141,29 @@ class Session:
                 documents=tuple(DocRecord(**d) for d in raw.get("documents", [])),
                 model=str(raw.get("model", "")),
                 thinking=str(raw.get("thinking", "off")),
-                turns=tuple(TurnRecord(**t) for t in raw.get("turns", [])),
+                turns=tuple(_turn(t) for t in raw.get("turns", [])),
             )
         except SessionError:
             raise
         except (ValueError, TypeError, KeyError) as exc:
             raise SessionError(f"the session file is damaged ({exc})") from exc
+
+
+def _turn_json(turn: TurnRecord) -> dict[str, Any]:
+    """A turn as saved; no ``located`` key when there are none, so files stay as they were."""
+    data = asdict(turn)
+    if not turn.located:
+        del data["located"]
+    return data
+
+
+def _turn(raw: object) -> TurnRecord:
+    if not isinstance(raw, dict):
+        raise SessionError("the session file is damaged (a turn is not an object)")
+    located = raw.get("located", ())
+    if not isinstance(located, list | tuple) or not all(isinstance(x, str) for x in located):
+        raise SessionError("the session file is damaged (located citations are not a list of texts)")
+    return TurnRecord(**{**raw, "located": tuple(located)})
 
 
 @dataclass(frozen=True, slots=True)

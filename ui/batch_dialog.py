@@ -8,12 +8,9 @@ the same sources (a thread, listed in Sessions; double-click a row to open it), 
 shows its time and citation check. Export writes the same Markdown report and JSONL results as
 the command line (``app.batch_report``, ``app.batch_store``).
 
-The dialog never reaches into the engine's thread: it submits requests through the window's
-controller and listens to the controller's signals for its own request ids only.
-
-Signals:
-    question_done(int, object): row index and the answer record (a dict, as in results.jsonl).
-    run_finished(int): how many questions were answered when the run ended or was stopped.
+The dialog never reaches into the engine's thread: it submits requests through the active
+controller (``ui.engines``) and listens to the controller's signals for its own request ids
+only. It reads the workbench state (``app.workbench``) and never changes it.
 """
 
 from __future__ import annotations
@@ -21,8 +18,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
@@ -38,6 +36,7 @@ from PySide6.QtWidgets import (
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
+    QWidget,
 )
 
 from longdesk.app.atomic import atomic_write_text
@@ -53,26 +52,48 @@ from longdesk.app.batch_store import (
     corpus_fingerprint,
     now_iso,
 )
-from longdesk.app.sessions import Session, TurnRecord, title_from_question
+from longdesk.app.sessions import Session, SessionStore, TurnRecord, title_from_question
+from longdesk.app.workbench import Workbench
 from longdesk.engine.backends.base import AskOptions, Failed, FailureKind, Finished, Usage
-from longdesk.ui.widgets.model_bar import WHERE_HOSTED
+from longdesk.engine.events import Where
+from longdesk.ui.engines import Engines
+from longdesk.ui.hosted_glue import HostedGlue
 from longdesk.ui.workers.engine_worker import AskQuestion, EngineController
-
-if TYPE_CHECKING:
-    from longdesk.ui.main_window import MainWindow
+from longdesk.ui.workers.pool import TaskRunner
 
 _COLUMNS = ("#", "Question", "Status", "Time", "Citations")
 
 
 class BatchDialog(QDialog):
-    """Runs a question list over the window's sources and keeps each answer as a thread."""
+    """Runs a question list over the workbench's sources and keeps each answer as a thread.
+
+    Signals:
+        question_done(int, object): row index and the answer record (a dict, as in results.jsonl).
+        run_finished(int): how many questions were answered when the run ended or was stopped.
+        thread_saved(): a thread was written to the session store.
+        open_requested(str): the session id of a thread the user wants to open.
+    """
 
     question_done = Signal(int, object)
     run_finished = Signal(int)
+    thread_saved = Signal()
+    open_requested = Signal(str)
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.w = window
+    def __init__(
+        self,
+        state: Workbench,
+        engines: Engines,
+        hosted: HostedGlue,
+        store: SessionStore,
+        save_runner: TaskRunner,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.engines = engines
+        self.hosted = hosted
+        self.store = store
+        self.save_runner = save_runner
         self.setWindowTitle("Run a question list")
         self.resize(860, 520)
         self.questions: list[Question] = []
@@ -193,7 +214,7 @@ class BatchDialog(QDialog):
     @Slot()
     def start(self) -> None:
         """Ask the questions not answered yet (a hosted model asks for consent first)."""
-        w = self.w
+        w = self.state
         if self.ask_id or not self.questions:
             return
         if not w.session.sources:
@@ -206,8 +227,8 @@ class BatchDialog(QDialog):
             self.status.setText(w.plan.budget.describe())
             return
         self._stopping = False
-        if w.where == WHERE_HOSTED:
-            w.hosted.with_consent(self._next, on_cancel=lambda: self.status.setText("Nothing was sent."))
+        if w.where is Where.HOSTED:
+            self.hosted.with_consent(self._next, on_cancel=lambda: self.status.setText("Nothing was sent."))
         else:
             self._next()
 
@@ -221,7 +242,7 @@ class BatchDialog(QDialog):
         engine.failed.connect(self.on_engine_failed)
 
     def _next(self) -> None:
-        w = self.w
+        w = self.state
         row = self._pending_row()
         plan = w.plan
         if row < 0 or self._stopping or plan is None:
@@ -229,10 +250,10 @@ class BatchDialog(QDialog):
             return
         q = self.questions[row]
         options = AskOptions(
-            thinking=q.thinking or w.model_bar.thinking_mode(),
+            thinking=q.thinking or w.thinking,
             max_output_tokens=q.max_tokens or w.settings.max_output_tokens,
         )
-        engine = w.active_engine()
+        engine = self.engines.active()
         self._engine = engine
         self._connect(engine)
         self._row, self._answer, self._thinking, self._usage = row, [], [], None
@@ -287,7 +308,7 @@ class BatchDialog(QDialog):
             self._stopping = True  # the model or endpoint failed: the next questions would too
 
     def _keep(self, status: str, stop_reason: str, error: str, kind: str) -> None:
-        w = self.w
+        w = self.state
         row, q = self._row, self.questions[self._row]
         u = self._usage or Usage(0, 0, 0)
         outcome = Outcome(
@@ -312,8 +333,8 @@ class BatchDialog(QDialog):
         self._next()
 
     def _save_thread(self, row: int, q: Question, outcome: Outcome) -> None:
-        """Keep the answer as a new thread of the window's sources (a session of its own)."""
-        w = self.w
+        """Keep the answer as a new thread of the workbench's sources (a session of its own)."""
+        w = self.state
         turn = TurnRecord(
             q.text, outcome.answer, outcome.thinking, outcome.prompt_tokens, outcome.cached_tokens,
             outcome.output_tokens, outcome.seconds, outcome.cost, outcome.currency,
@@ -329,9 +350,10 @@ class BatchDialog(QDialog):
             turns=(turn,),
         )
         self.sessions[row] = thread.session_id
-        w.save_runner.run_task(
-            lambda: w.store.save(thread),
-            lambda _s: w.refresh_sessions(),
+        store = self.store
+        self.save_runner.run_task(
+            lambda: store.save(thread),
+            lambda _s: self.thread_saved.emit(),
             lambda msg: self.status.setText(f"The thread of {q.qid} was not saved: {msg}"),
         )
 
@@ -351,7 +373,7 @@ class BatchDialog(QDialog):
     def on_table_cell_double_clicked(self, row: int, _col: int) -> None:
         session_id = self.sessions.get(row)
         if session_id is not None and not self.ask_id:
-            self.w.open_session(session_id)
+            self.open_requested.emit(session_id)
 
     @Slot()
     def on_export_clicked(self) -> None:
@@ -361,7 +383,7 @@ class BatchDialog(QDialog):
 
     def export_to(self, folder: Path) -> None:
         """Write ``report.md`` and ``results.jsonl`` into ``folder`` (off the GUI thread)."""
-        w = self.w
+        w = self.state
         if not self.records or w.corpus is None:
             return
         fp = corpus_fingerprint(w.corpus)
@@ -387,16 +409,16 @@ class BatchDialog(QDialog):
             atomic_write_text(folder / "report.md", report)
             return folder / "report.md"
 
-        w.save_runner.run_task(
+        self.save_runner.run_task(
             write,
             lambda path: self.status.setText(f"Exported to {path}"),
             lambda msg: self.status.setText(f"Export failed: {msg}"),
         )
 
 
-def open_batch_dialog(window: MainWindow) -> BatchDialog:
-    """Show the dialog (one per window; shown again when already open)."""
-    found = window.findChild(BatchDialog)
-    dialog = found if isinstance(found, BatchDialog) else BatchDialog(window)
+def open_batch_dialog(parent: QWidget, create: Callable[[], BatchDialog]) -> BatchDialog:
+    """Show the dialog (one per window: ``parent``'s, shown again when already open)."""
+    found = parent.findChild(BatchDialog)
+    dialog = found if isinstance(found, BatchDialog) else create()
     dialog.show()  # a child window: shown above the main window
     return dialog

@@ -2,8 +2,8 @@
 
 Design (``architecture.md`` §4 and §6): the hosted backend has its own ``EngineController``,
 so one worker thread owns it exactly as one owns the local model (requests carry ids from
-the window's shared counter; cancel is the worker's thread-safe flag). Opening it looks the
-key up on that thread (``app.hosted_endpoint``); the key never passes through the window.
+the shared counter of ``ui.engines``; cancel is the worker's thread-safe flag). Opening it
+looks the key up on that thread (``app.hosted_endpoint``); the key never passes through the UI.
 
 While Hosted is chosen, the corpus is planned by ``PrepareConsent`` on the hosted worker: the
 ``ConsentRequest`` it returns is both what the consent dialog shows and the plan that is
@@ -13,8 +13,9 @@ sent, so what the user agrees to is exactly what leaves. A yes is recorded in a
 nothing. When the local model cannot serve (it failed to load, the corpus does not fit its
 context, it ran out of memory), ``fallback_offer`` is shown in the same dialog.
 
-Signals:
-    consent_shown(object): the ConsentDialog that just opened.
+It works on the workbench state (``app.workbench``) and its own widgets; what the other flows
+do for it (count the corpus again, send a question, put one back in the box) it asks for with
+signals that the window connects.
 """
 
 from __future__ import annotations
@@ -22,22 +23,25 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QMessageBox, QStatusBar
 
 from longdesk.app.consent import ConsentLedger, ConsentRequest, FallbackOffer, fallback_offer
 from longdesk.app.hosted_endpoint import HostedSpec
+from longdesk.app.paths import Paths
+from longdesk.app.sessions import Session
+from longdesk.app.workbench import Change, Workbench
 from longdesk.app.workspace import included_corpus
 from longdesk.engine.backends.base import BackendInfo, Failed, FailureKind
 from longdesk.engine.backends.hosted_prices import format_money
+from longdesk.engine.events import Where
 from longdesk.ui.consent_dialog import ConsentDialog
-from longdesk.ui.widgets.model_bar import WHERE_HOSTED, WHERE_LOCAL
+from longdesk.ui.engines import Engines
+from longdesk.ui.local_model_glue import LocalModelGlue
+from longdesk.ui.widgets.model_bar import WHERE_HOSTED, WHERE_LOCAL, ModelBar
+from longdesk.ui.widgets.sources_panel import SourcesPanel
 from longdesk.ui.workers.engine_worker import EngineController, OpenHosted, Permit, PrepareConsent
-
-if TYPE_CHECKING:
-    from longdesk.ui.main_window import MainWindow
 
 NO_ENDPOINT = (
     "No hosted endpoint is configured. Set one (and its key) in File ▸ Settings; nothing "
@@ -45,22 +49,52 @@ NO_ENDPOINT = (
 )
 
 
-def session_cost(window: MainWindow) -> str:
+def session_cost(session: Session) -> str:
     """What this session's hosted turns cost, as the price table's currency; '' when unknown."""
-    costs = [(t.cost, t.currency) for t in window.session.turns if t.where == WHERE_HOSTED and t.cost]
+    costs = [(t.cost, t.currency) for t in session.turns if t.where == WHERE_HOSTED and t.cost]
     if not costs:
         return ""
     return format_money(sum(c for c, _ in costs if c is not None), costs[-1][1] or "USD")
 
 
 class HostedGlue(QObject):
-    """Owns the hosted worker and the consents of this window."""
+    """Owns the hosted worker and the consents of this workbench.
+
+    Signals:
+        consent_shown(object): the ConsentDialog that just opened.
+        engine_created(object): the hosted EngineController, once, when first opened.
+        plan_requested(): the corpus is to be counted for the backend now active.
+        plan_prepared(object): the ContextPlan of a prepared consent (what would be sent).
+        send_requested(str, bool): send this question (replacing the last turn when True).
+        question_returned(str): a question that was not sent goes back into the box.
+    """
 
     consent_shown = Signal(object)
+    engine_created = Signal(object)
+    plan_requested = Signal()
+    plan_prepared = Signal(object)
+    send_requested = Signal(str, bool)
+    question_returned = Signal(str)
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.w = window
+    def __init__(
+        self,
+        state: Workbench,
+        engines: Engines,
+        local: LocalModelGlue,
+        paths: Paths,
+        model_bar: ModelBar,
+        sources: SourcesPanel,
+        status: QStatusBar,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.engines = engines
+        self.local = local
+        self.paths = paths
+        self.model_bar = model_bar
+        self.sources = sources
+        self.status = status
         self.engine: EngineController | None = None
         self.info: BackendInfo | None = None
         self.consent: ConsentRequest | None = None
@@ -70,11 +104,16 @@ class HostedGlue(QObject):
         self._open_id = 0
         self._consent_id = 0
         self._offer: tuple[FallbackOffer, str, bool] | None = None
+        state.subscribe(self._on_state_changed)
+
+    def _on_state_changed(self, change: Change) -> None:
+        if Change.CORPUS in change and self.state.corpus is None:
+            self.consent = None  # the sources changed wholesale: a new consent is needed
 
     # ---------------------------------------------------------------- the endpoint
     def spec(self) -> HostedSpec | None:
         """The endpoint from the settings; None when none is configured."""
-        s = self.w.settings
+        s = self.state.settings
         if not s.hosted_endpoint:
             return None
         return HostedSpec(
@@ -90,17 +129,14 @@ class HostedGlue(QObject):
 
     def _engine(self) -> EngineController:
         if self.engine is None:
-            engine = EngineController(parent=self, ids=self.w.ids, name="longdesk-hosted")
+            engine = EngineController(parent=self, ids=self.engines.ids, name="longdesk-hosted")
             engine.model_loaded.connect(self.on_engine_model_loaded)
             engine.consent_prepared.connect(self.on_engine_consent_prepared)
-            engine.note_reported.connect(lambda _rid, note: self.w.statusBar().showMessage(note, 10_000))
-            self.w.connect_engine(engine)
+            engine.note_reported.connect(lambda _rid, note: self.status.showMessage(note, 10_000))
             self.engine = engine
+            self.engines.hosted = engine
+            self.engine_created.emit(engine)
         return self.engine
-
-    def cancel(self, request_id: int) -> None:
-        if self.engine is not None:
-            self.engine.cancel(request_id)
 
     def shutdown(self, wait_ms: int) -> None:
         if self.engine is not None:
@@ -113,48 +149,48 @@ class HostedGlue(QObject):
             self.use_hosted()
         else:
             self._offer = None
-            self.w.use_local()
+            self.local.use_local()
 
     def use_hosted(self) -> None:
         """Open the configured endpoint (or reuse it) and plan the corpus for it. Sends nothing."""
-        w = self.w
         spec = self.spec()
         if spec is None:
-            w.model_bar.set_where(WHERE_LOCAL)
-            box = QMessageBox(QMessageBox.Icon.Information, "Hosted model", NO_ENDPOINT, parent=w)
+            self.model_bar.set_where(WHERE_LOCAL)
+            box = QMessageBox(
+                QMessageBox.Icon.Information, "Hosted model", NO_ENDPOINT, parent=self.model_bar.window()
+            )
             box.open()
             return
-        w.model_bar.set_where(WHERE_HOSTED)
-        w.where = WHERE_HOSTED
-        w.info = None
-        w.plan = None
-        if self.info is not None and spec == self._spec:
+        self.model_bar.set_where(WHERE_HOSTED)
+        reuse = self.info is not None and spec == self._spec
+        if not reuse:
+            self._spec = spec
+            self.info = None
+            self.consent = None
+            self.model_bar.set_state(f"connecting to {spec.url}…")
+        self.state.set_where(Where.HOSTED, None)
+        if reuse:
             self._activate()
             return
-        self._spec = spec
-        self.info = None
-        self.consent = None
-        w.model_bar.set_state(f"connecting to {spec.url}…")
-        self._open_id = self._engine().submit(lambda rid: OpenHosted(rid, spec, w.paths.config))
-        w.refresh_all()
+        config = self.paths.config
+        self._open_id = self._engine().submit(lambda rid: OpenHosted(rid, spec, config))
 
     @Slot(int, object)
     def on_engine_model_loaded(self, rid: int, info: object) -> None:
         if rid != self._open_id or not isinstance(info, BackendInfo):
             return
         self.info = info
-        if self.w.where == WHERE_HOSTED:
+        if self.state.where is Where.HOSTED:
             self._activate()
 
     def _activate(self) -> None:
-        w = self.w
         assert self.info is not None
-        w.info = self.info
-        w.model_bar.set_hosted(self.info, session_cost(w))
-        w.statusBar().showMessage(
+        self.model_bar.set_hosted(self.info, session_cost(self.state.session))
+        self.status.showMessage(
             f"Hosted: {self.info.name} at {self.info.endpoint}. Nothing is sent before you agree.", 8000
         )
-        w.request_plan()
+        self.state.set_backend(self.info)
+        self.plan_requested.emit()
 
     def open_failed(self, rid: int, failure: Failed) -> bool:
         """A failure of this glue's requests (open, consent); False when ``rid`` is not ours."""
@@ -166,23 +202,23 @@ class HostedGlue(QObject):
             message = f"Could not count the sources for the hosted model: {failure.message}"
         else:
             return False
-        self.w.statusBar().showMessage(message, 20_000)
+        self.status.showMessage(message, 20_000)
         if rid != self._consent_id:
-            self.w.use_local()
-        box = QMessageBox(QMessageBox.Icon.Warning, "Hosted model", message, parent=self.w)
+            self.local.use_local()
+        box = QMessageBox(QMessageBox.Icon.Warning, "Hosted model", message, parent=self.model_bar.window())
         box.open()
         return True
 
     # ---------------------------------------------------------------- planning = consent
     def prepare(self) -> None:
         """Count the corpus for the hosted model and say what sending it means (on its worker)."""
-        w = self.w
-        if w.corpus is None or self.engine is None or self.info is None:
+        state = self.state
+        if state.corpus is None or self.engine is None or self.info is None:
             return
-        corpus = included_corpus(w.corpus, w.session.excluded)
-        options = w.asking.options()
-        session_id = w.session.session_id
-        send_secrets = not w.settings.hosted_leave_out_secrets
+        corpus = included_corpus(state.corpus, state.session.excluded)
+        options = state.ask_options()
+        session_id = state.session.session_id
+        send_secrets = not state.settings.hosted_leave_out_secrets
         self.consent = None
         self._consent_id = self.engine.submit(
             lambda rid: PrepareConsent(rid, session_id, corpus, options, send_secrets)
@@ -190,21 +226,25 @@ class HostedGlue(QObject):
 
     @Slot(int, object)
     def on_engine_consent_prepared(self, rid: int, request: object) -> None:
-        w = self.w
-        if rid != self._consent_id or not isinstance(request, ConsentRequest) or w.where != WHERE_HOSTED:
+        if (
+            rid != self._consent_id
+            or not isinstance(request, ConsentRequest)
+            or self.state.where is not Where.HOSTED
+        ):
             return
         self.consent = request
-        w.apply_plan(request.plan)
-        w.sources.model.set_status({i.doc_id: "not sent" for i in request.left_out if i.secret})
+        self.plan_prepared.emit(request.plan)
+        self.sources.model.set_status({i.doc_id: "not sent" for i in request.left_out if i.secret})
         if self._offer is not None:
             offer, question, replace_last = self._offer
             self._offer = None
-            self.with_consent(
+
+            def proceed() -> None:
                 # no question: the way out of "does not fit" was taken before one was typed
-                lambda: w.asking.send(question, replace_last=replace_last) if question else None,
-                offer=offer,
-                on_cancel=lambda: self._offer_refused(question),
-            )
+                if question:
+                    self.send_requested.emit(question, replace_last)
+
+            self.with_consent(proceed, offer=offer, on_cancel=lambda: self._offer_refused(question))
 
     # ---------------------------------------------------------------- consent
     def with_consent(
@@ -215,22 +255,22 @@ class HostedGlue(QObject):
         on_cancel: Callable[[], None] | None = None,
     ) -> None:
         """Run ``proceed`` once sending the current plan is agreed to (asked once per corpus)."""
-        w = self.w
+        state = self.state
         request = self.consent
-        if request is None or request.plan is not w.plan or self.engine is None:
-            w.statusBar().showMessage("The sources are still being counted for the hosted model.", 5000)
+        if request is None or request.plan is not state.plan or self.engine is None:
+            self.status.showMessage("The sources are still being counted for the hosted model.", 5000)
             if on_cancel is not None:
                 on_cancel()
             return
-        if request.session_id != w.session.session_id:  # a new thread: consent is per session
-            request = dataclasses.replace(request, session_id=w.session.session_id)
+        if request.session_id != state.session.session_id:  # a new thread: consent is per session
+            request = dataclasses.replace(request, session_id=state.session.session_id)
             self.consent = request
         if offer is None and self.ledger.covers(request.session_id, request.endpoint, request.fingerprint):
             proceed()
             return
         if self.dialog is not None:
             return  # one question at a time
-        dialog = ConsentDialog(request, offer, w)
+        dialog = ConsentDialog(request, offer, self.model_bar.window())
         self.dialog = dialog
         dialog.accepted.connect(lambda: self._granted(request, proceed))
         dialog.rejected.connect(lambda: self._refused(request, on_cancel))
@@ -252,7 +292,7 @@ class HostedGlue(QObject):
         proceed()
 
     def _refused(self, request: ConsentRequest, on_cancel: Callable[[], None] | None) -> None:
-        self.w.statusBar().showMessage(f"Nothing was sent to {request.host}.", 10_000)
+        self.status.showMessage(f"Nothing was sent to {request.host}.", 10_000)
         if on_cancel is not None:
             on_cancel()
 
@@ -274,10 +314,10 @@ class HostedGlue(QObject):
         return True
 
     def _offer_refused(self, question: str) -> None:
-        self.w.use_local()
-        self.w.asking.restore_question(question)
+        self.local.use_local()
+        self.question_returned.emit(question)
 
     def show_costs(self) -> None:
         """The session's hosted cost in the model bar, after each hosted answer."""
         if self.info is not None:
-            self.w.model_bar.set_hosted(self.info, session_cost(self.w))
+            self.model_bar.set_hosted(self.info, session_cost(self.state.session))

@@ -7,24 +7,28 @@ thread; loading runs on the engine worker. Why the local model cannot serve is k
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Slot
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtWidgets import QStatusBar
 
 from longdesk.app.paths import Paths
 from longdesk.app.settings import Settings
+from longdesk.app.workbench import Workbench
 from longdesk.app.workspace import context_for
 from longdesk.engine.backends.base import BackendInfo, FailureKind
-from longdesk.ui.application import freeze_long_lived_objects
+from longdesk.engine.events import Where
+from longdesk.ui.activity import ActivityBar
 from longdesk.ui.dialogs import pick_model_file
-from longdesk.ui.widgets.model_bar import WHERE_HOSTED, WHERE_LOCAL
-from longdesk.ui.workers.engine_worker import LoadModel
+from longdesk.ui.interpreter import freeze_long_lived_objects
+from longdesk.ui.welcome import WelcomePage
+from longdesk.ui.widgets.model_bar import WHERE_LOCAL, ModelBar
+from longdesk.ui.workers.engine_worker import EngineController, LoadModel
+from longdesk.ui.workers.pool import TaskRunner
 
 if TYPE_CHECKING:
     from longdesk.app.models import ModelEntry
-    from longdesk.ui.main_window import MainWindow
 
 
 def probe_model(paths: Paths, settings: Settings, explicit: Path | None) -> ModelEntry:
@@ -40,17 +44,44 @@ def probe_model(paths: Paths, settings: Settings, explicit: Path | None) -> Mode
 
 
 class LocalModelGlue(QObject):
-    """The local model's life in the window: probe, load, choose another, switch back to it.
+    """The local model's life: probe, load, choose another, switch back to it.
 
     Attributes:
         info: BackendInfo of the loaded local model, None until loaded.
         failure: (kind, message) when the local model cannot serve, else None.
         entry: the header facts of the model being used.
+
+    Signals:
+        model_ready(object): the ModelEntry of the model about to be loaded (header checked).
+        model_loaded(object): BackendInfo once the model is loaded on the worker.
+        plan_requested(): the corpus is to be counted again (by the backend now active).
     """
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.w = window
+    model_ready = Signal(object)
+    model_loaded = Signal(object)
+    plan_requested = Signal()
+
+    def __init__(
+        self,
+        state: Workbench,
+        engine: EngineController,
+        runner: TaskRunner,
+        paths: Paths,
+        model_bar: ModelBar,
+        welcome: WelcomePage,
+        status: QStatusBar,
+        activity: ActivityBar,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.engine = engine
+        self.runner = runner
+        self.paths = paths
+        self.model_bar = model_bar
+        self.welcome = welcome
+        self.status = status
+        self.activity = activity
         self.info: BackendInfo | None = None
         self.failure: tuple[FailureKind, str] | None = None
         self.entry: ModelEntry | None = None
@@ -58,102 +89,98 @@ class LocalModelGlue(QObject):
         self.load_id = 0
 
     def probe_and_load(self, explicit: Path | None) -> None:
-        w = self.w
-        w.model_bar.set_state("checking…")
+        self.model_bar.set_state("checking…")
         self.failure = None
-        w.runner.run_task(
-            lambda: probe_model(w.paths, w.settings, explicit),
+        paths, settings = self.paths, self.state.settings
+        self.runner.run_task(
+            lambda: probe_model(paths, settings, explicit),
             self.on_model_probed,
             lambda msg: self.problem(f"The model could not be checked: {msg}"),
         )
 
     def on_model_probed(self, entry: ModelEntry) -> None:
-        w = self.w
         self.entry = entry
-        w.model_bar.set_entry(entry)
+        self.model_bar.set_entry(entry)
         if entry.error:
             self.problem(f"The model is unusable: {entry.error}")
-            w.model_ready.emit(entry)
+            self.model_ready.emit(entry)
             return
         fit = entry.memory.describe() if entry.memory else ""
-        w.welcome.model_status.setText(
+        self.welcome.model_status.setText(
             f"{entry.name} — {entry.architecture}, {entry.quantization}, {entry.size_bytes / 1e6:,.0f} MB, "
             f"context {entry.context_length:,} tokens. Memory: {fit}"
         )
         self.path = entry.path
-        n_ctx = context_for(entry.context_length, w.settings.context_tokens)
+        settings = self.state.settings
+        n_ctx = context_for(entry.context_length, settings.context_tokens)
         from longdesk.engine.backends.local import LocalSettings  # already imported by the probe
 
         local = LocalSettings(
             n_ctx=n_ctx,
-            n_threads=w.settings.n_threads,
-            n_gpu_layers=w.settings.n_gpu_layers,
-            prompt_format=w.settings.prompt_format,
+            n_threads=settings.n_threads,
+            n_gpu_layers=settings.n_gpu_layers,
+            prompt_format=settings.prompt_format,
             # Read once, ask forever: readings are saved and restored across sessions.
-            snapshot_dir=w.paths.snapshots,
-            snapshot_budget_bytes=int(w.settings.snapshot_budget_gb * (1 << 30)),
+            snapshot_dir=self.paths.snapshots,
+            snapshot_budget_bytes=int(settings.snapshot_budget_gb * (1 << 30)),
         )
         self.info = None
-        if w.where != WHERE_HOSTED:
-            w.info = None
-            w.model_bar.set_state("loading…")
-        w.activity.start(f"Loading {entry.name}…", cancellable=False)
-        self.load_id = w.engine.submit(lambda rid: LoadModel(rid, entry.path, local))
-        w.model_ready.emit(entry)
+        if self.state.where is not Where.HOSTED:
+            self.model_bar.set_state("loading…")
+            self.state.set_backend(None)
+        self.activity.start(f"Loading {entry.name}…", cancellable=False)
+        self.load_id = self.engine.submit(lambda rid: LoadModel(rid, entry.path, local))
+        self.model_ready.emit(entry)
 
     def problem(self, message: str, kind: FailureKind = FailureKind.MODEL) -> None:
-        w = self.w
         self.failure = (kind, message)
-        if w.where != WHERE_HOSTED:
-            w.model_bar.set_state("no model")
-            w.statusBar().showMessage(message)
-        w.welcome.model_status.setText(message)
-        w.activity.finish()
+        if self.state.where is not Where.HOSTED:
+            self.model_bar.set_state("no model")
+            self.status.showMessage(message)
+        self.welcome.model_status.setText(message)
+        self.activity.finish()
 
     @Slot()
     def on_choose_model(self) -> None:
-        path = pick_model_file(self.w, self.w.settings.models_dir or str(Path.home()))
+        path = pick_model_file(self.model_bar.window(), self.state.settings.models_dir or str(Path.home()))
         if path is not None:
             self.use_model(path)
 
     @Slot(object)
     def use_model(self, path: object) -> None:
         assert isinstance(path, Path)
-        self.w.session = dataclasses.replace(self.w.session, model=str(path))
+        self.state.set_model(path)
         self.use_local()
         self.probe_and_load(path)
 
     @Slot(int, object)
     def on_engine_model_loaded(self, rid: int, info: object) -> None:
-        w = self.w
         if rid != self.load_id or not isinstance(info, BackendInfo):
             return
         self.info = info
         self.failure = None
-        w.activity.finish()
-        if w.where != WHERE_HOSTED:
-            w.info = info
-            w.model_bar.set_info(info)
-            w.statusBar().showMessage(f"{info.name} is ready (context {info.context_window:,} tokens)", 5000)
+        self.activity.finish()
+        local = self.state.where is not Where.HOSTED
+        if local:
+            self.model_bar.set_info(info)
+            self.status.showMessage(f"{info.name} is ready (context {info.context_window:,} tokens)", 5000)
         freeze_long_lived_objects()  # the model's libraries are loaded: keep them out of later GC passes
-        w.model_loaded.emit(info)
-        if w.corpus is not None and w.where != WHERE_HOSTED:
-            w.request_plan()
-        w.refresh_all()
+        if local:
+            self.state.set_backend(info)
+        self.model_loaded.emit(info)
+        if local and self.state.corpus is not None:
+            self.plan_requested.emit()
 
     def use_local(self) -> None:
         """Answer with the local model again (the hosted worker keeps its endpoint open)."""
-        w = self.w
-        w.model_bar.set_where(WHERE_LOCAL)
-        if w.where == WHERE_LOCAL:
+        self.model_bar.set_where(WHERE_LOCAL)
+        if self.state.where is Where.LOCAL:
             return
-        w.where = WHERE_LOCAL
-        w.info = self.info
-        w.plan = None
         if self.entry is not None:
-            w.model_bar.set_entry(self.entry)
+            self.model_bar.set_entry(self.entry)
         if self.info is not None:
-            w.model_bar.set_info(self.info)
+            self.model_bar.set_info(self.info)
         else:
-            w.model_bar.set_state("no model" if self.failure else "loading…")
-        w.request_plan()
+            self.model_bar.set_state("no model" if self.failure else "loading…")
+        self.state.set_where(Where.LOCAL, self.info)
+        self.plan_requested.emit()

@@ -1,19 +1,19 @@
-"""The main window: sources, model bar, budget, conversation and source viewer, wired to the engine.
+"""The main window: the assembly of the workbench state, its flows and their widgets.
 
-The window holds no engine state of its own beyond immutable values (Corpus, ContextPlan,
-Session). Model work goes to ``EngineController`` (one worker thread owns the model), and
-ingestion, page rendering and file writes go to pools; the GUI thread only turns results into
-widgets. Signals from the worker carry request ids and anything not awaited is dropped.
+The workbench state (``app.workbench.Workbench``) owns what the window shows: session, corpus,
+plan, the active backend's info, where it runs. Model work goes to ``EngineController`` (one
+worker thread owns the model, ``ui.engines`` holds the local and hosted ones), and ingestion,
+page rendering and file writes go to pools; the GUI thread only turns results into widgets.
 
-This module lays the window out and keeps the shared state (session, corpus, plan, the active
-backend's info); the flows live beside it, each a QObject holding the window: reading and
-counting sources in ``ui/sources_glue.py``, the local model in ``ui/local_model_glue.py``,
-asking and streaming in ``ui/ask_flow.py``, the local/hosted switch and consent in
-``ui/hosted_glue.py``, session persistence in ``ui/session_glue.py``, settings in
-``ui/settings_glue.py``, menus in ``ui/menus.py``, the citation viewer flow in
-``ui/citation_opener.py``; Qt-free state in ``app/workspace.py`` and ``app/sessions.py``. The
-window's own methods named after those flows only hand over to them (the public API that menus,
-tests and benchmarks use).
+This module lays the window out, builds the flows and connects them; each flow gets the state,
+its controller and the widgets it works on, never the window: reading and counting sources in
+``ui/sources_glue.py``, the local model in ``ui/local_model_glue.py``, asking and streaming in
+``ui/ask_flow.py``, the local/hosted switch and consent in ``ui/hosted_glue.py``, session
+persistence in ``ui/session_glue.py``, settings in ``ui/settings_glue.py``, the ways out of "does
+not fit" in ``ui/ways_out.py``, the citation viewer in ``ui/citation_opener.py``. The state's
+operations report what they changed (``Change``), and ``on_state_changed`` redraws only those
+views. The window's own methods named after the flows only hand over to them (the public API
+that menus, tests and benchmarks use).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMainWindow,
+    QMenu,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
@@ -49,16 +50,20 @@ from longdesk.app.citations import Citation
 from longdesk.app.paths import Paths
 from longdesk.app.sessions import Session, SessionStore
 from longdesk.app.settings import Settings, load_settings
+from longdesk.app.workbench import Change, Workbench
 from longdesk.engine.backends.base import BackendInfo, Failed
 from longdesk.engine.context.plan import ContextPlan
 from longdesk.engine.corpus.model import Corpus
+from longdesk.engine.events import ThinkingMode, Where
 from longdesk.ui.activity import ActivityBar
-from longdesk.ui.ask_flow import AskFlow
+from longdesk.ui.ask_flow import AskBar, AskFlow
+from longdesk.ui.batch_dialog import BatchDialog, open_batch_dialog
 from longdesk.ui.citation_opener import CitationOpener
 from longdesk.ui.dialogs import confirm_link
+from longdesk.ui.engines import Engines
 from longdesk.ui.hosted_glue import HostedGlue
 from longdesk.ui.local_model_glue import LocalModelGlue
-from longdesk.ui.menus import build_menus
+from longdesk.ui.menus import MenuSlots, build_menus
 from longdesk.ui.session_glue import SessionGlue
 from longdesk.ui.sessions_panel import SessionsPanel
 from longdesk.ui.settings_glue import SettingsGlue
@@ -66,15 +71,31 @@ from longdesk.ui.sources_glue import SourcesGlue
 from longdesk.ui.theme import ThemeMode, apply_theme
 from longdesk.ui.ways_out import WaysOut, WaysOutGlue
 from longdesk.ui.welcome import WelcomePage
-from longdesk.ui.widgets.budget_meter import BudgetFigures, BudgetMeter
+from longdesk.ui.widgets.budget_meter import BudgetMeter
 from longdesk.ui.widgets.conversation import ConversationView
-from longdesk.ui.widgets.model_bar import WHERE_HOSTED, WHERE_LOCAL, ModelBar
+from longdesk.ui.widgets.model_bar import ModelBar
 from longdesk.ui.widgets.source_viewer import SourceViewer
 from longdesk.ui.widgets.sources_panel import SourcesPanel
 from longdesk.ui.workers.engine_worker import BackendFactory, EngineController, local_backend
 from longdesk.ui.workers.pool import TaskRunner
 
 STATE_FILE = "window.ini"
+
+# Which views redraw for which changes (besides the conversation, see ``on_state_changed``).
+_PAGE_CHANGES = (
+    Change.SESSION
+    | Change.SOURCES
+    | Change.CORPUS
+    | Change.PLAN
+    | Change.TURNS
+    | Change.PENDING
+    | Change.META
+)
+_BUDGET_CHANGES = (
+    Change.SESSION | Change.SOURCES | Change.CORPUS | Change.PLAN | Change.BACKEND | Change.WHERE
+    | Change.TURNS | Change.PENDING | Change.SETTINGS | Change.THINKING
+)  # fmt: skip
+_TURN_CHANGES = Change.TURNS | Change.STREAM | Change.LOCATED
 
 
 class MainWindow(QMainWindow):
@@ -107,28 +128,18 @@ class MainWindow(QMainWindow):
     ) -> None:
         super().__init__()
         self.paths = paths or Paths.default()
-        self.settings, self._settings_warning = load_settings(self.paths.config)
+        settings, self._settings_warning = load_settings(self.paths.config)
+        self.workbench = Workbench(settings)
         self.store = SessionStore(self.paths.data / "sessions")
         self.state = QSettings(str(self.paths.config / STATE_FILE), QSettings.Format.IniFormat)
         self.runner = TaskRunner(parent=self)
         save_pool = QThreadPool(self)
         save_pool.setMaxThreadCount(1)  # saves of one session never overtake each other
         self.save_runner = TaskRunner(save_pool, self)
-        self.ids = itertools.count(1)  # one numbering for the requests of both workers
-        self.engine = EngineController(backend_factory, self, ids=self.ids)
+        ids = itertools.count(1)  # one numbering for the requests of both workers
+        self.engine = EngineController(backend_factory, self, ids=ids)
+        self.engines = Engines(self.workbench, self.engine, ids)
         self._restore_last = restore_last_session
-        self.session = Session.new()
-        self.corpus: Corpus | None = None
-        self.plan: ContextPlan | None = None
-        self.info: BackendInfo | None = None  # the active backend's (local or hosted)
-        self.where = WHERE_LOCAL
-        self.last_prefix = 0
-        self.local = LocalModelGlue(self)
-        self.sources_glue = SourcesGlue(self)
-        self.asking = AskFlow(self)
-        self.sessions_glue = SessionGlue(self)
-        self.settings_glue = SettingsGlue(self)
-        self.hosted = HostedGlue(self)
         self.theme_applied = False
         self.theme = ThemeMode(str(self.state.value("theme", ThemeMode.SYSTEM.value)))
 
@@ -136,46 +147,61 @@ class MainWindow(QMainWindow):
         self.resize(_first_size())
         self.setAcceptDrops(True)
         self._build()
+        self._build_flows()
         self._build_menus()
-        self._connect_engine()
+        self._connect()
         self._restore_window_state()
+        self.workbench.subscribe(self.on_state_changed)
         self.refresh_all()
         if self._settings_warning:
             self.statusBar().showMessage(self._settings_warning, 10_000)
 
+    # ================================================================== the state, read-only
+    # For tests and benchmarks; every change goes through the Workbench's operations.
+    @property
+    def session(self) -> Session:
+        return self.workbench.session
+
+    @property
+    def corpus(self) -> Corpus | None:
+        return self.workbench.corpus
+
+    @property
+    def plan(self) -> ContextPlan | None:
+        return self.workbench.plan
+
+    @property
+    def info(self) -> BackendInfo | None:
+        return self.workbench.info
+
+    @property
+    def where(self) -> Where:
+        return self.workbench.where
+
+    @property
+    def settings(self) -> Settings:
+        return self.workbench.settings
+
     # ================================================================== layout
     def _build(self) -> None:
+        """The widgets; the flows that work on them are built next (``_build_flows``)."""
         central = QWidget(self)
         outer = QVBoxLayout(central)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(0)
         self.model_bar = ModelBar(central)
-        self.model_bar.choose_model_requested.connect(self.local.on_choose_model)
-        self.model_bar.where_changed.connect(self.hosted.on_model_bar_where_changed)
-        self.model_bar.thinking_changed.connect(self.on_model_bar_thinking_changed)
         outer.addWidget(self.model_bar)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal, central)
         self.splitter.setObjectName("mainSplitter")
         self.left_tabs = QTabWidget(self.splitter)
         self.sources = SourcesPanel()
-        self.sources.sources_dropped.connect(self.sources_glue.add_paths)
-        self.sources.model_dropped.connect(self.local.use_model)
-        self.sources.add_files_requested.connect(self.sources_glue.on_add_files)
-        self.sources.add_folder_requested.connect(self.sources_glue.on_add_folder)
-        self.sources.inclusion_changed.connect(self.sources_glue.on_sources_inclusion_changed)
         self.sessions_panel = SessionsPanel()
-        self.sessions_panel.open_requested.connect(self.sessions_glue.open_session)
-        self.sessions_panel.rename_requested.connect(self.sessions_glue.rename_session)
-        self.sessions_panel.delete_requested.connect(self.sessions_glue.delete_session)
         self.left_tabs.addTab(self.sources, "Sources")
         self.left_tabs.addTab(self.sessions_panel, "Sessions")
 
         self.center = QStackedWidget(self.splitter)
         self.welcome = WelcomePage()
-        self.welcome.add_files_requested.connect(self.sources_glue.on_add_files)
-        self.welcome.add_folder_requested.connect(self.sources_glue.on_add_folder)
-        self.welcome.choose_model_requested.connect(self.local.on_choose_model)
         self.center.addWidget(self.welcome)
         work = QWidget()
         work_layout = QVBoxLayout(work)
@@ -186,10 +212,9 @@ class MainWindow(QMainWindow):
         self.find_bar.setClearButtonEnabled(True)
         self.find_bar.returnPressed.connect(self.on_find_bar_return_pressed)
         self.find_bar.setVisible(False)
-        self.conversation = ConversationView(self.asking.citation_context, work)
+        state = self.workbench
+        self.conversation = ConversationView(lambda: (state.corpus, state.session.refs()), work)
         self.conversation.citation_clicked.connect(self.show_citation)
-        self.conversation.regenerate_requested.connect(self.asking.regenerate)
-        self.conversation.continue_requested.connect(self.asking.continue_answer)
         self.conversation.link_requested.connect(self.on_link_requested)
         work_layout.addWidget(self.find_bar)
         work_layout.addWidget(self.conversation, 1)
@@ -200,25 +225,20 @@ class MainWindow(QMainWindow):
         self.budget = BudgetMeter(ask_bar)
         ask_layout.addWidget(self.budget)
         self.ways_out = WaysOut(ask_bar)  # one-click ways out of "does not fit" (ui/ways_out.py)
-        self.ways_out_glue = WaysOutGlue(self, self.ways_out)
         ask_layout.addWidget(self.ways_out)
         row = QHBoxLayout()
         self.question = QPlainTextEdit(ask_bar)
         self.question.setObjectName("questionBox")
         self.question.setPlaceholderText("Ask about the sources… (Ctrl+Enter)")
         self.question.setFixedHeight(64)
-        self.question.textChanged.connect(self.asking.on_question_text_changed)
         buttons = QVBoxLayout()
         self.ask_button = QPushButton("Ask", ask_bar)
         self.ask_button.setObjectName("askButton")
-        self.ask_button.clicked.connect(self.ask)
         self.stop_button = QPushButton("Stop", ask_bar)
         self.stop_button.setObjectName("stopButton")
-        self.stop_button.clicked.connect(self.stop)
         self.stop_button.setVisible(False)
         self.thread_button = QPushButton("New thread", ask_bar)
         self.thread_button.setToolTip("Start a new conversation on the same sources (Ctrl+Shift+N)")
-        self.thread_button.clicked.connect(self.new_thread)
         buttons.addWidget(self.ask_button)
         buttons.addWidget(self.stop_button)
         buttons.addWidget(self.thread_button)
@@ -245,18 +265,139 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         self.activity = ActivityBar(self)
-        self.activity.cancel_requested.connect(self.stop)
         self.statusBar().addPermanentWidget(self.activity)
         self.statusBar().showMessage("Starting…")
+        self.recent_menu = QMenu("Open recent", self)
+
+    def _build_flows(self) -> None:
+        """Each flow gets the state, its controller and the widgets it works on."""
+        state, status, activity = self.workbench, self.statusBar(), self.activity
+        self.local = LocalModelGlue(
+            state, self.engine, self.runner, self.paths, self.model_bar, self.welcome, status, activity, self
+        )
+        self.hosted = HostedGlue(
+            state, self.engines, self.local, self.paths, self.model_bar, self.sources, status, self
+        )
+        self.sources_glue = SourcesGlue(
+            state, self.engines, self.hosted, self.runner, self.paths, self.sources, status, activity, self
+        )
+        bar = AskBar(
+            self.question, self.ask_button, self.stop_button, self.thread_button, self.ask_hint, self.budget
+        )
+        self.asking = AskFlow(
+            state,
+            self.engines,
+            self.hosted,
+            self.local,
+            self.sources_glue,
+            bar,
+            self.conversation,
+            self.sources,
+            status,
+            activity,
+            self,
+        )
+        self.sessions_glue = SessionGlue(
+            state,
+            self.store,
+            self.runner,
+            self.save_runner,
+            self.state,
+            self.asking,
+            self.sources_glue,
+            self.local,
+            self.sessions_panel,
+            self.recent_menu,
+            self.sources,
+            self.viewer,
+            status,
+            self,
+        )
+        self.settings_glue = SettingsGlue(
+            state,
+            self.paths,
+            self.runner,
+            self.save_runner,
+            self.local,
+            self.hosted,
+            self.sources_glue,
+            status,
+            self,
+        )
+        self.ways_out_glue = WaysOutGlue(
+            state,
+            self.ways_out,
+            self.question,
+            self.sources,
+            self.local,
+            self.hosted,
+            self.settings_glue,
+            self.runner,
+            self.paths,
+            self,
+        )
 
     def _build_menus(self) -> None:
-        actions = build_menus(self)
-        self.recent_menu = actions.recent
-        self.theme_actions = actions.themes
+        slots = MenuSlots(
+            new_session=self.new_session,
+            new_thread=self.new_thread,
+            add_files=self.sources_glue.on_add_files,
+            add_folder=self.sources_glue.on_add_folder,
+            choose_model=self.local.on_choose_model,
+            export=self.on_export,
+            run_question_list=self.open_batch_dialog,
+            settings=self.settings_glue.on_settings,
+            quit=self.close,
+            find=self.on_find,
+            ask=self.ask,
+            stop=self.stop,
+            regenerate_last=lambda: self.regenerate(len(self.workbench.session.turns) - 1),
+            about=self.settings_glue.on_about,
+            set_theme=self.set_theme,
+        )
+        self.theme_actions = build_menus(self, slots, self.recent_menu, self.theme)
 
-    def _connect_engine(self) -> None:
-        self.engine.model_loaded.connect(self.local.on_engine_model_loaded)
-        self.engine.planned.connect(self.sources_glue.on_engine_planned)
+    def _connect(self) -> None:
+        """The signals between the widgets, the flows and the engines (the window is their assembly)."""
+        local, hosted, sources, asking, sessions = (
+            self.local,
+            self.hosted,
+            self.sources_glue,
+            self.asking,
+            self.sessions_glue,
+        )
+        self.model_bar.choose_model_requested.connect(local.on_choose_model)
+        self.model_bar.where_changed.connect(hosted.on_model_bar_where_changed)
+        self.model_bar.thinking_changed.connect(self.on_model_bar_thinking_changed)
+        self.sources.sources_dropped.connect(sources.add_paths)
+        self.sources.model_dropped.connect(local.use_model)
+        self.sources.add_files_requested.connect(sources.on_add_files)
+        self.sources.add_folder_requested.connect(sources.on_add_folder)
+        self.sources.inclusion_changed.connect(sources.on_sources_inclusion_changed)
+        self.welcome.add_files_requested.connect(sources.on_add_files)
+        self.welcome.add_folder_requested.connect(sources.on_add_folder)
+        self.welcome.choose_model_requested.connect(local.on_choose_model)
+        self.thread_button.clicked.connect(sessions.new_thread)
+        self.activity.cancel_requested.connect(asking.stop)
+
+        local.model_ready.connect(self.model_ready)
+        local.model_loaded.connect(self.model_loaded)
+        local.plan_requested.connect(sources.request_plan)
+        hosted.plan_requested.connect(sources.request_plan)
+        hosted.plan_prepared.connect(sources.apply_plan)
+        hosted.engine_created.connect(self._on_hosted_engine_created)
+        sources.planned.connect(self.corpus_planned)
+        sources.planned.connect(sessions.autosave)
+        sources.planned.connect(asking.send_pending)
+        sources.save_requested.connect(sessions.autosave)
+        asking.answer_finished.connect(self.answer_finished)
+        asking.save_requested.connect(sessions.autosave)
+        asking.budget_changed.connect(self.ways_out_glue.refresh)
+        sessions.saved.connect(self.session_saved)
+        sessions.listed.connect(self.sessions_listed)
+
+        self.engine.model_loaded.connect(local.on_engine_model_loaded)
+        self.engine.planned.connect(sources.on_engine_planned)
         self.connect_engine(self.engine)
         app = QApplication.instance()
         if isinstance(app, QApplication):
@@ -273,11 +414,10 @@ class MainWindow(QMainWindow):
         e.finished.connect(a.on_engine_finished)
         e.failed.connect(self.on_engine_failed)
 
-    def active_engine(self) -> EngineController:
-        """The controller whose worker owns the backend now chosen in the model bar."""
-        if self.where == WHERE_HOSTED and self.hosted.engine is not None:
-            return self.hosted.engine
-        return self.engine
+    @Slot(object)
+    def _on_hosted_engine_created(self, engine: object) -> None:
+        assert isinstance(engine, EngineController)
+        self.connect_engine(engine)
 
     # ================================================================== start-up
     @Slot()
@@ -306,31 +446,16 @@ class MainWindow(QMainWindow):
     def add_paths(self, paths: Sequence[Path]) -> None:
         self.sources_glue.add_paths(paths)
 
-    def ingest_sources(self) -> None:
-        self.sources_glue.ingest_sources()
-
     def request_plan(self) -> None:
         self.sources_glue.request_plan()
 
-    def apply_plan(self, plan: ContextPlan) -> None:
-        self.sources_glue.apply_plan(plan)
-
-    def forget_corpus(self) -> None:
-        self.sources_glue.forget_corpus()
-
     @Slot(str)
-    def on_model_bar_thinking_changed(self, _mode: str) -> None:
-        if self.where == WHERE_HOSTED:
+    def on_model_bar_thinking_changed(self, mode: str) -> None:
+        self.workbench.set_thinking(ThinkingMode(mode))
+        if self.workbench.where is Where.HOSTED:
             self.request_plan()  # the output reserve, and so the consent's budget and cost, changed
-        self.refresh_budget()
 
-    # ================================================================== model (ui/local_model_glue.py)
-    def use_model(self, path: object) -> None:
-        self.local.use_model(path)
-
-    def use_local(self) -> None:
-        self.local.use_local()
-
+    # ================================================================== failures, by request id
     @Slot(int, object)
     def on_engine_failed(self, rid: int, failure: object) -> None:
         if not isinstance(failure, Failed):
@@ -364,15 +489,26 @@ class MainWindow(QMainWindow):
     def regenerate(self, index: int) -> None:
         self.asking.regenerate(index)
 
-    def budget_figures(self) -> BudgetFigures | None:
-        return self.asking.budget_figures()
+    def open_batch_dialog(self) -> BatchDialog:
+        """File ▸ Run a question list… (one dialog per window)."""
+
+        def create() -> BatchDialog:
+            dialog = BatchDialog(
+                self.workbench, self.engines, self.hosted, self.store, self.save_runner, self
+            )
+            dialog.thread_saved.connect(self.refresh_sessions)
+            dialog.open_requested.connect(self.open_session)
+            return dialog
+
+        return open_batch_dialog(self, create)
 
     # ================================================================== citations
     @Slot(object)
     def show_citation(self, cite: object) -> None:
         """Open the source viewer at the cited place (rendering off the GUI thread)."""
         assert isinstance(cite, Citation)
-        self.citation_opener.open(cite, self.session.refs(), self.corpus, self.devicePixelRatioF())
+        state = self.workbench
+        self.citation_opener.open(cite, state.session.refs(), state.corpus, self.devicePixelRatioF())
 
     @Slot(QUrl)
     def on_link_requested(self, url: QUrl) -> None:
@@ -434,56 +570,38 @@ class MainWindow(QMainWindow):
         hits = self.conversation.find_text(self.find_bar.text())
         self.statusBar().showMessage(f"{hits} turn{'s' if hits != 1 else ''} match", 3000)
 
-    # ================================================================== state
+    # ================================================================== redrawing what changed
+    def on_state_changed(self, change: Change) -> None:
+        """Redraw the views that show what ``change`` names, and only those."""
+        state = self.workbench
+        if Change.SESSION in change:
+            self.conversation.set_turns(state.session.turns)
+        elif change & _TURN_CHANGES:
+            self.conversation.sync_turns(state.session.turns, state.streaming_index)
+        if change & _PAGE_CHANGES:
+            self.refresh_page()
+        if change & _BUDGET_CHANGES:
+            self.asking.refresh_budget()
+
     def refresh_all(self) -> None:
-        has_work = bool(self.session.sources or self.session.turns or self.asking.pending_question)
+        """Redraw every view from the state."""
+        self.on_state_changed(Change.ALL & ~Change.SESSION)
+
+    def refresh_page(self) -> None:
+        """The welcome or the work page, the window title and the sources summary."""
+        state = self.workbench
+        has_work = state.has_work
         self.center.setCurrentWidget(self.work_page if has_work else self.welcome)
-        docs = [d for d in self.session.documents if d.included]
-        skipped = len(self.corpus.issues) if self.corpus is not None else 0
+        docs = [d for d in state.session.documents if d.included]
+        skipped = len(state.corpus.issues) if state.corpus is not None else 0
         if docs:
             self.sources.summary.setText(
                 f"{len(docs)} document{'s' if len(docs) != 1 else ''} in context, "
                 f"{sum(d.tokens for d in docs):,} tokens of text"
                 + (f"; {skipped} file{'s' if skipped != 1 else ''} left out" if skipped else "")
-                + (" · counting…" if self.plan is None and self.corpus is not None else "")
+                + (" · counting…" if state.plan is None and state.corpus is not None else "")
             )
-        self.setWindowTitle(f"{self.session.title} — Longdesk" if has_work else "Longdesk")
-        self.refresh_budget()
-
-    def refresh_budget(self) -> None:
-        self.budget.set_figures(self.budget_figures())
-        self.ways_out_glue.refresh(self.budget.figures)
-        self.refresh_controls()
-
-    def refresh_controls(self) -> None:
-        pending = self.asking.pending_question is not None
-        busy = self.streaming or pending
-        over = self.budget.over
-        has_question = bool(self.question.toPlainText().strip())
-        ready = bool(self.session.sources)
-        # Over budget, Ask stays possible when a hosted endpoint could take the question instead.
-        fallback = over and self.where != WHERE_HOSTED and bool(self.settings.hosted_endpoint)
-        self.ask_button.setEnabled(has_question and ready and not busy and (not over or fallback))
-        self.ask_button.setVisible(not self.streaming)
-        self.stop_button.setVisible(self.streaming)
-        self.thread_button.setEnabled(not busy and bool(self.session.turns))
-        if self.streaming:
-            hint = "Answering — Esc stops. The corpus is read once; later questions reuse it."
-        elif pending:
-            hint = "Your question is sent as soon as the sources are read and counted."
-        elif over:
-            hint = "Does not fit: see the red note above." + (
-                " Ask offers the hosted model instead." if fallback else ""
-            )
-        elif self.info is None:
-            hint = "Connecting to the hosted model…" if self.where == WHERE_HOSTED else "Loading the model…"
-        elif not self.session.sources:
-            hint = "Add sources to ask about them."
-        elif self.plan is None:
-            hint = "Counting tokens…" if self.corpus is not None else "The sources will be read when you ask."
-        else:
-            hint = self.reading_note or "Ready. The corpus is read once, then every question reuses it."
-        self.ask_hint.setText(hint)
+        self.setWindowTitle(f"{state.session.title} — Longdesk" if has_work else "Longdesk")
 
     def _restore_window_state(self) -> None:
         geometry = self.state.value("geometry")
@@ -511,8 +629,7 @@ class MainWindow(QMainWindow):
         self.state.setValue("window_state", self.saveState())
         self.state.setValue("splitter", self.splitter.saveState())
         self.state.sync()
-        if self.sources_glue.ingest is not None:
-            self.sources_glue.ingest.cancel()
+        self.sources_glue.cancel()
         self.hosted.shutdown(30_000)
         self.engine.shutdown(60_000)
         self.runner.close(5000)

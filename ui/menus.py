@@ -1,40 +1,53 @@
 """The menu bar and its keyboard shortcuts (new session Ctrl+N, add sources Ctrl+O, ask
-Ctrl+Enter, stop Esc, find Ctrl+F), built for a MainWindow."""
+Ctrl+Enter, stop Esc, find Ctrl+F), built for a main window from the slots it is given."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu
 
 from longdesk.app import logs
-from longdesk.ui.batch_dialog import open_batch_dialog
 from longdesk.ui.theme import ThemeMode
 
-if TYPE_CHECKING:
-    from longdesk.ui.main_window import MainWindow
+Slot0 = Callable[[], object]
 
 
 @dataclass(frozen=True, slots=True)
-class MenuActions:
-    """What the window keeps of its menus."""
+class MenuSlots:
+    """What each menu action does."""
 
-    recent: QMenu
-    themes: dict[ThemeMode, QAction]
+    new_session: Slot0
+    new_thread: Slot0
+    add_files: Slot0
+    add_folder: Slot0
+    choose_model: Slot0
+    export: Slot0
+    run_question_list: Slot0
+    settings: Slot0
+    quit: Slot0
+    find: Slot0
+    ask: Slot0
+    stop: Slot0
+    regenerate_last: Slot0
+    about: Slot0
+    set_theme: Callable[[ThemeMode], object]
 
 
-def build_menus(window: MainWindow) -> MenuActions:
-    """Create the menus of ``window``; every action calls one of its slots."""
+def build_menus(
+    window: QMainWindow, slots: MenuSlots, recent: QMenu, theme: ThemeMode
+) -> dict[ThemeMode, QAction]:
+    """Create the menus of ``window`` (``recent`` becomes File ▸ Open recent); returns the theme
+    actions, one per ThemeMode."""
     bar = window.menuBar()
 
     def action(
         menu_name: str,
         text: str,
-        slot: Callable[[], object],
+        slot: Slot0,
         shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
     ) -> QAction:
         menu = menus[menu_name]
@@ -47,23 +60,22 @@ def build_menus(window: MainWindow) -> MenuActions:
         return act
 
     menus = {name: bar.addMenu(name) for name in ("&File", "&Edit", "&Conversation", "&View", "&Help")}
-    action("&File", "New session", window.new_session, QKeySequence.StandardKey.New)
-    action("&File", "New thread on these sources", window.new_thread, "Ctrl+Shift+N")
-    action("&File", "Add files…", window.sources_glue.on_add_files, QKeySequence.StandardKey.Open)
-    action("&File", "Add folder…", window.sources_glue.on_add_folder, "Ctrl+Shift+O")
-    action("&File", "Use another model…", window.local.on_choose_model)
-    recent = menus["&File"].addMenu("Open recent")
-    action("&File", "Export conversation as Markdown…", window.on_export, "Ctrl+E")
-    action("&File", "Run a question list…", lambda: open_batch_dialog(window))
+    action("&File", "New session", slots.new_session, QKeySequence.StandardKey.New)
+    action("&File", "New thread on these sources", slots.new_thread, "Ctrl+Shift+N")
+    action("&File", "Add files…", slots.add_files, QKeySequence.StandardKey.Open)
+    action("&File", "Add folder…", slots.add_folder, "Ctrl+Shift+O")
+    action("&File", "Use another model…", slots.choose_model)
+    recent.setTitle("Open recent")
+    menus["&File"].addMenu(recent)
+    action("&File", "Export conversation as Markdown…", slots.export, "Ctrl+E")
+    action("&File", "Run a question list…", slots.run_question_list)
     menus["&File"].addSeparator()
-    action("&File", "Settings…", window.settings_glue.on_settings, QKeySequence.StandardKey.Preferences)
-    action("&File", "Quit", window.close, QKeySequence.StandardKey.Quit)
-    action("&Edit", "Find…", window.on_find, QKeySequence.StandardKey.Find)
-    action("&Conversation", "Ask", window.ask, "Ctrl+Return")
-    action("&Conversation", "Stop", window.stop, "Escape")
-    action(
-        "&Conversation", "Regenerate last answer", lambda: window.regenerate(len(window.session.turns) - 1)
-    )
+    action("&File", "Settings…", slots.settings, QKeySequence.StandardKey.Preferences)
+    action("&File", "Quit", slots.quit, QKeySequence.StandardKey.Quit)
+    action("&Edit", "Find…", slots.find, QKeySequence.StandardKey.Find)
+    action("&Conversation", "Ask", slots.ask, "Ctrl+Return")
+    action("&Conversation", "Stop", slots.stop, "Escape")
+    action("&Conversation", "Regenerate last answer", slots.regenerate_last)
     group = QActionGroup(window)
     theme_menu = menus["&View"].addMenu("Theme")
     themes: dict[ThemeMode, QAction] = {}
@@ -73,16 +85,16 @@ def build_menus(window: MainWindow) -> MenuActions:
         (ThemeMode.DARK, "Dark"),
     ):
         act = QAction(label, window, checkable=True)
-        act.setChecked(mode is window.theme)
-        act.triggered.connect(lambda _c=False, m=mode: window.set_theme(m))
+        act.setChecked(mode is theme)
+        act.triggered.connect(lambda _c=False, m=mode: slots.set_theme(m))
         group.addAction(act)
         theme_menu.addAction(act)
         themes[mode] = act
     action("&Help", "Show log", lambda: show_log(window))
     action("&Help", "Copy diagnostics", lambda: copy_diagnostics(window))
     menus["&Help"].addSeparator()
-    action("&Help", "About Longdesk", window.settings_glue.on_about)
-    return MenuActions(recent, themes)
+    action("&Help", "About Longdesk", slots.about)
+    return themes
 
 
 def show_log(window: QMainWindow) -> bool:

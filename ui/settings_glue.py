@@ -8,18 +8,19 @@ again before sending) when the endpoint or what may be sent changed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from PySide6.QtCore import QObject, Slot
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QMessageBox, QStatusBar
 
+from longdesk.app.paths import Paths
 from longdesk.app.secrets import keyring_problem, store_key
 from longdesk.app.settings import Settings, save_settings
+from longdesk.app.workbench import Workbench
+from longdesk.engine.events import Where
 from longdesk.ui.dialogs import AboutDialog, SettingsDialog, llama_versions
-from longdesk.ui.widgets.model_bar import WHERE_HOSTED
-
-if TYPE_CHECKING:
-    from longdesk.ui.main_window import MainWindow
+from longdesk.ui.hosted_glue import HostedGlue
+from longdesk.ui.local_model_glue import LocalModelGlue
+from longdesk.ui.sources_glue import SourcesGlue
+from longdesk.ui.workers.pool import TaskRunner
 
 # Settings that change what the hosted worker opens or what may be sent to it.
 _HOSTED_FIELDS = (
@@ -33,17 +34,34 @@ _HOSTED_FIELDS = (
 
 
 class SettingsGlue(QObject):
-    """Edits and applies the window's settings."""
+    """Edits and applies the workbench's settings."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.w = window
+    def __init__(
+        self,
+        state: Workbench,
+        paths: Paths,
+        runner: TaskRunner,
+        save_runner: TaskRunner,
+        local: LocalModelGlue,
+        hosted: HostedGlue,
+        sources_glue: SourcesGlue,
+        status: QStatusBar,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.paths = paths
+        self.runner = runner
+        self.save_runner = save_runner
+        self.local = local
+        self.hosted = hosted
+        self.sources_glue = sources_glue
+        self.status = status
 
     @Slot()
     def on_settings(self) -> None:
-        w = self.w
-        dialog = SettingsDialog(w.settings, w)
-        w.runner.run_task(keyring_problem, lambda p: dialog.set_keyring_status(str(p)))
+        dialog = SettingsDialog(self.state.settings, self.status.window())
+        self.runner.run_task(keyring_problem, lambda p: dialog.set_keyring_status(str(p)))
         if dialog.exec() != SettingsDialog.DialogCode.Accepted:
             return
         new = dialog.result_settings()
@@ -51,27 +69,33 @@ class SettingsGlue(QObject):
         endpoint = new.hosted_endpoint
         if key and endpoint:
             # The OS keyring only (app.secrets); never settings, sessions or logs.
-            w.runner.run_task(lambda: store_key(endpoint, key), self._on_key_stored)
+            self.runner.run_task(lambda: store_key(endpoint, key), self._on_key_stored)
         self.apply_settings(new)
 
     def _on_key_stored(self, problem: object) -> None:
-        w = self.w
         if problem:
             message = f"The API key was NOT saved: {problem}."
-            box = QMessageBox(QMessageBox.Icon.Warning, "API key not saved", message, parent=w)
+            box = QMessageBox(
+                QMessageBox.Icon.Warning, "API key not saved", message, parent=self.status.window()
+            )
             box.open()
         else:
             message = "The API key is saved in the OS keyring."
-        w.statusBar().showMessage(message, 15_000)
+        self.status.showMessage(message, 15_000)
+
+    def save(self, new: Settings) -> None:
+        """Write ``new`` to the settings file off the GUI thread."""
+        config = self.paths.config
+        self.save_runner.run_task(
+            lambda: save_settings(config, new),
+            lambda _r: None,
+            lambda msg: self.status.showMessage(f"Settings not saved: {msg}", 10_000),
+        )
 
     def apply_settings(self, new: Settings) -> None:
-        w = self.w
-        old, w.settings = w.settings, new
-        w.save_runner.run_task(
-            lambda: save_settings(w.paths.config, new),
-            lambda _r: None,
-            lambda msg: w.statusBar().showMessage(f"Settings not saved: {msg}", 10_000),
-        )
+        old = self.state.settings
+        self.state.set_settings(new)
+        self.save(new)
         reload = (
             old.context_tokens,
             old.n_threads,
@@ -87,16 +111,14 @@ class SettingsGlue(QObject):
         )
         hosted_changed = any(getattr(old, f) != getattr(new, f) for f in _HOSTED_FIELDS)
         if reload:
-            w.local.probe_and_load(w.local.path if not new.default_model else None)
-        if w.where == WHERE_HOSTED and hosted_changed:
-            w.hosted.use_hosted()  # the endpoint (or what may be sent) changed: open and count again
+            self.local.probe_and_load(self.local.path if not new.default_model else None)
+        if self.state.where is Where.HOSTED and hosted_changed:
+            self.hosted.use_hosted()  # the endpoint (or what may be sent) changed: open and count again
         elif not reload and old.max_output_tokens != new.max_output_tokens:
-            w.request_plan()
-        w.refresh_all()
+            self.sources_glue.request_plan()
 
     @Slot()
     def on_about(self) -> None:
-        w = self.w
-        dialog = AboutDialog(w)
-        w.runner.run_task(llama_versions, lambda v: dialog.set_llama(*v))
+        dialog = AboutDialog(self.status.window())
+        self.runner.run_task(llama_versions, lambda v: dialog.set_llama(*v))
         dialog.exec()

@@ -7,36 +7,27 @@ hosted one (``ui.hosted_glue``). Results for a superseded request are dropped.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Slot
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtWidgets import QFileDialog, QStatusBar
 
+from longdesk.app.paths import Paths
 from longdesk.app.sessions import DocRecord
-from longdesk.app.workspace import (
-    THINKING_RESERVE,
-    add_sources,
-    doc_records,
-    included_corpus,
-    issue_rows,
-    plan_tokens,
-    with_tokens,
-)
+from longdesk.app.workbench import Workbench
+from longdesk.app.workspace import THINKING_RESERVE, doc_records, included_corpus, issue_rows
 from longdesk.engine.context.plan import ContextPlan
 from longdesk.engine.corpus.load import load_sources
 from longdesk.engine.corpus.model import Corpus
-from longdesk.ui.activity import duration
-from longdesk.ui.widgets.model_bar import WHERE_HOSTED
+from longdesk.engine.events import Where
+from longdesk.ui.activity import ActivityBar, duration
+from longdesk.ui.engines import Engines
+from longdesk.ui.hosted_glue import HostedGlue
+from longdesk.ui.widgets.sources_panel import SourcesPanel
 from longdesk.ui.workers.engine_worker import PlanCorpus
-from longdesk.ui.workers.pool import JobContext
-
-if TYPE_CHECKING:
-    from longdesk.ui.main_window import MainWindow
-
+from longdesk.ui.workers.pool import JobContext, TaskRunner
 
 # What the Add files dialog lists first: the formats Longdesk reads (README, "What goes in").
 SOURCE_FILTERS = ";;".join(
@@ -50,43 +41,71 @@ SOURCE_FILTERS = ";;".join(
 
 
 class SourcesGlue(QObject):
-    """Turns dropped paths into the window's Corpus and ContextPlan."""
+    """Turns dropped paths into the workbench's Corpus and ContextPlan.
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.w = window
+    Signals:
+        planned(object): the ContextPlan of the current sources, applied to the state.
+        save_requested(): the session changed in a way worth saving (what is left out).
+    """
+
+    planned = Signal(object)
+    save_requested = Signal()
+
+    def __init__(
+        self,
+        state: Workbench,
+        engines: Engines,
+        hosted: HostedGlue,
+        runner: TaskRunner,
+        paths: Paths,
+        sources: SourcesPanel,
+        status: QStatusBar,
+        activity: ActivityBar,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.engines = engines
+        self.hosted = hosted
+        self.runner = runner
+        self.paths = paths
+        self.sources = sources
+        self.status = status
+        self.activity = activity
         self.ingest: JobContext | None = None
         self.plan_id = 0
 
     @Slot()
     def on_add_files(self) -> None:
-        names, _ = QFileDialog.getOpenFileNames(self.w, "Add sources", str(Path.home()), SOURCE_FILTERS)
+        names, _ = QFileDialog.getOpenFileNames(
+            self.sources.window(), "Add sources", str(Path.home()), SOURCE_FILTERS
+        )
         if names:
-            self.w.sources.handle_paths([Path(n) for n in names])
+            self.sources.handle_paths([Path(n) for n in names])
 
     @Slot()
     def on_add_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self.w, "Add a folder", str(Path.home()))
+        folder = QFileDialog.getExistingDirectory(self.sources.window(), "Add a folder", str(Path.home()))
         if folder:
             self.add_paths([Path(folder)])
 
     @Slot(list)
     def add_paths(self, paths: Sequence[Path]) -> None:
         """Add files and folders to the session's sources and read them all (off the GUI thread)."""
-        self.w.session = add_sources(self.w.session, paths)
+        self.state.add_sources(paths)
         self.ingest_sources()
 
     def ingest_sources(self) -> None:
-        w = self.w
         if self.ingest is not None:
             self.ingest.cancel()
-        sources = [Path(s) for s in w.session.sources]
+        session = self.state.session
+        sources = [Path(s) for s in session.sources]
         if not sources:
             return
-        w.activity.start("Reading sources…")
+        self.activity.start("Reading sources…")
 
-        excluded, previous = w.session.excluded, w.session.documents
-        cache_dir = w.paths.cache
+        excluded, previous = session.excluded, session.documents
+        cache_dir = self.paths.cache
 
         def job(ctx: JobContext) -> tuple[Corpus, tuple[DocRecord, ...]]:
             corpus = load_sources(
@@ -100,10 +119,14 @@ class SourcesGlue(QObject):
             # The per-document summary walks every segment: done here, not on the GUI thread.
             return corpus, doc_records(corpus, {}, excluded, previous)
 
-        self.ingest = w.runner.run_job(
+        self.ingest = self.runner.run_job(
             job, self.on_ingest_done, self.on_ingest_failed, self.on_ingest_progress
         )
-        w.refresh_all()
+
+    def cancel(self) -> None:
+        """Stop reading the sources (what was read is dropped)."""
+        if self.ingest is not None:
+            self.ingest.cancel()
 
     def on_ingest_progress(self, done: int, total: int, what: str) -> None:
         ctx = self.ingest
@@ -112,90 +135,68 @@ class SourcesGlue(QObject):
         elapsed = time.monotonic() - ctx.started
         rate = done / elapsed if elapsed > 0 else 0.0
         eta = (total - done) / rate if rate > 0 else None
-        activity = self.w.activity
+        activity = self.activity
         activity.progress("Reading sources", done, total, "KB", rate, eta)
         pct = 100.0 * done / total if total else 0.0
         left = f" · {duration(eta)} left" if eta is not None else ""
         activity.label.setText(f"Reading {what} ({pct:.0f}%){left}")
 
     def on_ingest_done(self, result: object) -> None:
-        w = self.w
         assert isinstance(result, tuple)
         corpus, records = result
         assert isinstance(corpus, Corpus)
         self.ingest = None
-        w.activity.finish()
-        w.corpus = corpus
-        w.session = dataclasses.replace(w.session, documents=records)
-        w.sources.set_documents(records, issue_rows(corpus), w.session.sources)
+        self.activity.finish()
+        self.state.set_corpus(corpus, records)
+        self.sources.set_documents(records, issue_rows(corpus), self.state.session.sources)
         self.request_plan()
-        w.refresh_all()
 
     def on_ingest_failed(self, message: str) -> None:
-        w = self.w
         self.ingest = None
-        w.activity.finish()
+        self.activity.finish()
         if message != "cancelled":
-            w.statusBar().showMessage(f"Could not read the sources: {message}", 15_000)
-            w.sources.summary.setText(f"Could not read the sources: {message}")
-        w.asking.pending_question = None
-        w.refresh_all()
+            self.status.showMessage(f"Could not read the sources: {message}", 15_000)
+            self.sources.summary.setText(f"Could not read the sources: {message}")
+        self.state.set_pending(None)
 
     @Slot()
     def on_sources_inclusion_changed(self) -> None:
-        w = self.w
-        excluded = tuple(sorted(w.sources.model.excluded_names()))
-        docs = tuple(dataclasses.replace(d, included=d.name not in excluded) for d in w.session.documents)
-        w.session = dataclasses.replace(w.session, excluded=excluded, documents=docs)
+        self.state.set_excluded(self.sources.model.excluded_names())
         self.request_plan()
-        w.autosave()
-
-    def forget_corpus(self) -> None:
-        """Sources changed wholesale (another session): nothing read or counted is kept."""
-        w = self.w
-        w.corpus = None
-        w.plan = None
-        w.last_prefix = 0
-        w.hosted.consent = None
+        self.save_requested.emit()
 
     def request_plan(self) -> None:
         """Count the corpus with the active backend (for a hosted one: prepare its consent)."""
-        w = self.w
-        if w.corpus is None or w.info is None:
-            w.refresh_all()
+        state = self.state
+        if state.corpus is None or state.info is None:
             return
-        if w.where == WHERE_HOSTED:
+        if state.where is Where.HOSTED:
             self.plan_id = 0  # a local count still under way is not for this backend
-            w.plan = None
-            w.hosted.prepare()
-            w.refresh_all()
+            state.clear_plan()
+            self.hosted.prepare()
             return
-        corpus = included_corpus(w.corpus, w.session.excluded)
-        reserve = THINKING_RESERVE[w.model_bar.thinking_mode()]
-        output = w.settings.max_output_tokens
-        w.plan = None
-        cache = w.paths.cache
-        self.plan_id = w.engine.submit(lambda rid: PlanCorpus(rid, corpus, output, reserve, cache))
-        w.refresh_all()
+        corpus = included_corpus(state.corpus, state.session.excluded)
+        reserve = THINKING_RESERVE[state.thinking]
+        output = state.settings.max_output_tokens
+        state.clear_plan()
+        cache = self.paths.cache
+        self.plan_id = self.engines.local.submit(lambda rid: PlanCorpus(rid, corpus, output, reserve, cache))
 
     @Slot(int, object)
     def on_engine_planned(self, rid: int, plan: object) -> None:
-        if rid != self.plan_id or not isinstance(plan, ContextPlan) or self.w.where == WHERE_HOSTED:
+        if rid != self.plan_id or not isinstance(plan, ContextPlan) or self.state.where is Where.HOSTED:
             return
         self.apply_plan(plan)
 
-    def apply_plan(self, plan: ContextPlan) -> None:
+    @Slot(object)
+    def apply_plan(self, plan: object) -> None:
         """The corpus is counted (by the active backend): show the counts, send a waiting question."""
-        w = self.w
-        if w.corpus is None:
+        state = self.state
+        if state.corpus is None or not isinstance(plan, ContextPlan):
             return
-        w.plan = plan
-        w.last_prefix = plan.prefix_tokens
-        records = with_tokens(w.session.documents, plan_tokens(plan))
-        w.session = dataclasses.replace(w.session, documents=records)
-        w.sources.update_documents(records, issue_rows(w.corpus), w.session.sources)
-        w.sources.model.set_status({})
-        w.corpus_planned.emit(plan)
-        w.autosave()
-        w.refresh_all()
-        w.asking.send_pending()
+        state.apply_plan(plan)
+        self.sources.update_documents(
+            state.session.documents, issue_rows(state.corpus), state.session.sources
+        )
+        self.sources.model.set_status({})
+        self.planned.emit(plan)

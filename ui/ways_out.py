@@ -26,19 +26,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtWidgets import QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
-from longdesk.app.settings import Settings, save_settings
+from longdesk.app.settings import Settings
+from longdesk.app.workbench import Workbench
 from longdesk.engine.backends.base import FailureKind
 from longdesk.engine.backends.hosted_prices import format_money
+from longdesk.engine.events import Where
+from longdesk.ui.hosted_glue import HostedGlue
+from longdesk.ui.local_model_glue import LocalModelGlue
+from longdesk.ui.settings_glue import SettingsGlue
 from longdesk.ui.widgets.budget_meter import BudgetFigures
-from longdesk.ui.widgets.model_bar import WHERE_HOSTED
+from longdesk.ui.widgets.sources_panel import SourcesPanel
+from longdesk.ui.workers.pool import TaskRunner
 
 if TYPE_CHECKING:
     from longdesk.app.paths import Paths
     from longdesk.engine.context.plan import ContextPlan
-    from longdesk.ui.main_window import MainWindow
 
 CONTEXT_STEP = 1024  # a larger context is asked for in whole steps
 
@@ -203,48 +208,76 @@ class WaysOut(QWidget):
 
 
 class WaysOutGlue(QObject):
-    """Works out the ways out for the window's budget and carries out the one clicked."""
+    """Works out the ways out for the budget shown and carries out the one clicked.
+
+    Signals:
+        offered(object): the Ways now shown (tests and screenshots wait for it).
+    """
 
     offered = Signal(object)
 
-    def __init__(self, window: MainWindow, widget: WaysOut) -> None:
-        super().__init__(window)
-        self.w = window
+    def __init__(
+        self,
+        state: Workbench,
+        widget: WaysOut,
+        question: QPlainTextEdit,
+        sources: SourcesPanel,
+        local: LocalModelGlue,
+        hosted: HostedGlue,
+        settings_glue: SettingsGlue,
+        runner: TaskRunner,
+        paths: Paths,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.state = state
         self.widget = widget
+        self.question = question
+        self.sources = sources
+        self.local = local
+        self.hosted = hosted
+        self.settings_glue = settings_glue
+        self.runner = runner
+        self.paths = paths
+        self.figures: BudgetFigures | None = None
         self._key: tuple[object, ...] | None = None
         self._generation = 0
         widget.hosted_button.clicked.connect(self.on_hosted_button_clicked)
         widget.model_button.clicked.connect(self.on_model_button_clicked)
         widget.leave_out_button.clicked.connect(self.on_leave_out_button_clicked)
 
-    def refresh(self, figures: BudgetFigures | None) -> None:
+    @Slot(object)
+    def refresh(self, figures: object) -> None:
         """Called with every budget update: the ways for a corpus that does not fit, else none."""
-        w = self.w
+        state = self.state
+        self.figures = figures if isinstance(figures, BudgetFigures) else None
+        figures = self.figures
+        plan = state.plan
         corpus_too_big = (
             figures is not None
             and not figures.fits
             and figures.corpus + figures.output > figures.window
-            and w.where != WHERE_HOSTED
-            and w.plan is not None
+            and state.where is not Where.HOSTED
+            and plan is not None
         )
-        if not corpus_too_big or figures is None or w.plan is None:
+        if not corpus_too_big or figures is None or plan is None:
             self._key = None
             self._generation += 1
             self.widget.show_ways(Ways())
             return
         needed = needed_context(figures)
-        key = (w.plan.prefix_tokens, figures.window, needed, w.local.path, w.settings)
+        key = (plan.prefix_tokens, figures.window, needed, self.local.path, state.settings)
         if key == self._key:
             return
         self._key = key
         self._generation += 1
         generation = self._generation
         base = Ways(
-            hosted=hosted_way(w.settings, w.paths.config, figures),
-            leave_out=leave_out_way(w.plan, figures.over_by),
+            hosted=hosted_way(state.settings, self.paths.config, figures),
+            leave_out=leave_out_way(plan, figures.over_by),
         )
         self.widget.show_ways(base)
-        paths, settings, current = w.paths, w.settings, w.local.path
+        paths, settings, current = self.paths, state.settings, self.local.path
 
         def done(model: object) -> None:
             if generation != self._generation:
@@ -253,38 +286,37 @@ class WaysOutGlue(QObject):
             self.widget.show_ways(ways)
             self.offered.emit(ways)
 
-        w.runner.run_task(lambda: model_way(paths, settings, current, needed), done, lambda _msg: done(None))
+        self.runner.run_task(
+            lambda: model_way(paths, settings, current, needed), done, lambda _msg: done(None)
+        )
 
     # ---------------------------------------------------------------- the clicks
     def on_hosted_button_clicked(self) -> None:
         """Through the consent dialog: the question in the box is sent once agreed to. With no
         endpoint set up yet, the settings open at the hosted section."""
-        w = self.w
         way = self.widget.ways.hosted
         if way is not None and not way.configured:
-            w.settings_glue.on_settings()
+            self.settings_glue.on_settings()
             return
-        question = w.question.toPlainText().strip()
-        figures = w.budget.figures
+        question = self.question.toPlainText().strip()
+        figures = self.figures
         reason = figures.advice() if figures is not None else "the corpus does not fit"
-        if w.hosted.offer_fallback(FailureKind.CONTEXT, reason, question):
-            w.question.clear()
+        if self.hosted.offer_fallback(FailureKind.CONTEXT, reason, question):
+            self.question.clear()
 
     def on_model_button_clicked(self) -> None:
         way = self.widget.ways.model
         if way is None:
             return
-        w = self.w
-        new = dataclasses.replace(w.settings, context_tokens=way.context)
+        new = dataclasses.replace(self.state.settings, context_tokens=way.context)
         if way.same:
-            w.apply_settings(new)  # reloads the loaded model at the new context
+            self.settings_glue.apply_settings(new)  # reloads the loaded model at the new context
             return
-        w.settings = new
-        config = w.paths.config
-        w.save_runner.run_task(lambda: save_settings(config, new), lambda _r: None, lambda _m: None)
-        w.use_model(way.path)
+        self.state.set_settings(new)
+        self.settings_glue.save(new)
+        self.local.use_model(way.path)
 
     def on_leave_out_button_clicked(self) -> None:
         way = self.widget.ways.leave_out
         if way is not None:
-            self.w.sources.model.set_included(way.doc_ids, False)
+            self.sources.model.set_included(way.doc_ids, False)

@@ -42,15 +42,13 @@ def _window_with_answer(qtbot: QtBot, corpus: Corpus, answer: str) -> tuple[Main
     qtbot.addWidget(window)
     window.show()
     qtbot.waitExposed(window)
-    window.corpus = corpus
-    window.session = dataclasses.replace(
-        window.session,
-        sources=tuple(d.source for d in corpus.documents),
-        documents=doc_records(corpus, {}, ()),
-    )
+    state = window.workbench
+    state.add_sources(Path(d.source) for d in corpus.documents)
+    state.set_corpus(corpus, doc_records(corpus, {}, ()))
     turn = TurnRecord("Where does the harbour flood?", answer, output_tokens=30, seconds=1.0)
-    window.session = dataclasses.replace(window.session, turns=(turn,))
-    window.conversation.set_turns(window.session.turns)
+    state.open_session(dataclasses.replace(state.session, turns=(turn,)), keep_corpus=True)
+    assert window.corpus is corpus
+    assert window.conversation.turns == [turn]
     window.refresh_all()
     widget = window.conversation.widgets[0]
     qtbot.waitUntil(lambda: bool(widget.answer_view.citation_rects()))

@@ -203,12 +203,14 @@ class TurnWidget(QFrame):
         regenerate_requested(): ask this question again.
         continue_requested(): continue an answer that was cut off.
         link_requested(QUrl): a web link in the answer was clicked.
+        located_found(object): the located citations (their texts) of the finished answer.
     """
 
     citation_clicked = Signal(object)
     regenerate_requested = Signal()
     continue_requested = Signal()
     link_requested = Signal(QUrl)
+    located_found = Signal(object)
 
     def __init__(self, turn: TurnRecord, checker: CitationChecker, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -323,9 +325,7 @@ class TurnWidget(QFrame):
         size = len(turn.answer)
         # Located citations (Longdesk's, for a finished answer) sit after the answer's text.
         shown = [
-            c
-            for c in self.citations
-            if c.end <= size or (c.check is Check.LOCATED and not self._streaming)
+            c for c in self.citations if c.end <= size or (c.check is Check.LOCATED and not self._streaming)
         ]
         self.answer_view.set_answer(shown_answer(turn.answer, shown) or "…", shown)
         self.cites_label.setText(citation_summary(shown))
@@ -345,6 +345,9 @@ class TurnWidget(QFrame):
                 self._render_timer.start()
         else:
             self._render()
+            located = [c.raw for c in citations if isinstance(c, Citation) and c.check is Check.LOCATED]
+            if located:
+                self.located_found.emit(located)
 
     @Slot(bool)
     def on_thinking_toggle_toggled(self, shown: bool) -> None:
@@ -371,12 +374,14 @@ class ConversationView(QScrollArea):
         regenerate_requested(int): the index of the turn to ask again.
         continue_requested(int): the index of a cut-off answer to continue.
         link_requested(QUrl): a web link was clicked.
+        located_found(int, object): a turn's index and the located citations of its finished answer.
     """
 
     citation_clicked = Signal(object)
     regenerate_requested = Signal(int)
     continue_requested = Signal(int)
     link_requested = Signal(QUrl)
+    located_found = Signal(int, object)
 
     def __init__(self, context: CitationContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -399,6 +404,7 @@ class ConversationView(QScrollArea):
         self.setWidget(self._inner)
         self.turns: list[TurnRecord] = []
         self.widgets: dict[int, TurnWidget] = {}
+        self._streaming_index = -1
         self._first_shown = 0
         self.verticalScrollBar().rangeChanged.connect(self._stick_to_bottom)
         self._follow = True
@@ -411,11 +417,33 @@ class ConversationView(QScrollArea):
             w.deleteLater()
         self.widgets.clear()
         self.turns = list(turns)
+        self._streaming_index = -1
         self._first_shown = max(0, len(self.turns) - VISIBLE_TURNS)
         for i in range(self._first_shown, len(self.turns)):
             self._add_widget(i)
         self.earlier_button.setVisible(self._first_shown > 0)
         self._follow = True
+
+    def sync_turns(self, turns: Sequence[TurnRecord], streaming_index: int) -> None:
+        """Show ``turns``, redrawing only what differs from the turns shown (the turn at
+        ``streaming_index`` streams). A turn asked anew (another question or time) replaces the
+        shown one and every turn after it."""
+        same = 0
+        limit = min(len(self.turns), len(turns))
+        while same < limit and (self.turns[same].created, self.turns[same].question) == (
+            turns[same].created,
+            turns[same].question,
+        ):
+            same += 1
+        while len(self.turns) > same:
+            self.remove_last()
+        was = self._streaming_index
+        self._streaming_index = streaming_index
+        for i in range(same):
+            if self.turns[i] is not turns[i] or i in (was, streaming_index):
+                self.update_turn(i, turns[i], streaming=i == streaming_index)
+        for i in range(same, len(turns)):
+            self.append_turn(turns[i], streaming=i == streaming_index)
 
     def append_turn(self, turn: TurnRecord, *, streaming: bool) -> int:
         self.turns.append(turn)
@@ -465,6 +493,7 @@ class ConversationView(QScrollArea):
         widget.link_requested.connect(self.link_requested)
         widget.regenerate_requested.connect(lambda i=index: self.regenerate_requested.emit(i))
         widget.continue_requested.connect(lambda i=index: self.continue_requested.emit(i))
+        widget.located_found.connect(lambda located, i=index: self.located_found.emit(i, located))
         # Insert in turn order, before the stretch.
         later = [i for i in self.widgets if i > index]
         position = self._layout.indexOf(self.widgets[min(later)]) if later else self._layout.count() - 1
