@@ -27,7 +27,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -57,6 +57,7 @@ from longdesk.app.paths import Paths
 from longdesk.engine.backends.base import (
     AnswerDelta,
     AskOptions,
+    Backend,
     BackendError,
     Event,
     Failed,
@@ -72,9 +73,7 @@ from longdesk.engine.backends.hosted_presets import PRESETS
 from longdesk.engine.corpus.model import Corpus
 
 if TYPE_CHECKING:
-    from longdesk.app.worker import RemoteBackend
     from longdesk.engine.backends.hosted import HostedBackend
-    from longdesk.engine.backends.local import LocalBackend
     from longdesk.engine.context.plan import ContextPlan
 
 RESULTS = "results.jsonl"
@@ -169,14 +168,19 @@ class BatchProgress:
 
 # ---------------------------------------------------------------------------- one answer
 def _answer(
-    backend: LocalBackend | RemoteBackend | HostedBackend,
+    backend: Backend,
     reading: Reading,
     q: Question,
     options: AskOptions,
     stops: Stops,
     where: str,
+    usage_reported: Callable[[], bool],
 ) -> Outcome | None:
-    """Ask ``q`` as a new thread; None when it was stopped halfway (nothing to keep)."""
+    """Ask ``q`` as a new thread; None when it was stopped halfway (nothing to keep).
+
+    ``usage_reported`` says, after the answer, whether its figures came from the server (False:
+    a hosted server sent none and they were counted here).
+    """
     answer: list[str] = []
     thinking: list[str] = []
     usage: list[Usage] = []
@@ -209,7 +213,7 @@ def _answer(
         cost=u.cost,
         currency=u.currency,
         where=where,
-        usage_reported=bool(getattr(backend, "last_usage_reported", True)),
+        usage_reported=usage_reported(),
     )
     if isinstance(result, Failed):
         return dataclasses.replace(
@@ -492,7 +496,16 @@ class BatchRun:
         reading = self._read(target, backend, prepared.plan, prepared.thinking, stops)
         if reading is None:
             return cli.EXIT_OK
-        return self._ask_all(target, backend, reading, pending, stops, "hosted", prepared.thinking)
+        return self._ask_all(
+            target,
+            backend,
+            reading,
+            pending,
+            stops,
+            "hosted",
+            prepared.thinking,
+            usage_reported=lambda: backend.last_usage_reported,
+        )
 
     # ------------------------------------------------------------ shared
     def _check_model(self, target: Target, identity: dict[str, Any], info: dict[str, Any]) -> None:
@@ -504,7 +517,7 @@ class BatchRun:
     def _read(
         self,
         target: Target,
-        backend: LocalBackend | RemoteBackend | HostedBackend,
+        backend: Backend,
         plan: ContextPlan,
         thinking: ThinkingMode,
         stops: Stops,
@@ -550,18 +563,21 @@ class BatchRun:
     def _ask_all(
         self,
         target: Target,
-        backend: LocalBackend | RemoteBackend | HostedBackend,
+        backend: Backend,
         reading: Reading,
         pending: Sequence[Question],
         stops: Stops,
         where: str,
         thinking: ThinkingMode | None = None,
+        usage_reported: Callable[[], bool] = lambda: True,
     ) -> int:
         for q in pending:
             if stops.after.is_set():
                 return cli.EXIT_OK
             self.progress.starting(target.label, q)
-            outcome = _answer(backend, reading, q, self.options_for(q, target, thinking), stops, where)
+            outcome = _answer(
+                backend, reading, q, self.options_for(q, target, thinking), stops, where, usage_reported
+            )
             if outcome is None:
                 return cli.EXIT_OK  # stopped halfway: not kept, asked again by the next run
             record = answer_record(

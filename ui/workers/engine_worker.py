@@ -285,7 +285,7 @@ class EngineWorker(EngineSignals):
                 req.corpus,
                 count,
                 window,
-                instructions=getattr(backend, "instructions", None),  # a base model's reading header
+                instructions=self._caps.instructions,  # a base model's reading header
                 reserved_output=req.reserved_output,
                 reserved_thinking=req.reserved_thinking,
                 cancelled=event.is_set,  # a long count stops on cancel or shutdown
