@@ -34,7 +34,6 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from longdesk.app import cli
-from longdesk.app.atomic import atomic_write_text
 from longdesk.app.batch_questions import Question, QuestionFileError, read_questions
 from longdesk.app.batch_report import ReportInput, csv_summary, markdown_report
 from longdesk.app.batch_store import (
@@ -54,6 +53,7 @@ from longdesk.app.batch_store import (
 from longdesk.app.batch_targets import Target, targets_from
 from longdesk.app.citations import DocRef, doc_refs
 from longdesk.app.paths import Paths
+from longdesk.engine.atomic import atomic_write_text
 from longdesk.engine.backends.base import (
     AnswerDelta,
     AskOptions,

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from longdesk.app.atomic import atomic_write_text
 from longdesk.app.citations import DocRef, describe_for_export, parse_citations, resolve
+from longdesk.engine.atomic import atomic_write_text
 
 SESSION_SUFFIX = ".longdesk.json"
 FORMAT_VERSION = 1

@@ -39,7 +39,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from longdesk.app.atomic import atomic_write_text
 from longdesk.app.batch_questions import Question, QuestionFileError, read_questions
 from longdesk.app.batch_report import ReportInput, markdown_report
 from longdesk.app.batch_store import (
@@ -54,6 +53,7 @@ from longdesk.app.batch_store import (
 )
 from longdesk.app.sessions import Session, SessionStore, TurnRecord, title_from_question
 from longdesk.app.workbench import Workbench
+from longdesk.engine.atomic import atomic_write_text
 from longdesk.engine.backends.base import AskOptions, Failed, FailureKind, Finished, Usage
 from longdesk.engine.events import Where
 from longdesk.ui.engines import Engines
