@@ -50,7 +50,7 @@ from longdesk.engine.models.default_model import DefaultModelError
 from longdesk.engine.models.prompt_encoder import PromptKind, detect_prompt_kind, reading_header
 
 if TYPE_CHECKING:
-    from longdesk.app.worker import RemoteBackend
+    from longdesk.app.resident import RemoteBackend
     from longdesk.engine.backends.local import LocalBackend
     from longdesk.engine.backends.local_load import LocalSettings, Tokenizer
     from longdesk.engine.models.gguf_header import GGUFHeader
@@ -357,19 +357,19 @@ def _open_local(model: Path, settings: LocalSettings, app_paths: Paths) -> Local
     Raises:
         BackendError: the model cannot be loaded.
     """
-    from longdesk.app import worker
+    from longdesk.app import resident
     from longdesk.engine.backends.local import LocalBackend
 
-    keep = worker.keep_alive_s()
-    if keep > 0 and worker.supported():
+    keep = resident.keep_alive_s()
+    if keep > 0 and resident.supported():
         try:
-            conn = worker.connect(
+            conn = resident.connect(
                 app_paths.config, start=True, keep_alive=keep, log=app_paths.logs / "worker.log"
             )
-        except worker.WorkerUnavailable as exc:
+        except resident.ResidentUnavailable as exc:
             print(f"longdesk: no resident worker ({exc}); loading the model here", file=sys.stderr)
         else:
-            remote = worker.RemoteBackend(conn, model, settings)
+            remote = resident.RemoteBackend(conn, model, settings)
             if remote.kept:
                 print(
                     f"longdesk: {model.name} is already loaded in the worker (pid {remote.pid})",
@@ -378,7 +378,7 @@ def _open_local(model: Path, settings: LocalSettings, app_paths: Paths) -> Local
             else:
                 print(
                     f"longdesk: loaded {model.name} in a worker (pid {remote.pid}) that keeps it for "
-                    f"{keep:.0f} s after the last question ({worker.KEEP_ALIVE_ENV}=0 turns this off; "
+                    f"{keep:.0f} s after the last question ({resident.KEEP_ALIVE_ENV}=0 turns this off; "
                     "`longdesk worker stop` ends it)",
                     file=sys.stderr,
                 )
@@ -558,9 +558,9 @@ def cmd_key(ns: argparse.Namespace, _out: TextIO) -> int:
 
 
 def cmd_worker(ns: argparse.Namespace, out: TextIO) -> int:
-    from longdesk.app import worker
+    from longdesk.app import resident
 
-    reply = worker.request(Paths.default().config, "stop" if ns.action == "stop" else "ping")
+    reply = resident.request(Paths.default().config, "stop" if ns.action == "stop" else "ping")
     if reply is None:
         print("longdesk: no worker is running", file=out)
         return EXIT_OK

@@ -9,7 +9,7 @@ import pytest
 from longdesk.engine.context.pack import pack
 from longdesk.engine.corpus.load import LoadOptions, LoadProgress, SourceError, load_sources
 from longdesk.engine.corpus.model import AnchorKind, DocumentKind, Problem
-from longdesk.engine.isolation import Limits, Worker
+from longdesk.engine.isolation import Limits, Sandbox
 from tests.engine.corpus_files import make_pdf
 
 
@@ -131,7 +131,7 @@ def test_unchanged_sources_are_not_parsed_again(tmp_path: Path, monkeypatch: pyt
     def no_parsing(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("parsed again")
 
-    monkeypatch.setattr(Worker, "call", no_parsing)
+    monkeypatch.setattr(Sandbox, "call", no_parsing)
     again = load_sources([root], cache_dir=cache)
     assert again.documents == first.documents
     assert pack(again, len, 10**6).corpus_text == pack(first, len, 10**6).corpus_text
