@@ -71,6 +71,7 @@ from longdesk.engine.backends.base import (
 )
 from longdesk.engine.backends.hosted_presets import PRESETS
 from longdesk.engine.corpus.model import Corpus
+from longdesk.engine.events import Stage, StopReason
 
 if TYPE_CHECKING:
     from longdesk.engine.backends.hosted import HostedBackend
@@ -196,7 +197,7 @@ def _answer(
     t0 = time.perf_counter()
     result = backend.ask(reading, (), q.text, options, on_event, stops.now.is_set)
     seconds = time.perf_counter() - t0
-    if stops.now.is_set() or (isinstance(result, Finished) and result.stop_reason == "cancelled"):
+    if stops.now.is_set() or (isinstance(result, Finished) and result.stop_reason == StopReason.CANCELLED):
         return None
     if isinstance(result, Failed) and result.kind is FailureKind.CANCELLED:
         return None
@@ -525,7 +526,7 @@ class BatchRun:
         printer = cli.ProgressPrinter(sys.stderr)
 
         def on_event(ev: Event) -> None:
-            if isinstance(ev, Progress) and ev.stage == "prefill":
+            if isinstance(ev, Progress) and ev.stage == Stage.PREFILL:
                 printer(ev)
 
         try:

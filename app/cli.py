@@ -43,7 +43,7 @@ from longdesk.engine.context.pack import pack
 from longdesk.engine.context.plan import ContextPlan
 from longdesk.engine.corpus.load import LoadProgress, SourceError, load_sources
 from longdesk.engine.corpus.model import Corpus
-from longdesk.engine.events import StopReason
+from longdesk.engine.events import Stage, StopReason
 from longdesk.engine.grounding import CitationTracker, Locator, Summary, Verdict
 from longdesk.engine.models.answer_guard import REPEATED_NOTE
 from longdesk.engine.models.default_model import DefaultModelError
@@ -475,9 +475,9 @@ def _run_ask(
 
     def on_event(ev: Event) -> None:
         if isinstance(ev, Progress):
-            if ev.stage == "prefill":
+            if ev.stage == Stage.PREFILL:
                 progress(ev)
-            elif ev.stage == "resume":
+            elif ev.stage == Stage.RESUME:
                 print(f"longdesk: resuming from a checkpoint at {ev.done:,} tokens", file=sys.stderr)
         elif isinstance(ev, AnswerDelta):
             out.write(ev.text)
@@ -545,7 +545,7 @@ def _run_ask(
         )
     if result.stop_reason == StopReason.REPEATED:
         print(f"longdesk: {REPEATED_NOTE}", file=sys.stderr)
-    return EXIT_INTERRUPTED if result.stop_reason == "cancelled" else EXIT_OK
+    return EXIT_INTERRUPTED if result.stop_reason == StopReason.CANCELLED else EXIT_OK
 
 
 def cmd_key(ns: argparse.Namespace, _out: TextIO) -> int:
