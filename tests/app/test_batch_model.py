@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from longdesk.app import batch, resident
+from longdesk.app import resident
+from longdesk.app.cli import batch
 from tests.app.test_cli import longdesk
 
 pytestmark = pytest.mark.model

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from longdesk.app import cli
+from longdesk.app.cli import commands as cli
 from longdesk.engine.corpus.load import LoadProgress, load_sources
 
 BIG_PAGES = 1_100

@@ -11,7 +11,7 @@ corpus or model is refused unless ``--force`` (mix, marked in the report) or ``-
 
 ``--compare A B …`` answers the same questions with each model or endpoint in turn and writes
 one report with the answers side by side. Hosted endpoints are opened, counted and priced, and
-asked for consent (``app.batch_hosted``), all before the first question is sent anywhere.
+asked for consent (``app.cli.batch_hosted``), all before the first question is sent anywhere.
 
 Ctrl-C stops after the answer in progress (it is kept); a second Ctrl-C stops that answer too
 (it is not kept). Progress with an ETA goes to stderr; the report paths go to stdout.
@@ -33,7 +33,6 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
-from longdesk.app import cli
 from longdesk.app.batch_questions import Question, QuestionFileError, read_questions
 from longdesk.app.batch_report import ReportInput, csv_summary, markdown_report
 from longdesk.app.batch_store import (
@@ -50,8 +49,9 @@ from longdesk.app.batch_store import (
     now_iso,
     set_aside,
 )
-from longdesk.app.batch_targets import Target, targets_from
 from longdesk.app.citations import DocRef, doc_refs
+from longdesk.app.cli import commands as cli
+from longdesk.app.cli.batch_targets import Target, targets_from
 from longdesk.app.paths import Paths
 from longdesk.engine.atomic import atomic_write_text
 from longdesk.engine.backends.base import (
@@ -434,7 +434,7 @@ class BatchRun:
     # ------------------------------------------------------------ hosted
     def prepare_hosted(self, target: Target, pending: list[Question]) -> Prepared:
         """Open the endpoint, count and price the batch, and ask for consent. Sends nothing."""
-        from longdesk.app.batch_hosted import ask_batch_consent, price_batch
+        from longdesk.app.cli.batch_hosted import ask_batch_consent, price_batch
         from longdesk.app.consent import ConsentLedger, prepare_consent
         from longdesk.app.hosted_endpoint import HostedSpec, open_hosted
         from longdesk.engine.backends.hosted import HostedBackend

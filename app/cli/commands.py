@@ -324,7 +324,7 @@ def _check_memory(model: Path, settings: LocalSettings) -> None:
 
 
 def cmd_ask(ns: argparse.Namespace, out: TextIO) -> int:
-    from longdesk.app import hosted_ask
+    from longdesk.app.cli import hosted_ask
 
     corpus = _load_corpus(ns.paths, ns.include)
     if ns.backend == "hosted" or (ns.backend is None and (ns.preset or ns.base_url)):
@@ -342,7 +342,7 @@ def cmd_ask(ns: argparse.Namespace, out: TextIO) -> int:
 
 
 def _ask_hosted(ns: argparse.Namespace, out: TextIO, corpus: Corpus) -> int:
-    from longdesk.app import hosted_ask
+    from longdesk.app.cli import hosted_ask
 
     with sigint_cancels() as cancel:
         try:
@@ -549,7 +549,7 @@ def _run_ask(
 
 
 def cmd_key(ns: argparse.Namespace, _out: TextIO) -> int:
-    from longdesk.app import hosted_ask
+    from longdesk.app.cli import hosted_ask
 
     try:
         return hosted_ask.cmd_key(ns, sys.stdin)
@@ -573,7 +573,7 @@ def cmd_worker(ns: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_batch(ns: argparse.Namespace, out: TextIO) -> int:
-    from longdesk.app import batch
+    from longdesk.app.cli import batch
 
     return batch.cmd_batch(ns, out)
 
@@ -633,7 +633,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--no-snapshot", action="store_true", help="neither restore nor save a snapshot")
     ask.set_defaults(func=cmd_ask)
 
-    from longdesk.app.batch import add_arguments as batch_arguments
+    from longdesk.app.cli.batch import add_arguments as batch_arguments
 
     batch = sub.add_parser(
         "batch", help="answer a list of questions about a corpus unattended, with a report"
