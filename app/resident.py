@@ -34,6 +34,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import queue
 import socket
@@ -67,6 +68,8 @@ from longdesk.engine.backends.base import (
     Usage,
 )
 from longdesk.engine.context.plan import ContextPlan
+
+_log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # numpy and llama.cpp load only in the worker process, when a model opens
     from longdesk.engine.backends.base import Backend
@@ -259,6 +262,7 @@ class _Resident:
             except OSError:
                 return  # the client is gone
             except (KeyError, TypeError, ValueError) as exc:  # a malformed request: refuse it, serve on
+                _log.warning("refused a bad %r request", op, exc_info=True)
                 with contextlib.suppress(OSError):
                     _send(conn, {"t": "error", "kind": "internal", "message": f"bad {op!r} request: {exc!r}"})
 
@@ -601,6 +605,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--home", required=True)
     run.add_argument("--keep-alive", type=float, default=DEFAULT_KEEP_ALIVE_S)
     ns = parser.parse_args(argv)
+    from longdesk.app import logs
+    from longdesk.app.paths import Paths
+
+    logs.configure(Paths.default().logs)  # the same log as the window and the CLI, by thread and name
     return serve(Path(ns.home), ns.keep_alive)
 
 

@@ -84,6 +84,8 @@ def test_a_second_ask_is_answered_by_the_worker_with_the_same_answer(
 
     status = longdesk("worker", "status")
     assert f"pid {pid}" in status.stdout
+    log = (keep_alive / "logs" / "longdesk.log").read_text().splitlines()
+    assert any("started:" in line and "resident.py serve --home" in line for line in log), log  # it logs too
     assert "gemma-3-270m" in status.stdout
 
     # Without the worker the same question in a fresh process restores the snapshot the

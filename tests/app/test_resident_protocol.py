@@ -300,13 +300,16 @@ def test_a_socket_left_by_a_killed_worker_is_replaced(tmp_path: Path, model_file
 
 
 def test_a_client_speaking_garbage_is_dropped_and_the_worker_serves_on(
-    served: Served, model_file: Path
+    served: Served, model_file: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
         raw.settimeout(WAIT_S)
         raw.connect(str(served.path))
         raw.sendall(b'{"op": "open"}\n')  # JSON, but not a whole request
         assert b"bad 'open' request" in raw.recv(4096)
+        (logged,) = [r for r in caplog.records if r.name == "longdesk.app.resident"]
+        assert logged.getMessage() == "refused a bad 'open' request"
+        assert logged.exc_info is not None  # with its traceback
         raw.sendall(b'{"op": "fly"}\n')
         assert b"unexpected request 'fly'" in raw.recv(4096)
         raw.sendall(b"\x00\xff not a request\n")
