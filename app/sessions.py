@@ -18,8 +18,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from longdesk.app.atomic import atomic_write_text
 from longdesk.app.citations import DocRef, describe_for_export, parse_citations, resolve
+from longdesk.engine.atomic import atomic_write_text
+from longdesk.engine.events import StopReason
 
 SESSION_SUFFIX = ".longdesk.json"
 FORMAT_VERSION = 1
@@ -328,10 +329,10 @@ def export_markdown(session: Session) -> str:
             out.append("</details>")
             out.append("")
         out.append(_resolve_inline(turn.answer, refs).strip() or "*(no answer)*")
-        if turn.stop_reason == "cancelled":
+        if turn.stop_reason == StopReason.CANCELLED:
             out.append("")
             out.append("*(stopped before the end)*")
-        elif turn.stop_reason == "incomplete":
+        elif turn.stop_reason == StopReason.INCOMPLETE:
             out.append("")
             out.append("*(incomplete: the connection dropped in the middle of the answer)*")
         out.append("")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from longdesk.app.atomic import atomic_write_text
+from longdesk.engine.atomic import atomic_write_text
 
 SETTINGS_FILE = "settings.json"
 

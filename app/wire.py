@@ -4,7 +4,7 @@
 settings) into JSON-ready builtins; ``from_wire`` checks builtins against the record's type and
 builds it, enums and nested tuples included. A value of the wrong shape is a ``WireError`` that
 names the field, never a half-built record. The resident worker's messages use it
-(``app.worker``); nothing is pickled.
+(``app.resident``); nothing is pickled.
 """
 
 from __future__ import annotations

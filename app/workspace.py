@@ -14,6 +14,7 @@ from longdesk.app.sessions import DocRecord, Session, TurnRecord
 from longdesk.engine.backends.base import ThinkingMode, Turn
 from longdesk.engine.context.plan import ContextPlan
 from longdesk.engine.corpus.model import Corpus
+from longdesk.engine.events import StopReason
 
 # Reserved reasoning tokens per thinking mode (the budget shows them; the backend may use less).
 THINKING_RESERVE = {ThinkingMode.OFF: 0, ThinkingMode.HIGH: 8192, ThinkingMode.MAX: 32768}
@@ -70,7 +71,9 @@ def plan_tokens(plan: ContextPlan) -> dict[str, int]:
 def history(turns: Sequence[TurnRecord]) -> tuple[Turn, ...]:
     """The finished turns the model sees before the next question (stopped ones included)."""
     return tuple(
-        Turn(t.question, t.answer, t.thinking) for t in turns if t.answer and t.stop_reason != "failed"
+        Turn(t.question, t.answer, t.thinking)
+        for t in turns
+        if t.answer and t.stop_reason != StopReason.FAILED
     )
 
 

@@ -8,7 +8,7 @@ Design:
     * The child is ``python -m longdesk.engine.isolation``, started with :mod:`subprocess` (no fork of a
       process that may hold threads or a Qt event loop, and no re-import of ``__main__`` as
       multiprocessing's ``spawn`` would do).
-    * A :class:`Worker` keeps one child for many calls (start-up and ``preload`` imports are paid
+    * A :class:`Sandbox` keeps one child for many calls (start-up and ``preload`` imports are paid
       once) and starts a fresh one after any failure, so one bad file never poisons the next.
     * Requests go parent → child as pickles (trusted direction). Answers come back through a
       restricted unpickler that refuses every global unless the caller allowed its type: a
@@ -93,7 +93,7 @@ class Crashed(IsolationError):
         self.exit_code = exit_code
 
 
-class Failed(IsolationError):
+class Raised(IsolationError):
     """The function raised; ``error_type`` is the exception's class name in the child."""
 
     def __init__(self, message: str, error_type: str = "") -> None:
@@ -131,7 +131,7 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-class Worker:
+class Sandbox:
     """One reusable child process that runs named functions under limits.
 
     Not thread-safe: one caller at a time (the corpus loader owns one per load).
@@ -158,7 +158,7 @@ class Worker:
         self.starts = 0  # how many children were started (for tests and benchmarks)
 
     # ------------------------------------------------------------------ lifecycle
-    def __enter__(self) -> Worker:
+    def __enter__(self) -> Sandbox:
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -232,14 +232,14 @@ class Worker:
 
         Args:
             fn: a module-level function (named by module and qualified name in the child).
-            limits: this call's limits (default: the worker's). The memory limit of a running
+            limits: this call's limits (default: the sandbox's). The memory limit of a running
                 child is the one it was started with.
             on_progress: when given, ``fn`` also gets ``report=`` and each ``report(value)``
                 in the child calls ``on_progress(value)`` here.
             cancelled: polled about every 50 ms; when it returns True the child is stopped.
 
         Raises:
-            Timeout, MemoryLimit, Crashed, Failed, Cancelled: the call gave no value.
+            Timeout, MemoryLimit, Crashed, Raised, Cancelled: the call gave no value.
         """
         module, name = fn.__module__, fn.__qualname__
         if module == "__main__" or "<locals>" in name:
@@ -273,8 +273,8 @@ class Worker:
                 text = str(message)[:2000]
                 if kind == "memory":
                     raise MemoryLimit(f"ran out of memory (limit {limit.memory_bytes / 2**20:,.0f} MiB)")
-                raise Failed(text, str(error_type))
-            raise Failed("the parser process answered something unexpected", "ProtocolError")
+                raise Raised(text, str(error_type))
+            raise Raised("the parser process answered something unexpected", "ProtocolError")
 
     def _read_frame(
         self,
@@ -290,7 +290,7 @@ class Worker:
                 (size,) = _HEADER.unpack_from(self._buffer)
                 if size > _MAX_FRAME:
                     self._kill()
-                    raise Failed("the parser process sent an oversized answer", "ProtocolError")
+                    raise Raised("the parser process sent an oversized answer", "ProtocolError")
                 if len(self._buffer) >= _HEADER.size + size:
                     data = bytes(self._buffer[_HEADER.size : _HEADER.size + size])
                     del self._buffer[: _HEADER.size + size]
@@ -298,7 +298,7 @@ class Worker:
                         return _SafeUnpickler(data, self._allowed).load()
                     except Exception as exc:
                         self._kill()
-                        raise Failed(f"the parser process sent an unreadable answer: {exc}") from exc
+                        raise Raised(f"the parser process sent an unreadable answer: {exc}") from exc
             now = time.monotonic()
             if cancelled is not None and cancelled():
                 self._kill()
@@ -325,9 +325,9 @@ class Worker:
 def run_isolated(
     fn: Callable[..., T], *args: Any, limits: Limits | None = None, preload: Iterable[str] = (), **kwargs: Any
 ) -> T:
-    """One call in a fresh child that is stopped afterwards (see :meth:`Worker.call`)."""
-    with Worker(limits, preload=preload) as worker:
-        return worker.call(fn, *args, **kwargs)
+    """One call in a fresh child that is stopped afterwards (see :meth:`Sandbox.call`)."""
+    with Sandbox(limits, preload=preload) as sandbox:
+        return sandbox.call(fn, *args, **kwargs)
 
 
 # ---------------------------------------------------------------------- the child side

@@ -15,7 +15,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # `longdesk ask` answers in its own process unless a test asks for the resident worker
-# (tests/app/test_worker.py), so that no test leaves a model loaded behind it.
+# (tests/app/test_resident.py), so that no test leaves a model loaded behind it.
 os.environ["LONGDESK_KEEP_ALIVE"] = "0"
 
 ROOT = Path(__file__).resolve().parent.parent

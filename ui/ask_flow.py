@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QLabel, QPlainTextEdit, QPushButton, QStatusBar
 from longdesk.app.workbench import Change, Workbench
 from longdesk.app.workspace import THINKING_RESERVE, conversation_tokens
 from longdesk.engine.backends.base import Failed, FailureKind, Finished, Progress, Reading, Usage
-from longdesk.engine.events import Where
+from longdesk.engine.events import Stage, StopReason, Where
 from longdesk.ui.activity import ActivityBar, duration
 from longdesk.ui.engines import Engines
 from longdesk.ui.hosted_glue import HostedGlue
@@ -301,7 +301,8 @@ class AskFlow(QObject):
         if self.streaming or state.plan is None or index != len(turns) - 1:
             return
         turn = turns[index]
-        if turn.stop_reason != "incomplete" or state.where is not Where.HOSTED or turn.where != Where.HOSTED:
+        resumable = turn.stop_reason == StopReason.INCOMPLETE and turn.where == Where.HOSTED
+        if not resumable or state.where is not Where.HOSTED:
             return
         self.hosted.with_consent(lambda: self._resume(index))
 
@@ -351,7 +352,7 @@ class AskFlow(QObject):
         label = _STAGES.get(progress.stage, progress.stage.capitalize())
         self.activity.progress(label, progress.done, progress.total, "tokens", progress.rate, progress.eta_s)
         plan = self.state.plan
-        if progress.stage == "prefill" and not self._reading_marked and plan is not None:
+        if progress.stage == Stage.PREFILL and not self._reading_marked and plan is not None:
             self._reading_marked = True  # once per reading: thousands of rows, ten updates a second
             self.sources.model.set_status({s.doc_id: "reading…" for s in plan.spans})
 
@@ -424,7 +425,7 @@ class AskFlow(QObject):
             turn = state.session.turns[index]
             if message:
                 self.status.showMessage(message, 15_000)
-            elif turn.stop_reason == "cancelled":
+            elif turn.stop_reason == StopReason.CANCELLED:
                 self.status.showMessage("Stopped; the partial answer is kept.", 8000)
             self.answer_finished.emit(turn)
         if state.where is Where.HOSTED:

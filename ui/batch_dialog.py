@@ -39,7 +39,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from longdesk.app.atomic import atomic_write_text
 from longdesk.app.batch_questions import Question, QuestionFileError, read_questions
 from longdesk.app.batch_report import ReportInput, markdown_report
 from longdesk.app.batch_store import (
@@ -54,8 +53,9 @@ from longdesk.app.batch_store import (
 )
 from longdesk.app.sessions import Session, SessionStore, TurnRecord, title_from_question
 from longdesk.app.workbench import Workbench
+from longdesk.engine.atomic import atomic_write_text
 from longdesk.engine.backends.base import AskOptions, Failed, FailureKind, Finished, Usage
-from longdesk.engine.events import Where
+from longdesk.engine.events import StopReason, Where
 from longdesk.ui.engines import Engines
 from longdesk.ui.hosted_glue import HostedGlue
 from longdesk.ui.workers.engine_worker import AskQuestion, EngineController
@@ -287,7 +287,7 @@ class BatchDialog(QDialog):
     def on_engine_finished(self, rid: int, result: object) -> None:
         if rid != self.ask_id or not isinstance(result, Finished):
             return
-        if result.stop_reason == "cancelled":
+        if result.stop_reason == StopReason.CANCELLED:
             self._set_cell(self._row, 2, "stopped")
             self.ask_id = 0
             self._end_run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import platform
 from pathlib import Path
 
@@ -30,6 +31,8 @@ from longdesk.app import __version__
 from longdesk.app.settings import Settings
 from longdesk.engine.backends.hosted_presets import PRESETS
 
+log = logging.getLogger(__name__)
+
 
 def llama_versions() -> tuple[str, str]:
     """(llama-cpp-python version, llama.cpp system info); runs on a pool thread (heavy import)."""
@@ -39,7 +42,8 @@ def llama_versions() -> tuple[str, str]:
         info = llama_cpp.llama_print_system_info()
         text = info.decode("utf-8", "replace") if isinstance(info, bytes) else str(info)
         return str(llama_cpp.__version__), text.strip()
-    except Exception as exc:  # noqa: BLE001 - About must open even when llama.cpp cannot load
+    except Exception as exc:
+        log.exception("llama.cpp's version and system info are unavailable")
         return "unavailable", f"{type(exc).__name__}: {exc}"
 
 

@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     is_command, rest = split_args(args)
     if is_command:
-        from longdesk.app.cli import main as cli_main
+        from longdesk.app.cli.commands import main as cli_main
 
         return cli_main(rest)
     missing = [p for p in rest if not Path(p).expanduser().exists()]

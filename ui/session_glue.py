@@ -12,9 +12,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QSettings, Signal, Slot
 from PySide6.QtWidgets import QFileDialog, QMenu, QStatusBar
 
-from longdesk.app.atomic import atomic_write_text
 from longdesk.app.sessions import Listing, Session, SessionStore, export_markdown
 from longdesk.app.workbench import Workbench
+from longdesk.engine.atomic import atomic_write_text
 from longdesk.ui.ask_flow import AskFlow
 from longdesk.ui.local_model_glue import LocalModelGlue
 from longdesk.ui.sessions_panel import SessionsPanel

@@ -1,7 +1,7 @@
 """One window per user: a second ``longdesk FILE...`` hands its files to the window already open.
 
 The first window listens on a local socket (``QLocalServer``) in the same private per-user
-folder as the model worker (``app.worker.socket_path``: a folder of mode 0700 owned by the
+folder as the model worker (``app.resident.socket_path``: a folder of mode 0700 owned by the
 user, checked before use), named after the data folder, so two Longdesk homes (a test's, the
 user's) never mix. A later launch connects, sends one JSON line ``{"paths": [...]}`` with
 absolute paths, waits for ``ok`` and exits; the window adds the paths to its sources and comes
@@ -30,10 +30,10 @@ MAX_PATHS = 10_000
 
 def server_name(paths: Paths) -> str:
     """The window's socket for this user and Longdesk home (a path on Unix, a pipe name elsewhere)."""
-    from longdesk.app import worker
+    from longdesk.app import resident
 
-    if worker.supported():
-        return str(worker.socket_path(paths.data / "window"))
+    if resident.supported():
+        return str(resident.socket_path(paths.data / "window"))
     digest = hashlib.sha256(str(paths.data.resolve()).encode()).hexdigest()[:16]
     return f"longdesk-window-{getpass.getuser()}-{digest}"
 

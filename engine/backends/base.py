@@ -51,6 +51,7 @@ __all__ = [
     "FailureKind",
     "Finished",
     "NeedsPermit",
+    "PacksInstructions",
     "Progress",
     "Reading",
     "Resumable",
@@ -185,6 +186,17 @@ class Rewindable(Protocol):
     def rewind(self) -> None: ...
 
 
+@runtime_checkable
+class PacksInstructions(Protocol):
+    """A backend whose prompt format decides what is packed before the corpus (a base model's
+    reading header instead of the citing contract)."""
+
+    @property
+    def instructions(self) -> str | None:
+        """The text to pack before the corpus; None: the citing contract."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Capabilities:
     """What an opened backend can do beyond ``Backend``: each is the backend itself, or None."""
@@ -192,6 +204,12 @@ class Capabilities:
     resumable: Resumable | None = None
     needs_permit: NeedsPermit | None = None
     rewindable: Rewindable | None = None
+    packs_instructions: PacksInstructions | None = None
+
+    @property
+    def instructions(self) -> str | None:
+        """What to pack before the corpus for this backend (None: the citing contract)."""
+        return self.packs_instructions.instructions if self.packs_instructions is not None else None
 
 
 def capabilities(backend: Backend) -> Capabilities:
@@ -200,4 +218,5 @@ def capabilities(backend: Backend) -> Capabilities:
         resumable=backend if isinstance(backend, Resumable) else None,
         needs_permit=backend if isinstance(backend, NeedsPermit) else None,
         rewindable=backend if isinstance(backend, Rewindable) else None,
+        packs_instructions=backend if isinstance(backend, PacksInstructions) else None,
     )

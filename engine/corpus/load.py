@@ -52,7 +52,7 @@ from longdesk.engine.corpus.options import LoadOptions
 from longdesk.engine.corpus.paged import PAGED_SUFFIXES
 from longdesk.engine.corpus.verses import maybe_verses
 from longdesk.engine.corpus.walk import Candidate, Rules, WalkError, display_name, walk_sources
-from longdesk.engine.isolation import Cancelled, IsolationError, Worker
+from longdesk.engine.isolation import Cancelled, IsolationError, Raised, Sandbox
 
 __all__ = ["LoadOptions", "LoadProgress", "SourceError", "classify", "load_sources"]
 
@@ -172,7 +172,7 @@ class _Loader:
         self.cache = ParseCache(cache_dir)
         self.progress = progress
         self.cancelled = cancelled
-        self.workers: list[Worker] = []
+        self.sandboxes: list[Sandbox] = []
         self.docs: list[Document] = []
         self.issues: list[FileIssue] = []
         self.start = time.monotonic()
@@ -223,7 +223,7 @@ class _Loader:
             for index in range(
                 max(1, self.options.parsers) if len(paged) > 1 or paged[0].size > 256_000 else 1
             ):
-                self._worker(index).start()
+                self._sandbox(index).start()
         self.files_total = len(files)
         self.bytes_total = sum(c.size for c in files)
         for index, cand in enumerate(files):
@@ -376,10 +376,10 @@ class _Loader:
         kind = _KIND_OF_FILETYPE[filetype]
         self.docs.append(Document("", name, source, kind, sha, segments, "", flags, toc, notes))
 
-    def _worker(self, index: int) -> Worker:
-        while len(self.workers) <= index:
-            self.workers.append(Worker(self.options.parse_limits, preload=("pymupdf",)))
-        return self.workers[index]
+    def _sandbox(self, index: int) -> Sandbox:
+        while len(self.sandboxes) <= index:
+            self.sandboxes.append(Sandbox(self.options.parse_limits, preload=("pymupdf",)))
+        return self.sandboxes[index]
 
     def _call(
         self,
@@ -396,7 +396,7 @@ class _Loader:
                 on_pages(int(value[1]), int(value[2]))
 
         try:
-            result: object = self._worker(index).call(
+            result: object = self._sandbox(index).call(
                 paged.extract,
                 what,
                 filetype,
@@ -443,7 +443,7 @@ class _Loader:
             ranges = [(i * total // n, (i + 1) * total // n) for i in range(n)]
             outcome = [IsolationError("not run")] * n
             for i in range(1, n):
-                self._worker(i)
+                self._sandbox(i)
 
             def run(i: int) -> None:
                 outcome[i] = self._call(i, what, filetype, ranges[i], on_pages(i))
@@ -471,8 +471,8 @@ class _Loader:
         return merged
 
     def close(self) -> None:
-        for worker in self.workers:
-            worker.close()
+        for sandbox in self.sandboxes:
+            sandbox.close()
         self.cache.close()
 
 
@@ -488,7 +488,7 @@ def _paged_filetype(name: str, data: bytes) -> str | None:
 def _describe_failure(filetype: str, exc: IsolationError) -> str:
     label = filetype.upper()
     text = exc.message.strip().splitlines()[0] if exc.message.strip() else type(exc).__name__
-    if type(exc).__name__ == "Failed":
+    if isinstance(exc, Raised):  # the parser refused the file; the others stopped the child
         return f"corrupt or unreadable {label}: {text}"
     return f"{label} parser stopped: {text}"
 

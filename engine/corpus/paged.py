@@ -216,7 +216,7 @@ def extract(
         pages: only pages ``[first, stop)`` (0-based) of a paged document; None: all.
         split_above: when > 0 and a paged document has more pages, return at once with status
             ``split`` and the page count, so that the caller can read ranges in parallel.
-        report: progress callback (``("pages", done, total)``), from the isolation worker.
+        report: progress callback (``("pages", done, total)``), from the isolation sandbox.
 
     Returns:
         ``{"status": "ok" | reason, "segments": [...], "toc": [...], "notes": [...],

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
+
+from longdesk.engine.atomic import atomic_produce, atomic_write_text
 
 DEFAULT_MODEL_NAME = "gemma-3-270m-q4_k_m.gguf"
 DEFAULT_MODEL_LABEL = "Gemma 3 270M (Q4_K_M, embedded default)"
@@ -62,28 +63,25 @@ def ensure_default_model(models_dir: Path) -> Path:
         except (OSError, ValueError):
             pass
         if _sha256(target) == expected:
-            stamp_file.write_text(json.dumps({**_stamp(target), "sha256": expected}))
+            atomic_write_text(stamp_file, json.dumps({**_stamp(target), "sha256": expected}))
             return target
     models_dir.mkdir(parents=True, exist_ok=True)
     try:
         parts = [Path(p) for p in chunks.chunk_paths()]
     except (ImportError, FileNotFoundError) as exc:
         raise DefaultModelError(f"the default model's chunk packages are incomplete: {exc}") from exc
-    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
-    h = hashlib.sha256()
-    try:
+
+    def assemble(partial: Path) -> None:
+        h = hashlib.sha256()
         with partial.open("wb") as out:
             for part in parts:
                 with part.open("rb") as fh:
                     while block := fh.read(1 << 20):
                         h.update(block)
                         out.write(block)
-            out.flush()
-            os.fsync(out.fileno())
         if h.hexdigest() != expected:
             raise DefaultModelError("the assembled default model does not match its published sha256")
-        partial.replace(target)
-    finally:
-        partial.unlink(missing_ok=True)
-    stamp_file.write_text(json.dumps({**_stamp(target), "sha256": expected}))
+
+    atomic_produce(target, assemble)
+    atomic_write_text(stamp_file, json.dumps({**_stamp(target), "sha256": expected}))
     return target

@@ -36,7 +36,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from longdesk.engine.snapshots.atomic import atomic_produce, atomic_write_bytes, remove_stale_temps
+from longdesk.engine.atomic import atomic_produce, atomic_write_bytes, remove_stale_temps
 
 FORMAT = 1
 STATE_SUFFIX = ".state"

@@ -3,7 +3,7 @@
 It does three things, in this order:
 
 1. **Stands in for the Python interpreter** when the app starts one of its own helper
-   processes. Longdesk starts children as ``sys.executable -m longdesk.app.worker serve``
+   processes. Longdesk starts children as ``sys.executable -m longdesk.app.resident serve``
    (the model worker), ``sys.executable -I -c ...`` (the isolated parser) and
    ``sys.executable -c ...`` (the chat-template renderer). In a bundle ``sys.executable`` is
    this program, so those flags must mean what they mean to ``python``: ``-c CODE ARGS`` runs

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from longdesk.app import batch, worker
+from longdesk.app import resident
+from longdesk.app.cli import batch
 from tests.app.test_cli import longdesk
 
 pytestmark = pytest.mark.model
@@ -176,11 +177,11 @@ def test_a_changed_corpus_is_refused_until_asked(longdesk_home: Path, notes: Pat
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not worker.supported(), reason="the worker needs Unix sockets")
+@pytest.mark.skipif(not resident.supported(), reason="the worker needs Unix sockets")
 def test_a_batch_uses_the_model_the_worker_holds(
     longdesk_home: Path, notes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(worker.KEEP_ALIVE_ENV, "120")
+    monkeypatch.setenv(resident.KEEP_ALIVE_ENV, "120")
     try:
         first = longdesk("ask", str(notes), "-q", "What colour is the gate?", "--max-tokens", "4", *ONE)
         assert first.returncode == 0, first.stderr

@@ -132,7 +132,7 @@ def test_models_lists_default_and_explicit_files(longdesk_home: Path, tmp_path: 
 
 def test_help_does_not_import_heavy_modules() -> None:
     code = (
-        "import sys; from longdesk.ui.main import main; import longdesk.app.cli; "
+        "import sys; from longdesk.ui.main import main; import longdesk.app.cli.commands; "
         "heavy = {'PySide6', 'llama_cpp', 'pymupdf', 'fitz', 'openai'} & set(sys.modules); "
         "print(sorted(heavy))"
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from longdesk.app.cli import main
+from longdesk.app.cli.commands import main
 from longdesk.engine.context.pack import document_block
 from longdesk.engine.corpus.load import load_sources
 from tests.engine.corpus_files import (

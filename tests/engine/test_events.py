@@ -68,6 +68,25 @@ def test_capabilities_are_found_by_shape_not_by_class() -> None:
     assert caps.rewindable is None
 
 
+@dataclass
+class _Header(_Plain):
+    header: str | None = "Read the text below."
+
+    @property
+    def instructions(self) -> str | None:
+        return self.header
+
+
+def test_what_is_packed_before_the_corpus_is_the_backends_own_header_or_the_contract() -> None:
+    assert capabilities(_Plain()).instructions is None  # type: ignore[arg-type]
+    reading = _Header()
+    caps = capabilities(reading)  # type: ignore[arg-type]
+    assert caps.packs_instructions is reading
+    assert caps.instructions == "Read the text below."
+    reading.header = None  # a chat model under the same backend class: the citing contract
+    assert caps.instructions is None
+
+
 def test_the_hosted_backend_resumes_and_needs_a_permit_but_does_not_rewind() -> None:
     from longdesk.engine.backends.hosted import HostedBackend
     from longdesk.engine.backends.hosted_presets import make_config
@@ -77,4 +96,5 @@ def test_the_hosted_backend_resumes_and_needs_a_permit_but_does_not_rewind() -> 
     assert caps.resumable is hosted
     assert caps.needs_permit is hosted
     assert caps.rewindable is None
+    assert caps.instructions is None  # the citing contract
     assert hosted.describe().where is Where.HOSTED

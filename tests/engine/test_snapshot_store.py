@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from longdesk.engine.snapshots.atomic import atomic_produce, atomic_write_bytes, remove_stale_temps
+from longdesk.engine.atomic import atomic_produce, atomic_write_bytes, remove_stale_temps
 from longdesk.engine.snapshots.store import SnapshotError, SnapshotKey, SnapshotStore
 
 

@@ -65,6 +65,7 @@ class Emulator:
     answer_text: str = "The kettle is blue [D1, line 1]."
     chunk_delay_s: float = 0.0
     stall_s: float = 3.0
+    streams_done: int = 0  # streams sent to their end ([DONE]); a client that left early stops one
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def next_fault(self) -> str:
@@ -229,6 +230,8 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self._event("[DONE]")
         self._chunk(b"")
+        with emu.lock:
+            emu.streams_done += 1
 
 
 def _words(text: str) -> list[str]:

@@ -10,8 +10,8 @@ import pytest
 from keyring.backend import KeyringBackend
 
 from longdesk.app import secrets
+from longdesk.app.cli.hosted_ask import ask_consent
 from longdesk.app.consent import ConsentLedger, fallback_offer, looks_secret, prepare_consent, with_choice
-from longdesk.app.hosted_ask import ask_consent
 from longdesk.engine.backends.base import AskOptions, FailureKind
 from longdesk.engine.backends.hosted import HostedBackend
 from longdesk.engine.backends.hosted_presets import make_config

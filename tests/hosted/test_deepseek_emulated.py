@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
 
 import pytest
 
@@ -247,14 +246,15 @@ def test_a_silent_server_times_out_and_keeps_the_partial_answer(emulator: tuple[
     emu.faults += ["keepalive", "stall"]
     result, _events = ask(backend, reading)  # keep-alive comments alone do not time out
     assert result == Finished("stop")
-    t0 = time.monotonic()
+    done_before = emu.streams_done
     result, events = ask(backend, reading)
-    assert time.monotonic() - t0 < 1.9
+    assert emu.streams_done == done_before  # it gave up while the server was still silent
     assert isinstance(result, Failed)
     assert result.kind is FailureKind.NETWORK
     assert result.partial
     assert "sent nothing for 0.5 s" in result.message
     assert emu.answer_text.startswith(text_of(events, AnswerDelta))
+    assert len(text_of(events, AnswerDelta)) < len(emu.answer_text)  # the half before the silence
     backend.close()
 
 
@@ -288,10 +288,10 @@ def test_cancel_stops_a_slow_stream_promptly(emulator: tuple[str, Emulator]) -> 
         if isinstance(ev, ThinkingDelta):
             stop.set()
 
-    t0 = time.monotonic()
+    done_before = emu.streams_done
     result = backend.ask(reading, (), "hi", AskOptions(thinking=ThinkingMode.HIGH), on_event, stop.is_set)
     assert result == Finished("cancelled")
-    assert time.monotonic() - t0 < 1.5  # the whole stream would take about 6 s
+    assert emu.streams_done == done_before  # back while the server still had most of it to send (6 s)
     assert len([e for e in events if isinstance(e, ThinkingDelta)]) <= 2
     backend.close()
 

@@ -4,7 +4,6 @@ the default model on 127.0.0.1: streaming, usage (the server sends none in strea
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -75,7 +74,6 @@ def test_cancel_stops_the_stream_and_the_server_keeps_serving(llama_server: str,
             if len(got) == 2:
                 stop.set()
 
-    t0 = time.monotonic()
     result = backend.ask(
         reading,
         (),
@@ -85,8 +83,7 @@ def test_cancel_stops_the_stream_and_the_server_keeps_serving(llama_server: str,
         stop.is_set,
     )
     assert result == Finished("cancelled")
-    assert len(got) <= 4
-    assert time.monotonic() - t0 < 60
+    assert len(got) <= 4  # stopped within a few tokens of the cancel, not after 200
     events: list[Event] = []
     again = backend.ask(
         reading, (), "Is the oven broken?", AskOptions(max_output_tokens=4), events.append, lambda: False

@@ -196,7 +196,7 @@ def test_bundled_cli_answers_about_a_pdf_on_the_default_model(
     doc.new_page().insert_text((72, 72), "The lighthouse keeper on Skerry Island is named Maren Holt.")
     doc.save(pdf)
     exe = unpacked / "longdesk" / "longdesk"
-    # The default worker path: `ask` starts `longdesk -m longdesk.app.worker serve` from the bundle,
+    # The default worker path: `ask` starts `longdesk -m longdesk.app.resident serve` from the bundle,
     # which loads llama.cpp and assembles the default model from the bundled chunks (offline).
     # (tests/conftest.py turns the worker off for the rest of the suite.)
     env = bundle.clean_env(home, LONGDESK_KEEP_ALIVE="60")

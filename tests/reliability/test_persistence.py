@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from longdesk.app.atomic import atomic_write_bytes
 from longdesk.app.settings import SETTINGS_FILE, Settings, load_settings, save_settings
+from longdesk.engine.atomic import atomic_write_bytes
 from tests.reliability.conftest import Ledger
 
 ROOT = Path(__file__).resolve().parents[2]
 
 _WRITER = """
 import sys, pathlib
-from longdesk.app.atomic import atomic_write_bytes
+from longdesk.engine.atomic import atomic_write_bytes
 target = pathlib.Path(sys.argv[1])
 blob = b"N" * (64 * 1024 * 1024)
 print("writing", flush=True)
@@ -30,7 +30,7 @@ while True:
 
 _FSIZE_WRITER = """
 import resource, signal, sys, pathlib
-from longdesk.app.atomic import atomic_write_bytes
+from longdesk.engine.atomic import atomic_write_bytes
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (1024 * 1024, 1024 * 1024))
 try:

@@ -17,6 +17,7 @@ from longdesk.app.paths import Paths
 from longdesk.engine.backends.base import Backend
 from longdesk.ui import menus
 from longdesk.ui.main_window import MainWindow
+from longdesk.ui.widgets import conversation
 from tests.ui.helpers import shot
 
 pytestmark = [pytest.mark.gui]
@@ -97,3 +98,25 @@ def test_copy_diagnostics_and_show_log(qtbot: QtBot, log_file: Path) -> None:
     assert logs.log_file() is None
     assert not menus.show_log(window)  # no log configured: says so instead of opening nothing
     assert "no log file" in window.statusBar().currentMessage()
+
+
+def test_a_failing_citation_check_is_logged_with_its_traceback(
+    qtbot: QtBot, log_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: object, answer: str, *, final: bool) -> list[object]:
+        raise ValueError("checker bug")
+
+    monkeypatch.setattr(conversation.AnswerCitations, "update", broken)
+    checker = conversation.CitationChecker(lambda: (None, {}))
+    try:
+        with qtbot.waitSignal(checker.checked, timeout=10_000) as got:
+            checker.submit(1, "An answer [D1, line 1].", final=True)
+        assert got.args == [1, []]  # shown without checked citations; the thread lives on
+        text = log_file.read_text()
+        assert "citation check failed" in text
+        assert "ValueError: checker bug" in text
+        assert "in broken" in text
+        with qtbot.waitSignal(checker.checked, timeout=10_000):
+            checker.submit(2, "Another answer.", final=True)
+    finally:
+        checker.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from longdesk.app.cli import build_parser
+from longdesk.app.cli.commands import build_parser
 from longdesk.app.sessions import SESSION_SUFFIX, Session
 from longdesk.ui.main import COMMANDS, split_args
 from tests.engine.corpus_files import make_epub

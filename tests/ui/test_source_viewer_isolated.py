@@ -48,11 +48,11 @@ def test_a_pdf_inside_an_archive_is_rendered_in_a_child_process(zipped_book: Pat
     renderer = PageRenderer()
     try:
         page = renderer.render(f"{zipped_book}!books/harbour-book.pdf", 2, QUOTE)
-        worker = renderer._worker
-        assert worker is not None
-        assert worker.starts == 1  # rendered by the child, not in this process
-        assert worker._proc is not None
-        assert worker._proc.pid != os.getpid()
+        sandbox = renderer._sandbox
+        assert sandbox is not None
+        assert sandbox.starts == 1  # rendered by the child, not in this process
+        assert sandbox._proc is not None
+        assert sandbox._proc.pid != os.getpid()
     finally:
         renderer.close()
     assert (page.page, page.page_count) == (2, 3)

@@ -12,7 +12,7 @@ which feeds the new part to that answer's one grounding tracker and sends the ve
 from __future__ import annotations
 
 import itertools
-import sys
+import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,7 +35,10 @@ from longdesk.app.sessions import TurnRecord
 from longdesk.engine import grounding
 from longdesk.engine.backends.hosted_prices import format_money
 from longdesk.engine.corpus.model import Corpus
+from longdesk.engine.events import StopReason, Where
 from longdesk.ui.widgets.safe_browser import SafeBrowser
+
+log = logging.getLogger(__name__)
 
 VISIBLE_TURNS = 30
 # Re-render a streaming answer at most this often (the worker already coalesces to ~30/s).
@@ -149,10 +152,10 @@ class CitationChecker(QObject):
                 state = answers[key] = AnswerCitations(job.corpus, job.refs, shared)
             try:
                 cites = state.update(job.answer, final=job.final)
-            except Exception as exc:  # noqa: BLE001 - a checker bug must not end the thread
+            except Exception:
                 answers.pop(key, None)
                 cites = []
-                sys.stderr.write(f"longdesk: citation check failed: {exc!r}\n")
+                log.exception("citation check failed; the answer is shown without its citations checked")
             try:
                 self.checked.emit(key, cites)
             except RuntimeError:  # the view is gone
@@ -166,7 +169,7 @@ def turn_figures(turn: TurnRecord) -> str:
         parts.append(f"{turn.output_tokens:,} token{'s' if turn.output_tokens != 1 else ''}")
     if turn.seconds > 0 and turn.output_tokens:
         parts.append(f"{turn.output_tokens / turn.seconds:,.1f} tok/s")
-    if turn.prompt_tokens and turn.where == "hosted":
+    if turn.prompt_tokens and turn.where == Where.HOSTED:
         miss = max(0, turn.prompt_tokens - turn.cached_tokens)
         parts.append(f"cache hit {turn.cached_tokens:,} / miss {miss:,}")
     elif turn.prompt_tokens:
@@ -174,15 +177,15 @@ def turn_figures(turn: TurnRecord) -> str:
     if turn.cost is not None:
         currency = "USD" if turn.currency in ("", "$", "USD") else turn.currency
         parts.append(format_money(turn.cost, currency))
-    if turn.stop_reason == "incomplete":
+    if turn.stop_reason == StopReason.INCOMPLETE:
         parts.append("INCOMPLETE: the connection dropped; the part received is kept")
-    elif turn.stop_reason == "cancelled":
+    elif turn.stop_reason == StopReason.CANCELLED:
         parts.append("stopped")
-    elif turn.stop_reason == "length":
+    elif turn.stop_reason == StopReason.LENGTH:
         parts.append("cut at the output limit")
-    elif turn.stop_reason == "failed":
+    elif turn.stop_reason == StopReason.FAILED:
         parts.append("failed")
-    elif turn.stop_reason == "repeated":
+    elif turn.stop_reason == StopReason.REPEATED:
         parts.append("stopped: the model repeated the source")
     return " · ".join(parts)
 
@@ -300,7 +303,7 @@ class TurnWidget(QFrame):
             self.thinking_toggle.setChecked(True)
         self.copy_button.setEnabled(not streaming and bool(turn.answer))
         self.regenerate_button.setEnabled(not streaming)
-        self.continue_button.setVisible(not streaming and turn.stop_reason == "incomplete")
+        self.continue_button.setVisible(not streaming and turn.stop_reason == StopReason.INCOMPLETE)
         self.figures_label.setText("answering…" if streaming else turn_figures(turn))
         self._streaming = streaming
         self._dirty = True

@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 
 from longdesk.app.citations import Check, Citation
 from longdesk.engine.corpus import paged
-from longdesk.engine.isolation import Crashed, IsolationError, Limits, MemoryLimit, Timeout, Worker
+from longdesk.engine.isolation import Crashed, IsolationError, Limits, MemoryLimit, Sandbox, Timeout
 from longdesk.ui.widgets.safe_browser import CHECK_COLORS, CHECK_WORDS
 
 HIGHLIGHT = QColor(255, 214, 10, 110)
@@ -83,13 +83,13 @@ class PageRenderer:
     def __init__(self, limits: Limits = RENDER_LIMITS) -> None:
         self.limits = limits
         self._lock = threading.Lock()
-        self._worker: Worker | None = None
+        self._sandbox: Sandbox | None = None
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         with self._lock:
-            if self._worker is None:
-                self._worker = Worker(self.limits, preload=("pymupdf",))
-            return self._worker.call(fn, *args)
+            if self._sandbox is None:
+                self._sandbox = Sandbox(self.limits, preload=("pymupdf",))
+            return self._sandbox.call(fn, *args)
 
     def render(
         self, source: str, page: int, quote: str = "", zoom: float = 1.5, filetype: str = "pdf"
@@ -119,9 +119,9 @@ class PageRenderer:
 
     def close(self) -> None:
         with self._lock:
-            if self._worker is not None:
-                self._worker.close()
-                self._worker = None
+            if self._sandbox is not None:
+                self._sandbox.close()
+                self._sandbox = None
 
 
 _DEFAULT = PageRenderer()

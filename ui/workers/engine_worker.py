@@ -285,7 +285,7 @@ class EngineWorker(EngineSignals):
                 req.corpus,
                 count,
                 window,
-                instructions=getattr(backend, "instructions", None),  # a base model's reading header
+                instructions=self._caps.instructions,  # a base model's reading header
                 reserved_output=req.reserved_output,
                 reserved_thinking=req.reserved_thinking,
                 cancelled=event.is_set,  # a long count stops on cancel or shutdown
@@ -394,10 +394,16 @@ class EngineWorker(EngineSignals):
 
 
 class _Coalescer:
-    """Buffers streamed text per kind and emits it at most every ``STREAM_INTERVAL_S``."""
+    """Buffers streamed text per kind and emits it at most every ``STREAM_INTERVAL_S``.
 
-    def __init__(self, emit: Callable[[str, str], None]) -> None:
+    Args:
+        emit: called with (kind, text) for each run of one kind, in order.
+        clock: seconds, monotonic (tests pass their own).
+    """
+
+    def __init__(self, emit: Callable[[str, str], None], clock: Callable[[], float] = time.monotonic) -> None:
         self._emit = emit
+        self._clock = clock
         self._parts: list[tuple[str, str]] = []
         self._last = 0.0
 
@@ -406,11 +412,11 @@ class _Coalescer:
             self._parts[-1] = (kind, self._parts[-1][1] + text)
         else:
             self._parts.append((kind, text))
-        if time.monotonic() - self._last >= STREAM_INTERVAL_S:
+        if self._clock() - self._last >= STREAM_INTERVAL_S:
             self.flush()
 
     def flush(self) -> None:
-        self._last = time.monotonic()
+        self._last = self._clock()
         parts, self._parts = self._parts, []
         for kind, text in parts:
             if text:

@@ -1,9 +1,9 @@
 """The resident worker's protocol with a fake model, in-process: every case in well under a second.
 
-A real worker thread serves on a real Unix socket (``worker.serve`` with a model factory that
+A real worker thread serves on a real Unix socket (``resident.serve`` with a model factory that
 makes ``FakeModel``s); the client side is the real ``RemoteBackend``. What the fake cannot
 show (llama.cpp's state kept between clients, the same answer as a fresh process) is checked
-once, end to end, in tests/app/test_worker.py.
+once, end to end, in tests/app/test_resident.py.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from longdesk.app import worker
+from longdesk.app import resident
 from longdesk.engine.backends.base import (
     AnswerDelta,
     AskOptions,
@@ -41,7 +41,7 @@ from longdesk.engine.backends.base import (
 from longdesk.engine.backends.local_load import LocalSettings
 from longdesk.engine.context.plan import Budget, ContextPlan, DocumentSpan
 
-pytestmark = pytest.mark.skipif(not worker.supported(), reason="the worker needs Unix sockets")
+pytestmark = pytest.mark.skipif(not resident.supported(), reason="the worker needs Unix sockets")
 
 WAIT_S = 10.0  # an upper bound for conditions that hold at once; never reached when all is well
 
@@ -122,9 +122,9 @@ class Served:
     def __init__(self, home: Path, keep_alive: float = 30.0) -> None:
         self.home = home
         self.models: list[FakeModel] = []
-        self.path = worker.socket_path(home)
+        self.path = resident.socket_path(home)
         self.thread = threading.Thread(
-            target=worker.serve, args=(home, keep_alive, self.make), name="test-worker", daemon=True
+            target=resident.serve, args=(home, keep_alive, self.make), name="test-worker", daemon=True
         )
         self.thread.start()
         ready = threading.Event()
@@ -146,13 +146,13 @@ class Served:
             probe.sendall(b'{"op": "done"}\n')
             return True
 
-    def client(self, model: Path, n_ctx: int = 4096) -> worker.RemoteBackend:
-        conn = worker.connect(self.home, start=False, keep_alive=0)
-        return worker.RemoteBackend(conn, model, LocalSettings(n_ctx=n_ctx))
+    def client(self, model: Path, n_ctx: int = 4096) -> resident.RemoteBackend:
+        conn = resident.connect(self.home, start=False, keep_alive=0)
+        return resident.RemoteBackend(conn, model, LocalSettings(n_ctx=n_ctx))
 
     def stop(self) -> None:
         if self.thread.is_alive():
-            worker.request(self.home, "stop")
+            resident.request(self.home, "stop")
             self.thread.join(WAIT_S)
 
 
@@ -178,7 +178,7 @@ def plan(corpus: str) -> ContextPlan:
 
 
 def run_ask(
-    backend: worker.RemoteBackend, p: ContextPlan, question: str, cancel: threading.Event | None = None
+    backend: resident.RemoteBackend, p: ContextPlan, question: str, cancel: threading.Event | None = None
 ) -> tuple[Reading, Finished | Failed, list[Event]]:
     events: list[Event] = []
     flag = cancel or threading.Event()
@@ -281,13 +281,13 @@ def test_an_idle_worker_exits_and_removes_its_socket(tmp_path: Path) -> None:
 
 def test_a_socket_left_by_a_killed_worker_is_replaced(tmp_path: Path, model_file: Path) -> None:
     home = tmp_path / "home"
-    path = worker.socket_path(home)
+    path = resident.socket_path(home)
     dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     dead.bind(str(path))  # what a SIGKILLed worker leaves: a socket file nobody listens on
     dead.close()
     assert path.exists()
-    with pytest.raises(worker.WorkerUnavailable):
-        worker.connect(home, start=False, keep_alive=0)
+    with pytest.raises(resident.ResidentUnavailable):
+        resident.connect(home, start=False, keep_alive=0)
     s = Served(home)
     try:
         client = s.client(model_file)
@@ -300,13 +300,16 @@ def test_a_socket_left_by_a_killed_worker_is_replaced(tmp_path: Path, model_file
 
 
 def test_a_client_speaking_garbage_is_dropped_and_the_worker_serves_on(
-    served: Served, model_file: Path
+    served: Served, model_file: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
         raw.settimeout(WAIT_S)
         raw.connect(str(served.path))
         raw.sendall(b'{"op": "open"}\n')  # JSON, but not a whole request
         assert b"bad 'open' request" in raw.recv(4096)
+        (logged,) = [r for r in caplog.records if r.name == "longdesk.app.resident"]
+        assert logged.getMessage() == "refused a bad 'open' request"
+        assert logged.exc_info is not None  # with its traceback
         raw.sendall(b'{"op": "fly"}\n')
         assert b"unexpected request 'fly'" in raw.recv(4096)
         raw.sendall(b"\x00\xff not a request\n")
@@ -321,25 +324,25 @@ def _hello(path: Path, version: str) -> dict[str, object] | None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
         raw.settimeout(WAIT_S)
         raw.connect(str(path))
-        worker._send(raw, {"op": "hello", "version": version})
-        reply = worker._Lines(raw).next(timeout=WAIT_S)
+        resident._send(raw, {"op": "hello", "version": version})
+        reply = resident._Lines(raw).next(timeout=WAIT_S)
         with contextlib.suppress(OSError):  # a worker of another installation has hung up already
-            worker._send(raw, {"op": "done"})
+            resident._send(raw, {"op": "done"})
         return reply
 
 
 def test_a_worker_of_this_installation_stays_for_its_clients(served: Served) -> None:
-    reply = _hello(served.path, worker.installed_version())
+    reply = _hello(served.path, resident.installed_version())
     assert reply is not None
-    assert reply["version"] == worker.installed_version()
+    assert reply["version"] == resident.installed_version()
     assert served.thread.is_alive()
-    assert worker.request(served.home, "ping") is not None
+    assert resident.request(served.home, "ping") is not None
 
 
 def test_a_worker_of_another_installation_makes_way_for_the_new_one(served: Served, model_file: Path) -> None:
     reply = _hello(served.path, "0.0.1+someotherbuild")
     assert reply is not None
-    assert reply["version"] == worker.installed_version()  # it says what it runs, then goes
+    assert reply["version"] == resident.installed_version()  # it says what it runs, then goes
     served.thread.join(WAIT_S)
     assert not served.thread.is_alive()
     assert not served.path.exists()  # the next `longdesk ask` starts a worker of its own
@@ -355,6 +358,6 @@ def test_a_worker_of_another_installation_makes_way_for_the_new_one(served: Serv
 def test_the_installed_version_names_the_distribution() -> None:
     from importlib import metadata
 
-    version = worker.installed_version()
+    version = resident.installed_version()
     assert version.startswith(metadata.version("longdesk") + "+")
     assert len(version.split("+")[1]) == 12

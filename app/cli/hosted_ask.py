@@ -43,6 +43,7 @@ from longdesk.engine.backends.hosted import HostedBackend
 from longdesk.engine.backends.hosted_presets import PRESETS, HostedConfig
 from longdesk.engine.backends.hosted_prices import format_money
 from longdesk.engine.corpus.model import Corpus
+from longdesk.engine.events import StopReason
 
 USAGE_LOG = "hosted-usage.jsonl"
 
@@ -212,7 +213,7 @@ def _consent_and_ask(
         raise HostedCliError(result.kind, result.message)
     assert isinstance(result, Finished)
     _say(f"longdesk: stop: {result.stop_reason}")
-    return 130 if result.stop_reason == "cancelled" else 0
+    return 130 if result.stop_reason == StopReason.CANCELLED else 0
 
 
 def _want_continue(message: str) -> bool:

@@ -1,8 +1,8 @@
 """Crash-safe file replacement, the one writer of the whole program: temporary file, fsync,
 rename, fsync the folder.
 
-Model snapshots, settings, sessions and exports all go through here (``app.atomic`` re-exports
-these names for the app and the window; the engine may not import ``app``). A crash or a full
+Model snapshots, the assembled default model, settings, sessions and exports all go through
+here; it sits at the engine's top so that every layer above can use it. A crash or a full
 disk at any point leaves either the previous file or the new one under the final name, never a
 torn mix; a leftover temporary file (``.NAME.*.tmp``) is garbage that ``remove_stale_temps``
 clears.

@@ -11,7 +11,7 @@ corpus or model is refused unless ``--force`` (mix, marked in the report) or ``-
 
 ``--compare A B …`` answers the same questions with each model or endpoint in turn and writes
 one report with the answers side by side. Hosted endpoints are opened, counted and priced, and
-asked for consent (``app.batch_hosted``), all before the first question is sent anywhere.
+asked for consent (``app.cli.batch_hosted``), all before the first question is sent anywhere.
 
 Ctrl-C stops after the answer in progress (it is kept); a second Ctrl-C stops that answer too
 (it is not kept). Progress with an ETA goes to stderr; the report paths go to stdout.
@@ -27,14 +27,12 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
-from longdesk.app import cli
-from longdesk.app.atomic import atomic_write_text
 from longdesk.app.batch_questions import Question, QuestionFileError, read_questions
 from longdesk.app.batch_report import ReportInput, csv_summary, markdown_report
 from longdesk.app.batch_store import (
@@ -51,12 +49,15 @@ from longdesk.app.batch_store import (
     now_iso,
     set_aside,
 )
-from longdesk.app.batch_targets import Target, targets_from
 from longdesk.app.citations import DocRef, doc_refs
+from longdesk.app.cli import commands as cli
+from longdesk.app.cli.batch_targets import Target, targets_from
 from longdesk.app.paths import Paths
+from longdesk.engine.atomic import atomic_write_text
 from longdesk.engine.backends.base import (
     AnswerDelta,
     AskOptions,
+    Backend,
     BackendError,
     Event,
     Failed,
@@ -70,11 +71,10 @@ from longdesk.engine.backends.base import (
 )
 from longdesk.engine.backends.hosted_presets import PRESETS
 from longdesk.engine.corpus.model import Corpus
+from longdesk.engine.events import Stage, StopReason
 
 if TYPE_CHECKING:
-    from longdesk.app.worker import RemoteBackend
     from longdesk.engine.backends.hosted import HostedBackend
-    from longdesk.engine.backends.local import LocalBackend
     from longdesk.engine.context.plan import ContextPlan
 
 RESULTS = "results.jsonl"
@@ -169,14 +169,19 @@ class BatchProgress:
 
 # ---------------------------------------------------------------------------- one answer
 def _answer(
-    backend: LocalBackend | RemoteBackend | HostedBackend,
+    backend: Backend,
     reading: Reading,
     q: Question,
     options: AskOptions,
     stops: Stops,
     where: str,
+    usage_reported: Callable[[], bool],
 ) -> Outcome | None:
-    """Ask ``q`` as a new thread; None when it was stopped halfway (nothing to keep)."""
+    """Ask ``q`` as a new thread; None when it was stopped halfway (nothing to keep).
+
+    ``usage_reported`` says, after the answer, whether its figures came from the server (False:
+    a hosted server sent none and they were counted here).
+    """
     answer: list[str] = []
     thinking: list[str] = []
     usage: list[Usage] = []
@@ -192,7 +197,7 @@ def _answer(
     t0 = time.perf_counter()
     result = backend.ask(reading, (), q.text, options, on_event, stops.now.is_set)
     seconds = time.perf_counter() - t0
-    if stops.now.is_set() or (isinstance(result, Finished) and result.stop_reason == "cancelled"):
+    if stops.now.is_set() or (isinstance(result, Finished) and result.stop_reason == StopReason.CANCELLED):
         return None
     if isinstance(result, Failed) and result.kind is FailureKind.CANCELLED:
         return None
@@ -209,7 +214,7 @@ def _answer(
         cost=u.cost,
         currency=u.currency,
         where=where,
-        usage_reported=bool(getattr(backend, "last_usage_reported", True)),
+        usage_reported=usage_reported(),
     )
     if isinstance(result, Failed):
         return dataclasses.replace(
@@ -429,7 +434,7 @@ class BatchRun:
     # ------------------------------------------------------------ hosted
     def prepare_hosted(self, target: Target, pending: list[Question]) -> Prepared:
         """Open the endpoint, count and price the batch, and ask for consent. Sends nothing."""
-        from longdesk.app.batch_hosted import ask_batch_consent, price_batch
+        from longdesk.app.cli.batch_hosted import ask_batch_consent, price_batch
         from longdesk.app.consent import ConsentLedger, prepare_consent
         from longdesk.app.hosted_endpoint import HostedSpec, open_hosted
         from longdesk.engine.backends.hosted import HostedBackend
@@ -492,7 +497,16 @@ class BatchRun:
         reading = self._read(target, backend, prepared.plan, prepared.thinking, stops)
         if reading is None:
             return cli.EXIT_OK
-        return self._ask_all(target, backend, reading, pending, stops, "hosted", prepared.thinking)
+        return self._ask_all(
+            target,
+            backend,
+            reading,
+            pending,
+            stops,
+            "hosted",
+            prepared.thinking,
+            usage_reported=lambda: backend.last_usage_reported,
+        )
 
     # ------------------------------------------------------------ shared
     def _check_model(self, target: Target, identity: dict[str, Any], info: dict[str, Any]) -> None:
@@ -504,7 +518,7 @@ class BatchRun:
     def _read(
         self,
         target: Target,
-        backend: LocalBackend | RemoteBackend | HostedBackend,
+        backend: Backend,
         plan: ContextPlan,
         thinking: ThinkingMode,
         stops: Stops,
@@ -512,7 +526,7 @@ class BatchRun:
         printer = cli.ProgressPrinter(sys.stderr)
 
         def on_event(ev: Event) -> None:
-            if isinstance(ev, Progress) and ev.stage == "prefill":
+            if isinstance(ev, Progress) and ev.stage == Stage.PREFILL:
                 printer(ev)
 
         try:
@@ -550,18 +564,21 @@ class BatchRun:
     def _ask_all(
         self,
         target: Target,
-        backend: LocalBackend | RemoteBackend | HostedBackend,
+        backend: Backend,
         reading: Reading,
         pending: Sequence[Question],
         stops: Stops,
         where: str,
         thinking: ThinkingMode | None = None,
+        usage_reported: Callable[[], bool] = lambda: True,
     ) -> int:
         for q in pending:
             if stops.after.is_set():
                 return cli.EXIT_OK
             self.progress.starting(target.label, q)
-            outcome = _answer(backend, reading, q, self.options_for(q, target, thinking), stops, where)
+            outcome = _answer(
+                backend, reading, q, self.options_for(q, target, thinking), stops, where, usage_reported
+            )
             if outcome is None:
                 return cli.EXIT_OK  # stopped halfway: not kept, asked again by the next run
             record = answer_record(

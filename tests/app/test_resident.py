@@ -2,7 +2,7 @@
 and the corpus state the first one left loaded, with the same answer as a fresh process.
 
 The protocol itself (held readings, another corpus, cancel, idle exit, stale sockets, garbage,
-the installation handshake) is tested in tests/app/test_worker_protocol.py with a fake model
+the installation handshake) is tested in tests/app/test_resident_protocol.py with a fake model
 in-process, in well under a second; this one real run checks that the pieces meet.
 """
 
@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from longdesk.app import worker
+from longdesk.app import resident
 from tests.app.test_cli import longdesk
 
 pytestmark = [
     pytest.mark.model,
     pytest.mark.slow,
-    pytest.mark.skipif(not worker.supported(), reason="the worker needs Unix sockets"),
+    pytest.mark.skipif(not resident.supported(), reason="the worker needs Unix sockets"),
 ]
 
 QUESTION = "What colour is the gate?"
@@ -41,7 +41,7 @@ def notes(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def keep_alive(longdesk_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv(worker.KEEP_ALIVE_ENV, "120")
+    monkeypatch.setenv(resident.KEEP_ALIVE_ENV, "120")
     yield longdesk_home
     longdesk("worker", "stop")
 
@@ -84,11 +84,13 @@ def test_a_second_ask_is_answered_by_the_worker_with_the_same_answer(
 
     status = longdesk("worker", "status")
     assert f"pid {pid}" in status.stdout
+    log = (keep_alive / "logs" / "longdesk.log").read_text().splitlines()
+    assert any("started:" in line and "resident.py serve --home" in line for line in log), log  # it logs too
     assert "gemma-3-270m" in status.stdout
 
     # Without the worker the same question in a fresh process restores the snapshot the
     # worker saved, and gives the same answer.
-    monkeypatch.setenv(worker.KEEP_ALIVE_ENV, "0")
+    monkeypatch.setenv(resident.KEEP_ALIVE_ENV, "0")
     fresh_out, fresh_err = ask(notes)
     assert "worker" not in fresh_err
     assert "restored the reading" in fresh_err
@@ -97,5 +99,5 @@ def test_a_second_ask_is_answered_by_the_worker_with_the_same_answer(
     stop = longdesk("worker", "stop")
     assert f"(pid {pid}) is stopping" in stop.stdout
     assert wait_gone(pid)
-    assert not worker.socket_path(keep_alive / "config").exists()
+    assert not resident.socket_path(keep_alive / "config").exists()
     assert "no worker is running" in longdesk("worker", "status").stdout

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from longdesk.app import cli
+from longdesk.app.cli import commands as cli
 from longdesk.app.paths import Paths
 from longdesk.engine.backends.base import ThinkingMode
 from longdesk.engine.backends.hosted_presets import PRESETS
@@ -118,7 +118,7 @@ def targets_from(ns: argparse.Namespace) -> list[Target]:
             raise cli.CliError(cli.EXIT_BAD_INPUT, "--compare needs two or more models or endpoints")
         targets = [parse_target(s, ns) for s in ns.compare]
     elif ns.backend == "hosted" or (ns.backend is None and (ns.preset or ns.base_url)):
-        from longdesk.app.hosted_ask import preset_key
+        from longdesk.app.cli.hosted_ask import preset_key
 
         preset = preset_key(ns)
         url = ns.base_url or PRESETS[preset].base_url

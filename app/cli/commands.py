@@ -43,14 +43,14 @@ from longdesk.engine.context.pack import pack
 from longdesk.engine.context.plan import ContextPlan
 from longdesk.engine.corpus.load import LoadProgress, SourceError, load_sources
 from longdesk.engine.corpus.model import Corpus
-from longdesk.engine.events import StopReason
+from longdesk.engine.events import Stage, StopReason
 from longdesk.engine.grounding import CitationTracker, Locator, Summary, Verdict
 from longdesk.engine.models.answer_guard import REPEATED_NOTE
 from longdesk.engine.models.default_model import DefaultModelError
 from longdesk.engine.models.prompt_encoder import PromptKind, detect_prompt_kind, reading_header
 
 if TYPE_CHECKING:
-    from longdesk.app.worker import RemoteBackend
+    from longdesk.app.resident import RemoteBackend
     from longdesk.engine.backends.local import LocalBackend
     from longdesk.engine.backends.local_load import LocalSettings, Tokenizer
     from longdesk.engine.models.gguf_header import GGUFHeader
@@ -324,7 +324,7 @@ def _check_memory(model: Path, settings: LocalSettings) -> None:
 
 
 def cmd_ask(ns: argparse.Namespace, out: TextIO) -> int:
-    from longdesk.app import hosted_ask
+    from longdesk.app.cli import hosted_ask
 
     corpus = _load_corpus(ns.paths, ns.include)
     if ns.backend == "hosted" or (ns.backend is None and (ns.preset or ns.base_url)):
@@ -342,7 +342,7 @@ def cmd_ask(ns: argparse.Namespace, out: TextIO) -> int:
 
 
 def _ask_hosted(ns: argparse.Namespace, out: TextIO, corpus: Corpus) -> int:
-    from longdesk.app import hosted_ask
+    from longdesk.app.cli import hosted_ask
 
     with sigint_cancels() as cancel:
         try:
@@ -357,19 +357,19 @@ def _open_local(model: Path, settings: LocalSettings, app_paths: Paths) -> Local
     Raises:
         BackendError: the model cannot be loaded.
     """
-    from longdesk.app import worker
+    from longdesk.app import resident
     from longdesk.engine.backends.local import LocalBackend
 
-    keep = worker.keep_alive_s()
-    if keep > 0 and worker.supported():
+    keep = resident.keep_alive_s()
+    if keep > 0 and resident.supported():
         try:
-            conn = worker.connect(
+            conn = resident.connect(
                 app_paths.config, start=True, keep_alive=keep, log=app_paths.logs / "worker.log"
             )
-        except worker.WorkerUnavailable as exc:
+        except resident.ResidentUnavailable as exc:
             print(f"longdesk: no resident worker ({exc}); loading the model here", file=sys.stderr)
         else:
-            remote = worker.RemoteBackend(conn, model, settings)
+            remote = resident.RemoteBackend(conn, model, settings)
             if remote.kept:
                 print(
                     f"longdesk: {model.name} is already loaded in the worker (pid {remote.pid})",
@@ -378,7 +378,7 @@ def _open_local(model: Path, settings: LocalSettings, app_paths: Paths) -> Local
             else:
                 print(
                     f"longdesk: loaded {model.name} in a worker (pid {remote.pid}) that keeps it for "
-                    f"{keep:.0f} s after the last question ({worker.KEEP_ALIVE_ENV}=0 turns this off; "
+                    f"{keep:.0f} s after the last question ({resident.KEEP_ALIVE_ENV}=0 turns this off; "
                     "`longdesk worker stop` ends it)",
                     file=sys.stderr,
                 )
@@ -475,9 +475,9 @@ def _run_ask(
 
     def on_event(ev: Event) -> None:
         if isinstance(ev, Progress):
-            if ev.stage == "prefill":
+            if ev.stage == Stage.PREFILL:
                 progress(ev)
-            elif ev.stage == "resume":
+            elif ev.stage == Stage.RESUME:
                 print(f"longdesk: resuming from a checkpoint at {ev.done:,} tokens", file=sys.stderr)
         elif isinstance(ev, AnswerDelta):
             out.write(ev.text)
@@ -545,11 +545,11 @@ def _run_ask(
         )
     if result.stop_reason == StopReason.REPEATED:
         print(f"longdesk: {REPEATED_NOTE}", file=sys.stderr)
-    return EXIT_INTERRUPTED if result.stop_reason == "cancelled" else EXIT_OK
+    return EXIT_INTERRUPTED if result.stop_reason == StopReason.CANCELLED else EXIT_OK
 
 
 def cmd_key(ns: argparse.Namespace, _out: TextIO) -> int:
-    from longdesk.app import hosted_ask
+    from longdesk.app.cli import hosted_ask
 
     try:
         return hosted_ask.cmd_key(ns, sys.stdin)
@@ -558,9 +558,9 @@ def cmd_key(ns: argparse.Namespace, _out: TextIO) -> int:
 
 
 def cmd_worker(ns: argparse.Namespace, out: TextIO) -> int:
-    from longdesk.app import worker
+    from longdesk.app import resident
 
-    reply = worker.request(Paths.default().config, "stop" if ns.action == "stop" else "ping")
+    reply = resident.request(Paths.default().config, "stop" if ns.action == "stop" else "ping")
     if reply is None:
         print("longdesk: no worker is running", file=out)
         return EXIT_OK
@@ -573,7 +573,7 @@ def cmd_worker(ns: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_batch(ns: argparse.Namespace, out: TextIO) -> int:
-    from longdesk.app import batch
+    from longdesk.app.cli import batch
 
     return batch.cmd_batch(ns, out)
 
@@ -633,7 +633,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--no-snapshot", action="store_true", help="neither restore nor save a snapshot")
     ask.set_defaults(func=cmd_ask)
 
-    from longdesk.app.batch import add_arguments as batch_arguments
+    from longdesk.app.cli.batch import add_arguments as batch_arguments
 
     batch = sub.add_parser(
         "batch", help="answer a list of questions about a corpus unattended, with a report"

@@ -9,6 +9,11 @@ same corpus only evaluates the question. It exits after ``keep_alive`` seconds w
 request (``LONGDESK_KEEP_ALIVE``, default 300; 0 turns the worker off and `ask` runs in its
 own process), on `longdesk worker stop`, or when its socket is removed.
 
+Three things run apart from the window's thread and are named apart: this resident process
+(``longdesk worker`` to users), the engine thread that owns a backend in the window
+(``ui.workers.engine_worker``) and the sandbox child that parses untrusted files
+(``engine.isolation.Sandbox``).
+
 Protocol: JSON lines over a stream socket in a per-user folder (mode 0700). A client sends
 ``open`` (model and load settings; the worker loads or keeps the model), then ``read`` (the
 plan) and ``ask``; the worker streams the backend's events and ends each request with one
@@ -29,6 +34,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import queue
 import socket
@@ -63,6 +69,8 @@ from longdesk.engine.backends.base import (
 )
 from longdesk.engine.context.plan import ContextPlan
 
+_log = logging.getLogger(__name__)
+
 if TYPE_CHECKING:  # numpy and llama.cpp load only in the worker process, when a model opens
     from longdesk.engine.backends.base import Backend
     from longdesk.engine.backends.local import LocalBackend, LocalSettings
@@ -77,7 +85,7 @@ _EVENTS: dict[str, type[Event]] = {
 }
 
 
-class WorkerUnavailable(Exception):
+class ResidentUnavailable(Exception):
     """No worker can serve here (no Unix sockets, unsafe folder, could not start one)."""
 
 
@@ -110,13 +118,13 @@ def socket_path(home: Path) -> Path:
     """The worker's socket for ``home``: short (Unix sockets allow ~100 bytes), per user.
 
     Raises:
-        WorkerUnavailable: the per-user folder is not ours or is open to others.
+        ResidentUnavailable: the per-user folder is not ours or is open to others.
     """
     folder = Path(tempfile.gettempdir()) / f"longdesk-{os.getuid()}"
     folder.mkdir(mode=0o700, exist_ok=True)
     st = folder.lstat()
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
-        raise WorkerUnavailable(f"{folder} is not a private folder of this user")
+        raise ResidentUnavailable(f"{folder} is not a private folder of this user")
     name = hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:16]
     return folder / f"{name}.sock"
 
@@ -181,7 +189,7 @@ def _error(exc: BackendError) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- the worker
-class _Worker:
+class _Resident:
     """Owns at most one LocalBackend; serves one connection at a time on its own thread."""
 
     def __init__(self, keep_alive: float, factory: ModelFactory | None = None) -> None:
@@ -254,6 +262,7 @@ class _Worker:
             except OSError:
                 return  # the client is gone
             except (KeyError, TypeError, ValueError) as exc:  # a malformed request: refuse it, serve on
+                _log.warning("refused a bad %r request", op, exc_info=True)
                 with contextlib.suppress(OSError):
                     _send(conn, {"t": "error", "kind": "internal", "message": f"bad {op!r} request: {exc!r}"})
 
@@ -351,7 +360,7 @@ def serve(home: Path, keep_alive: float, factory: ModelFactory | None = None) ->
     with contextlib.suppress(FileNotFoundError):
         path.unlink()  # left by a worker that was killed
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    worker = _Worker(keep_alive, factory)
+    worker = _Resident(keep_alive, factory)
     ours = -1
     try:
         listener.bind(str(path))
@@ -374,22 +383,22 @@ def connect(home: Path, *, start: bool, keep_alive: float, log: Path | None = No
     """A connection to the worker for ``home``, starting one when ``start`` and none runs.
 
     Raises:
-        WorkerUnavailable: no worker runs (and ``start`` is False), or one could not start.
+        ResidentUnavailable: no worker runs (and ``start`` is False), or one could not start.
     """
     if not supported():
-        raise WorkerUnavailable("this system has no Unix sockets")
+        raise ResidentUnavailable("this system has no Unix sockets")
     path = socket_path(home)
     conn = _try_connect(path)
     if conn is not None and start:
         conn = _same_installation(conn)
     if conn is not None or not start:
         if conn is None:
-            raise WorkerUnavailable("no worker is running")
+            raise ResidentUnavailable("no worker is running")
         return conn
     err = subprocess.DEVNULL if log is None else _open_log(log)
     subprocess.Popen(
         [  # -P: the current folder is not put on sys.path (a source tree must not shadow the install)
-            sys.executable, "-P", "-m", "longdesk.app.worker", "serve",
+            sys.executable, "-P", "-m", "longdesk.app.resident", "serve",
             "--home", str(home), "--keep-alive", str(keep_alive),
         ],
         stdin=subprocess.DEVNULL,
@@ -404,14 +413,14 @@ def connect(home: Path, *, start: bool, keep_alive: float, log: Path | None = No
         conn = _try_connect(path)
         if conn is not None:
             return conn
-    raise WorkerUnavailable(f"the worker did not start within {_START_WAIT_S:.0f} s")
+    raise ResidentUnavailable(f"the worker did not start within {_START_WAIT_S:.0f} s")
 
 
 def _same_installation(conn: socket.socket) -> socket.socket | None:
     """``conn`` when its worker runs this installation; else None once that worker has gone.
 
     Raises:
-        WorkerUnavailable: the stale worker did not make way in time.
+        ResidentUnavailable: the stale worker did not make way in time.
     """
     version = installed_version()
     try:
@@ -433,7 +442,7 @@ def _same_installation(conn: socket.socket) -> socket.socket | None:
             break
         time.sleep(0.02)
     if pid:
-        raise WorkerUnavailable(f"the worker of another installation (pid {pid}) did not stop in time")
+        raise ResidentUnavailable(f"the worker of another installation (pid {pid}) did not stop in time")
     return None
 
 
@@ -456,7 +465,7 @@ def request(home: Path, op: str) -> dict[str, Any] | None:
     """Send one control request (ping, stop) to a running worker; None when none runs."""
     try:
         conn = connect(home, start=False, keep_alive=0)
-    except WorkerUnavailable:
+    except ResidentUnavailable:
         return None
     with conn:
         _send(conn, {"op": op})
@@ -590,12 +599,16 @@ def _contract(remote: RemoteBackend) -> Backend:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m longdesk.app.worker")
+    parser = argparse.ArgumentParser(prog="python -m longdesk.app.resident")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("serve")
     run.add_argument("--home", required=True)
     run.add_argument("--keep-alive", type=float, default=DEFAULT_KEEP_ALIVE_S)
     ns = parser.parse_args(argv)
+    from longdesk.app import logs
+    from longdesk.app.paths import Paths
+
+    logs.configure(Paths.default().logs)  # the same log as the window and the CLI, by thread and name
     return serve(Path(ns.home), ns.keep_alive)
 
 
