@@ -8,15 +8,15 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLay
 # Measured with the evaluation harness (bench/eval/RESULTS.md) on 2 shared CPU cores.
 CAN = (
     "Read a few pages, a small folder of code or notes, entirely offline",
-    "Answer short factual questions in its reading format: 17 of 20 planted facts found "
-    "at 1K–16K tokens (none at 32K), a one-line note answered in seconds",
+    "Answer short factual questions in its reading format: 18 of 20 planted facts found "
+    "at 1K–16K tokens (11 of 12 up to 4K, none at 32K), a one-line note answered in seconds",
     "Show where each answer is in your sources: a <i>located</i> citation (dotted blue) opens "
     "the line or page it found the answer's words on",
 )
 CANNOT = (
     "Cite sources itself: it is a base model, not instruction-tuned; located citations are "
     "Longdesk's, never shown as verified",
-    "Answer lists or locate verses and functions: 0 of 39 such questions at 1K–32K tokens",
+    "Answer lists or locate verses and functions: none of 39 such questions at 1K–32K tokens",
     "Stand in for DeepSeek-V4-Flash: choose a V4-Flash GGUF or a hosted endpoint for real work",
 )
 

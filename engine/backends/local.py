@@ -39,7 +39,7 @@ import codecs
 import ctypes
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,6 +95,7 @@ from longdesk.engine.models.prompt_encoder import (
     policy_of,
     prefix_text,
 )
+from longdesk.engine.models.sampling import choose_token
 from longdesk.engine.snapshots.identity import build_identity, model_identity
 from longdesk.engine.snapshots.store import SnapshotError, SnapshotKey, SnapshotStore
 
@@ -426,22 +427,29 @@ class LocalBackend:
         """Sample up to ``limit`` tokens; the answer guard ends it early (stop sequence, repeats).
 
         A token that completes a stop sequence or a repeat is not evaluated, so a follow-up
-        continues from the end of the answer as shown.
+        continues from the end of the answer as shown. Where the format's answer starts on its
+        line (``AnswerPolicy.starts_on_its_line``), line breaks are refused until the answer
+        shows a visible character.
         """
         splitter = ThinkingSplitter(
             self.encoder.think_markers, thinking=self.encoder.starts_thinking(options.thinking)
         )
         instructions = instructions_of(self.encoder, self._plan) if self._plan is not None else ""
-        guard = AnswerGuard(instructions, policy_of(self.encoder).stops)
+        policy = policy_of(self.encoder)
+        guard = AnswerGuard(instructions, policy.stops)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         rng = np.random.default_rng(options.seed)
         produced = 0
         stop = StopReason.LENGTH
         t0 = time.perf_counter()
+        blank = policy.starts_on_its_line  # no visible answer yet, and line breaks are refused
 
         def emit(events: list[ThinkingDelta | AnswerDelta]) -> None:
+            nonlocal blank
             for event in events:
                 if isinstance(event, AnswerDelta):
+                    if event.text.strip():
+                        blank = False
                     text = guard.feed(event.text)
                     if text:
                         on_event(AnswerDelta(text))
@@ -452,7 +460,7 @@ class LocalBackend:
             if cancelled():
                 stop = StopReason.CANCELLED
                 break
-            token = self._next_token(options.temperature, rng)
+            token = self._next_token(options.temperature, rng, self._breaks_line if blank else None)
             if self._lib.llama_vocab_is_eog(self._vocab, token):
                 stop = StopReason.STOP
                 break
@@ -506,15 +514,17 @@ class LocalBackend:
                 self._checkpoint(key, tokens, finished, on_event)
                 checkpointed, last_checkpoint = finished, time.perf_counter()
 
-    def _next_token(self, temperature: float, rng: np.random.Generator) -> int:
+    def _next_token(
+        self, temperature: float, rng: np.random.Generator, refuse: Callable[[int], bool] | None = None
+    ) -> int:
         ptr = self._lib.llama_get_logits_ith(self._llm.ctx, -1)
         logits = np.ctypeslib.as_array(ptr, shape=(self._llm.n_vocab(),))
-        if temperature <= 0:
-            return int(np.argmax(logits))
-        scaled = (logits - logits.max()) / temperature
-        probs = np.exp(scaled)
-        probs /= probs.sum()
-        return int(rng.choice(len(probs), p=probs))
+        return choose_token(logits, temperature, rng, refuse)
+
+    def _breaks_line(self, token: int) -> bool:
+        """True for a token whose text holds a line break."""
+        piece = self._piece_bytes(token)
+        return b"\n" in piece or b"\r" in piece
 
     # ------------------------------------------------------------------ state
     def _clear(self) -> None:

@@ -146,10 +146,15 @@ class AnswerPolicy:
         cap: the longest answer in tokens (``None``: the user's setting alone).
         stops: texts that end the answer where they appear (after its first visible character);
             they are not part of the answer.
+        starts_on_its_line: the answer is the rest of the line it is asked on, so until its
+            first visible character a token that breaks the line is refused. A base model that
+            starts a new line after ``Answer:`` writes what follows a line break in the corpus
+            (a ``<L421>`` marker, the next line) instead of an answer.
     """
 
     cap: int | None = None
     stops: tuple[str, ...] = ()
+    starts_on_its_line: bool = False
 
 
 # A base model answers on one line; 64 tokens hold a long sentence. Instruction models write
@@ -163,8 +168,9 @@ class ReadingPromptEncoder:
 
     The prefix is ``<bos>`` + a one-line header + the packed corpus (its anchor markup, no
     citing contract: a base model cannot follow one); each question is appended as
-    ``\nQuestion: ...\nAnswer:``; the answer ends at the end of its line (the newline is
-    generated but not evaluated, so a follow-up starts with a newline of its own).
+    ``\nQuestion: ...\nAnswer:``; the answer is the rest of that line: it may not start with a
+    line break, and it ends at the end of the line (the newline is generated but not evaluated,
+    so a follow-up starts with a newline of its own).
     """
 
     bos_token: str = ""
@@ -183,7 +189,7 @@ class ReadingPromptEncoder:
         return PromptKind.READING
 
     def policy(self) -> AnswerPolicy:
-        return AnswerPolicy(cap=READING_ANSWER_CAP, stops=("\n", "Question:"))
+        return AnswerPolicy(cap=READING_ANSWER_CAP, stops=("\n", "Question:"), starts_on_its_line=True)
 
     def identity(self) -> str:
         text = (

@@ -3,11 +3,13 @@ Gemma 3 270M wrapped in chat turns repeated the instructions instead of answerin
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from longdesk.engine.backends.base import AnswerDelta, AskOptions, BackendError, Event, Finished
+from longdesk.engine.backends.base import AnswerDelta, AskOptions, BackendError, Event, Finished, ThinkingMode
 from longdesk.engine.backends.local import LocalBackend, LocalSettings
 from longdesk.engine.context.pack import pack
 from longdesk.engine.corpus.load import load_sources
@@ -158,3 +160,28 @@ def test_the_base_model_answers_a_one_line_corpus_in_the_reading_format(
     assert "Tobias Venn" in answer
     assert "\n" not in answer  # the answer ends at the end of its line
     assert "Question" not in answer
+
+
+@pytest.mark.model
+def test_a_reading_format_answer_starts_on_its_line(default_model: Path, tmp_path: Path) -> None:
+    """Asked about code, the base model's likeliest first token is a line break, after which it
+    writes the next corpus line marker (``<L41>``), which the guard stops: an empty answer. The
+    answer is the rest of the ``Answer:`` line, so that line break is refused."""
+    source = Path(json.__file__).read_text(encoding="utf-8").split("\n")[:60]
+    (tmp_path / "mod.py").write_text("\n".join(source) + "\n")
+    backend = LocalBackend(default_model, LocalSettings(n_ctx=2048, n_threads=2, checkpoint_interval_s=0))
+    question = "In which file and on which line is the function `dumps` defined?"
+    try:
+        plan = pack(load_sources([tmp_path]), backend.count_tokens, 2048)
+        reading = backend.read(plan, lambda _e: None, lambda: False)
+        logits = backend.probe_logits(backend.encoder.first_turn(question, ThinkingMode.OFF))
+        first = backend._piece_bytes(int(np.argmax(logits))).decode("utf-8", "replace")
+        assert "\n" in first, f"the case no longer arises: the first choice is {first!r}"
+        events: list[Event] = []
+        result = backend.ask(reading, (), question, AskOptions(), events.append, lambda: False)
+    finally:
+        backend.close()
+    answer = "".join(e.text for e in events if isinstance(e, AnswerDelta))
+    assert result == Finished("stop"), answer
+    assert answer.strip()
+    assert "<L" not in answer
