@@ -165,9 +165,10 @@ def prepare_consent(
         if keep:
             chosen.append(doc)
     window = info.context_window or _UNKNOWN_WINDOW
+    counter = backend.counter()  # cached by content: an unchanged document is not counted again
     plan = pack(
         Corpus.of(chosen, corpus.issues),
-        backend.count_tokens,
+        counter,
         window,
         instructions=instructions,
         reserved_output=backend.output_reserve(options),
@@ -183,6 +184,7 @@ def prepare_consent(
         )
         for doc, secret in items
     )
+    counter.flush()  # the counts are kept for the next window or process at once
     prompt_tokens = backend.request_tokens(plan, (), "")
     too_big = backend.check_fits(prompt_tokens, options)
     budget = plan.budget.describe() if info.context_window else "the server's context size is not known"

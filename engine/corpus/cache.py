@@ -131,7 +131,8 @@ class KeyValueCache:
     def close(self) -> None:
         if self._db is not None:
             self.flush()
-            self._db.close()
+            with contextlib.suppress(sqlite3.Error):  # e.g. closed from another thread
+                self._db.close()
             self._db = None
 
 
