@@ -85,6 +85,15 @@ class KeyValueCache:
             return None
         return bytes(row[0])
 
+    def has(self, key: str) -> bool:
+        """Whether ``key`` is held (its value is not read, its recency not changed)."""
+        if self._db is None:
+            return False
+        try:
+            return self._db.execute("SELECT 1 FROM entries WHERE key = ?", (key,)).fetchone() is not None
+        except sqlite3.Error:
+            return False
+
     def put(self, key: str, value: bytes) -> None:
         """Keep ``value`` under ``key``; a value larger than the whole budget is not kept."""
         if self._db is None or len(value) > self.budget_bytes:
@@ -146,6 +155,9 @@ class ParseCache:
     @staticmethod
     def key(sha256: str, *parts: object) -> str:
         return ":".join([sha256, str(PARSER_VERSION), *map(str, parts)])
+
+    def has(self, key: str) -> bool:
+        return self._kv.has(key)
 
     def get(self, key: str) -> dict[str, Any] | None:
         blob = self._kv.get(key)
