@@ -7,9 +7,10 @@ damaged only costs the work it would have saved. Values are plain bytes; callers
 (never pickle: the cache folder is user-writable). The token-count cache
 (``engine.context.tokens``) and the parse cache below use it.
 
-The parse cache keeps isolated parses by content hash, so unchanged sources are free. Keys are
-the sha256 of the source bytes plus everything that changes the result (parser version,
-options); values are zlib-compressed JSON of the plain data the child returned.
+The parse cache keeps isolated parses (and the segments of long text files) by content hash,
+so unchanged sources are free. Keys are the sha256 of the source bytes plus everything that
+changes the result (parser version, format, options); values are zlib-compressed JSON of the
+plain data the child (or the text reader) returned.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-PARSER_VERSION = 3  # 2: repaired PDFs said to be damaged; 3: one-flow books cut at their TOC
+# Part of every parse key: raise it whenever any parser's output changes, the in-process text
+# formats' (``engine.corpus.formats``, ``engine.corpus.verses``) included, whose long files are
+# cached too. 2: repaired PDFs said to be damaged; 3: one-flow books cut at their TOC.
+PARSER_VERSION = 3
 PARSE_BUDGET_BYTES = 1 << 30
 _COMMIT_EVERY = 256  # puts between commits (``flush`` commits at once)
 _EVICT_TO = 0.9  # an eviction frees space down to this share of the budget
