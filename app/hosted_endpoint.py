@@ -105,18 +105,28 @@ def with_listed_model(backend: HostedBackend) -> tuple[HostedBackend, str]:
     backend.close()
     if not models:
         raise BackendError(FailureKind.BAD_INPUT, f"{config.host} lists no models; name one")
-    return HostedBackend(replace(config, model=models[0]), prices=backend.prices), models[0]
+    listed = HostedBackend(
+        replace(config, model=models[0]), prices=backend.prices, count_cache=backend.count_cache
+    )
+    return listed, models[0]
 
 
-def open_hosted(spec: HostedSpec, config_dir: Path) -> tuple[HostedBackend, str]:
+def open_hosted(
+    spec: HostedSpec, config_dir: Path, cache_dir: Path | None = None
+) -> tuple[HostedBackend, str]:
     """A HostedBackend for ``spec``; the second value is a note for the user, or ''.
+
+    Args:
+        spec: the endpoint chosen.
+        config_dir: where the user's price table is.
+        cache_dir: where token counts are cached by content (None: not on disk).
 
     Raises:
         BackendError: as ``hosted_config``, or the server's model list failed.
     """
     config = hosted_config(spec)
     prices, warning = price_table(config_dir)
-    backend = HostedBackend(config, prices=prices if config.preset.priced else None)
+    backend = HostedBackend(config, prices=prices if config.preset.priced else None, count_cache=cache_dir)
     if not config.model:
         backend, model = with_listed_model(backend)
         warning = "; ".join(w for w in (warning, f"using model {model} (listed by {config.host})") if w)

@@ -172,8 +172,8 @@ class HostedGlue(QObject):
         if reuse:
             self._activate()
             return
-        config = self.paths.config
-        self._open_id = self._engine().submit(lambda rid: OpenHosted(rid, spec, config))
+        config, cache = self.paths.config, self.paths.cache
+        self._open_id = self._engine().submit(lambda rid: OpenHosted(rid, spec, config, cache))
 
     @Slot(int, object)
     def on_engine_model_loaded(self, rid: int, info: object) -> None:

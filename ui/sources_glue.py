@@ -170,8 +170,10 @@ class SourcesGlue(QObject):
         state = self.state
         if state.corpus is None or state.info is None:
             return
+        # A local count still under way is for a corpus or backend no longer shown: stopped, so
+        # that it does not take the CPU from the count that replaces it.
+        self.cancel_count()
         if state.where is Where.HOSTED:
-            self.plan_id = 0  # a local count still under way is not for this backend
             state.clear_plan()
             self.hosted.prepare()
             return
@@ -181,6 +183,12 @@ class SourcesGlue(QObject):
         state.clear_plan()
         cache = self.paths.cache
         self.plan_id = self.engines.local.submit(lambda rid: PlanCorpus(rid, corpus, output, reserve, cache))
+
+    def cancel_count(self) -> None:
+        """Stop the local count under way, if any (its result would be dropped)."""
+        if self.plan_id:
+            self.engines.local.cancel(self.plan_id)
+            self.plan_id = 0
 
     @Slot(int, object)
     def on_engine_planned(self, rid: int, plan: object) -> None:

@@ -449,7 +449,7 @@ class BatchRun:
             thinking=target.thinking,
         )
         try:
-            backend, note = open_hosted(spec, self.app_paths.config)
+            backend, note = open_hosted(spec, self.app_paths.config, self.app_paths.cache)
         except BackendError as exc:
             raise cli._fail(exc) from exc
         if len(pending) > 1 and not backend.config.prime_cache:
@@ -457,7 +457,9 @@ class BatchRun:
             # request that ends exactly at the corpus makes the provider keep it as a cache unit
             # that every question then hits (DeepSeek persists units at the end of user input).
             primed = HostedBackend(
-                dataclasses.replace(backend.config, prime_cache=True), prices=backend.prices
+                dataclasses.replace(backend.config, prime_cache=True),
+                prices=backend.prices,
+                count_cache=backend.count_cache,
             )
             backend.close()
             backend = primed

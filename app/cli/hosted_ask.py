@@ -155,7 +155,7 @@ def run_hosted(ns: argparse.Namespace, out: TextIO, corpus: Corpus, cancel: thre
     prices, warning = price_table(paths.config)
     if warning:
         _say(f"longdesk: {warning}")
-    backend = HostedBackend(config, prices=prices if config.preset.priced else None)
+    backend = HostedBackend(config, prices=prices if config.preset.priced else None, count_cache=paths.cache)
     try:
         if not config.model:
             backend, model = with_listed_model(backend)

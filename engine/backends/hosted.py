@@ -26,6 +26,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from longdesk.engine.backends.base import (
@@ -108,6 +109,8 @@ class HostedBackend:
         retry: how often to try again on 429/500/503 and connection failures.
         clock: the request time (decides peak or off-peak rates).
         sleep: waits between tries (tests pass a recorder).
+        count_cache: the folder of the token-count cache (``engine.context.tokens``); None
+            keeps no counts on disk.
     """
 
     def __init__(
@@ -118,8 +121,10 @@ class HostedBackend:
         retry: RetryPolicy | None = None,
         clock: Clock = _utc_now,
         sleep: Callable[[float], None] = time.sleep,
+        count_cache: Path | None = None,
     ) -> None:
         self.config = config
+        self.count_cache = count_cache
         self.prices = prices if config.preset.priced or prices is not None else None
         self.retry = retry or RetryPolicy()
         self._clock = clock
@@ -167,9 +172,9 @@ class HostedBackend:
     def counter(self) -> TokenCounter:
         if self._counter is None:
             if self.config.tokenizer_gguf is not None:
-                self._counter = gguf_counter(self.config.tokenizer_gguf)
+                self._counter = gguf_counter(self.config.tokenizer_gguf, self.count_cache)
             else:
-                self._counter = deepseek_counter(exact=self.config.preset.exact_counts)
+                self._counter = deepseek_counter(self.config.preset.exact_counts, self.count_cache)
         return self._counter
 
     def count_tokens(self, text: str) -> int:
@@ -191,12 +196,17 @@ class HostedBackend:
 
         Hashing and counting a million-token corpus takes a while; a session asks many
         questions about the same plan, so the time to first token must not pay it each time.
+        A plan counted by this tokenizer already knows its corpus's tokens (the sum of its
+        blocks'), so the corpus is counted again only for a plan counted by another.
         """
         memo = self._memo
         if memo is None or memo[0] is not plan:
             fingerprint = request_fingerprint(self.config.endpoint, self.config.model, plan.system_text)
             counter = self.counter()
-            memo = (plan, fingerprint, counter.count(plan.instructions), counter.count(plan.corpus_text))
+            corpus = plan.corpus_tokens
+            if corpus is None or not plan.tokenizer or plan.tokenizer != counter.identity:
+                corpus = counter.count(plan.corpus_text)
+            memo = (plan, fingerprint, counter.count(plan.instructions), corpus)
             self._memo = memo
         return memo[1], memo[2], memo[3]
 

@@ -131,7 +131,10 @@ def pack(
 
     Args:
         corpus: the documents, in their final order.
-        count_tokens: the chosen model's own tokenizer (exact counts, never chars / 4).
+        count_tokens: the chosen model's own tokenizer (exact counts, never chars / 4). A
+            counter whose ``line_additive`` is true (``engine.context.tokens.ExactCounter``)
+            is called once per block, never on the whole prefix, so cached block counts make an
+            unchanged corpus free; its ``identity`` is kept in the plan.
         context_window: the model's context size in tokens.
         instructions: the citing contract; the default comes from assets.
         reserved_output: tokens kept free for the answer.
@@ -185,9 +188,11 @@ def pack(
             )
     blocks.append(_CLOSE)
     head = text_instructions + "\n" + _OPEN
-    if getattr(count_tokens, "newline_safe", False):
+    corpus_tokens: int | None = None
+    if getattr(count_tokens, "line_additive", False):
         # Exact: the head ends with a newline, every block starts with "<" and ends with one.
         prefix_tokens = count_tokens(head) + sum(counts) + count_tokens(_CLOSE)
+        corpus_tokens = count_tokens(_OPEN) + sum(counts) + count_tokens(_CLOSE)
     else:
         prefix_tokens = count_tokens("".join([text_instructions, "\n", *blocks]))
     budget = Budget(
@@ -196,7 +201,10 @@ def pack(
         reserved_thinking=reserved_thinking,
         reserved_output=reserved_output,
     )
-    return ContextPlan(text_instructions, tuple(blocks), prefix_tokens, tuple(spans), budget)
+    tokenizer = str(getattr(count_tokens, "identity", ""))
+    return ContextPlan(
+        text_instructions, tuple(blocks), prefix_tokens, tuple(spans), budget, tokenizer, corpus_tokens
+    )
 
 
 def source_text(doc: Document) -> str:

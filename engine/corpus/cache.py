@@ -7,9 +7,10 @@ damaged only costs the work it would have saved. Values are plain bytes; callers
 (never pickle: the cache folder is user-writable). The token-count cache
 (``engine.context.tokens``) and the parse cache below use it.
 
-The parse cache keeps isolated parses by content hash, so unchanged sources are free. Keys are
-the sha256 of the source bytes plus everything that changes the result (parser version,
-options); values are zlib-compressed JSON of the plain data the child returned.
+The parse cache keeps isolated parses (and the segments of long text files) by content hash,
+so unchanged sources are free. Keys are the sha256 of the source bytes plus everything that
+changes the result (parser version, format, options); values are zlib-compressed JSON of the
+plain data the child (or the text reader) returned.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-PARSER_VERSION = 3  # 2: repaired PDFs said to be damaged; 3: one-flow books cut at their TOC
+# Part of every parse key: raise it whenever any parser's output changes, the in-process text
+# formats' (``engine.corpus.formats``, ``engine.corpus.verses``) included, whose long files are
+# cached too. 2: repaired PDFs said to be damaged; 3: one-flow books cut at their TOC.
+PARSER_VERSION = 3
 PARSE_BUDGET_BYTES = 1 << 30
 _COMMIT_EVERY = 256  # puts between commits (``flush`` commits at once)
 _EVICT_TO = 0.9  # an eviction frees space down to this share of the budget
@@ -85,6 +89,15 @@ class KeyValueCache:
             return None
         return bytes(row[0])
 
+    def has(self, key: str) -> bool:
+        """Whether ``key`` is held (its value is not read, its recency not changed)."""
+        if self._db is None:
+            return False
+        try:
+            return self._db.execute("SELECT 1 FROM entries WHERE key = ?", (key,)).fetchone() is not None
+        except sqlite3.Error:
+            return False
+
     def put(self, key: str, value: bytes) -> None:
         """Keep ``value`` under ``key``; a value larger than the whole budget is not kept."""
         if self._db is None or len(value) > self.budget_bytes:
@@ -131,7 +144,8 @@ class KeyValueCache:
     def close(self) -> None:
         if self._db is not None:
             self.flush()
-            self._db.close()
+            with contextlib.suppress(sqlite3.Error):  # e.g. closed from another thread
+                self._db.close()
             self._db = None
 
 
@@ -145,6 +159,9 @@ class ParseCache:
     @staticmethod
     def key(sha256: str, *parts: object) -> str:
         return ":".join([sha256, str(PARSER_VERSION), *map(str, parts)])
+
+    def has(self, key: str) -> bool:
+        return self._kv.has(key)
 
     def get(self, key: str) -> dict[str, Any] | None:
         blob = self._kv.get(key)

@@ -3,7 +3,10 @@
 Every file that is left out is listed with its reason; nothing is dropped silently. Untrusted
 formats (PDF, EPUB, MOBI, FB2, XPS, CBZ) are parsed by pymupdf in an isolated child process
 (:mod:`engine.isolation`) whose results are kept in a content-hash cache on disk; text, code,
-Markdown, reStructuredText, HTML and notebooks are read in-process. Walking rules are in
+Markdown, reStructuredText, HTML and notebooks are read in-process (a long one's segments are
+kept in the same cache). Every file is read and hashed on every load, so a changed file is
+always parsed again; an unchanged one costs a read, a hash and a cache lookup, and no parser
+process is started for a load whose first paged file is in the cache. Walking rules are in
 :mod:`engine.corpus.walk`, archives in :mod:`engine.corpus.archives`, ids and order in
 :mod:`engine.corpus.ids`.
 
@@ -65,6 +68,10 @@ _KIND_OF_FILETYPE = {
     "fb2": DocumentKind.EBOOK,
 }
 _PROGRESS_EVERY_S = 0.1
+# Text files from this size on keep their segments in the parse cache (a long verse text takes
+# ~0.6 s to cut into verses, its cached segments ~0.1 s to read); smaller ones are read again.
+_CACHED_TEXT_BYTES = 256 << 10
+_PEEK_BYTES = 64 << 20  # the largest paged file read once more to see whether it was parsed before
 
 
 class SourceError(Exception):
@@ -219,7 +226,10 @@ class _Loader:
     # ------------------------------------------------------------------ files
     def run(self, files: Sequence[Candidate]) -> None:
         paged = [c for c in files if _paged_filetype(c.name, b"") is not None]
-        if paged:  # the parser processes boot while the first files are read
+        if paged and not self.parsed_before(paged[0]):
+            # The parser processes boot while the first files are read. When the first paged
+            # file was parsed before (a reopened session), its sources most likely were too:
+            # no process is started unless a parse is really needed.
             for index in range(
                 max(1, self.options.parsers) if len(paged) > 1 or paged[0].size > 256_000 else 1
             ):
@@ -245,6 +255,24 @@ class _Loader:
             self.bytes_done += cand.size
             self.current_size, self.partial_bytes, self.doc_pages = 0, 0, (0, 0)
         self.report(force=True)
+
+    def parsed_before(self, cand: Candidate) -> bool:
+        """True when the parse cache holds ``cand``'s present bytes (read and hashed here; a
+        file over ``_PEEK_BYTES`` is not read twice and counts as new)."""
+        if cand.size > _PEEK_BYTES:
+            return False
+        try:
+            data = _read_file(cand.path, _PEEK_BYTES, binary_ok=True)
+        except OSError:
+            return False
+        filetype = _paged_filetype(cand.name, b"")
+        if data is None or len(data) > _PEEK_BYTES or filetype is None:
+            return False
+        return self.cache.has(self.parse_key(hashlib.sha256(data).hexdigest(), filetype))
+
+    def parse_key(self, sha: str, filetype: str) -> str:
+        opts = self.options
+        return ParseCache.key(sha, filetype, opts.max_chars_per_page, opts.tables)
 
     def read_candidate(self, cand: Candidate) -> None:
         if self.options.read_archives and archive_kind(cand.name) is not None:
@@ -308,17 +336,26 @@ class _Loader:
             self.read_picture(name, source, data, sha, flags, picture)
             return
         kind, language = classify(name)
-        text = decode(data)
-        if kind in (DocumentKind.CODE, DocumentKind.TEXT) and minified(text):
-            self.issues.append(FileIssue(source, Problem.SKIPPED, "minified or generated (very long lines)"))
-            return
-        try:
-            segments = text_segments(kind, text)
-        except NotebookError as exc:
-            self.issues.append(FileIssue(source, Problem.FAILED, f"cannot read notebook: {exc}"))
-            return
-        if kind in (DocumentKind.TEXT, DocumentKind.MARKDOWN, DocumentKind.HTML):
-            segments = maybe_verses(segments, self.options.verses) or segments
+        key = ParseCache.key(sha, "text", kind.value, self.options.verses)
+        cached = self.cache.get(key) if len(data) >= _CACHED_TEXT_BYTES else None
+        segments: Sequence[Segment]
+        if cached is not None:
+            segments = _segments(cached)
+        else:
+            text = decode(data)
+            if kind in (DocumentKind.CODE, DocumentKind.TEXT) and minified(text):
+                reason = "minified or generated (very long lines)"
+                self.issues.append(FileIssue(source, Problem.SKIPPED, reason))
+                return
+            try:
+                segments = text_segments(kind, text)
+            except NotebookError as exc:
+                self.issues.append(FileIssue(source, Problem.FAILED, f"cannot read notebook: {exc}"))
+                return
+            if kind in (DocumentKind.TEXT, DocumentKind.MARKDOWN, DocumentKind.HTML):
+                segments = maybe_verses(segments, self.options.verses) or segments
+            if segments and len(data) >= _CACHED_TEXT_BYTES:
+                self.cache.put(key, {"segments": _plain(segments)})
         if not segments:
             self.issues.append(FileIssue(source, Problem.SKIPPED, "no text"))
             return
@@ -347,7 +384,7 @@ class _Loader:
         flags: frozenset[str],
     ) -> None:
         opts = self.options
-        key = ParseCache.key(sha, filetype, opts.max_chars_per_page, opts.tables)
+        key = self.parse_key(sha, filetype)
         result = self.cache.get(key)
         if result is None:
             result = self.parse_isolated(name, source, path if path is not None else data, filetype)
@@ -360,10 +397,7 @@ class _Loader:
         if status != "ok":
             self.issues.append(FileIssue(source, Problem.FAILED, status or "cannot read"))
             return
-        segments = [
-            Segment(Anchor(AnchorKind(kind), int(start), int(end), str(label)), str(text))
-            for kind, start, end, label, text in result["segments"]
-        ]
+        segments = _segments(result)
         if not segments:
             self.issues.append(FileIssue(source, Problem.SKIPPED, "no text"))
             return
@@ -474,6 +508,19 @@ class _Loader:
         for sandbox in self.sandboxes:
             sandbox.close()
         self.cache.close()
+
+
+def _segments(result: dict[str, Any]) -> list[Segment]:
+    """The segments of a parse result as the child (or the text cache) gives them."""
+    return [
+        Segment(Anchor(AnchorKind(kind), int(start), int(end), str(label)), str(text))
+        for kind, start, end, label, text in result["segments"]
+    ]
+
+
+def _plain(segments: Sequence[Segment]) -> list[tuple[str, int, int, str, str]]:
+    """Segments as plain data for the parse cache (the form ``_segments`` reads)."""
+    return [(s.anchor.kind.value, s.anchor.start, s.anchor.end, s.anchor.label, s.text) for s in segments]
 
 
 def _paged_filetype(name: str, data: bytes) -> str | None:

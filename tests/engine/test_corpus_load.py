@@ -132,9 +132,29 @@ def test_unchanged_sources_are_not_parsed_again(tmp_path: Path, monkeypatch: pyt
         raise AssertionError("parsed again")
 
     monkeypatch.setattr(Sandbox, "call", no_parsing)
+    monkeypatch.setattr(Sandbox, "_start", no_parsing)  # no parser process even boots
     again = load_sources([root], cache_dir=cache)
     assert again.documents == first.documents
     assert pack(again, len, 10**6).corpus_text == pack(first, len, 10**6).corpus_text
+
+
+def test_a_changed_file_is_read_and_parsed_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _pdfs(tmp_path / "lib", 3, 2)
+    cache = tmp_path / "cache"
+    load_sources([root], cache_dir=cache)
+    make_pdf(root / "book2.pdf", ["Rewritten page one.", "Rewritten page two."])
+    parsed: list[object] = []
+    real = Sandbox.call
+
+    def recording(self: Sandbox, fn: object, what: object, *args: object, **kwargs: object) -> object:
+        parsed.append(what)
+        return real(self, fn, what, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Sandbox, "call", recording)
+    again = load_sources([root], cache_dir=cache)
+    assert parsed == [str(root / "book2.pdf")]  # that file only, the others from the cache
+    book2 = next(d for d in again.documents if d.name.endswith("book2.pdf"))
+    assert book2.segments[0].text.startswith("Rewritten page one.")
 
 
 def test_long_documents_read_in_parallel_ranges_match_one_reader(tmp_path: Path) -> None:
@@ -155,3 +175,38 @@ def test_parser_limits_turn_into_issues_and_the_rest_is_read(tmp_path: Path) -> 
     (issue,) = slow.issues
     assert issue.problem is Problem.FAILED
     assert issue.reason == "PDF parser stopped: took longer than 0.001 s"
+
+
+def test_a_long_text_is_cut_into_verses_once_and_again_only_when_it_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from longdesk.engine.corpus import load
+
+    root = tmp_path / "bible"
+    root.mkdir()
+    book = root / "genesis.txt"
+    verse = "And God saw every thing that he had made, and, behold, it was very good."
+    lines = [f"Genesis {c}:{v} {verse}\n" for c in range(1, 51) for v in range(1, 81)]
+    book.write_text("".join(lines), encoding="utf-8")
+    assert book.stat().st_size >= load._CACHED_TEXT_BYTES
+    cache = tmp_path / "cache"
+    first = load_sources([root], cache_dir=cache)
+    assert first.documents[0].segments[0].anchor.kind is AnchorKind.VERSE
+
+    real = load.text_segments
+    cut: list[str] = []
+
+    def recording(kind: DocumentKind, text: str) -> object:
+        cut.append(text[:20])
+        return real(kind, text)
+
+    monkeypatch.setattr(load, "text_segments", recording)
+    again = load_sources([root], cache_dir=cache)
+    assert cut == []  # from the cache
+    assert again.documents == first.documents
+
+    lines[-1] = lines[-1].replace("And God", "Then God")
+    book.write_text("".join(lines), encoding="utf-8")
+    changed = load_sources([root], cache_dir=cache)
+    assert len(cut) == 1  # read and cut again
+    assert changed.documents[0].segments[-1].text.startswith("Then God")

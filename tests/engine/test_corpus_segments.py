@@ -81,10 +81,11 @@ def test_packing_moves_the_text_into_the_blocks_and_changes_nothing(tmp_path: Pa
 
 
 class _NewlineSafeCounter:
-    """Counts characters; declares cuts after newlines exact, as the Gemma counter does, so the
-    prefix is counted from the blocks (a whole-text tokenizer needs the one string)."""
+    """Counts characters; declares that counts add up across lines, as the Gemma and DeepSeek
+    counters do, so the prefix is counted from the blocks (a whole-text tokenizer needs the one
+    string)."""
 
-    newline_safe = True
+    line_additive = True
 
     def __call__(self, text: str) -> int:
         return len(text)

@@ -53,6 +53,17 @@ def test_secret_looking_files_are_recognised() -> None:
     assert not looks_secret(doc("X", "src/keys.py", "def keys(): ..."))
 
 
+def test_a_key_deep_in_a_long_document_is_found_and_near_misses_are_not() -> None:
+    lines = [Segment(Anchor(AnchorKind.LINES, i, i), f"line {i} of plain prose\n") for i in range(1, 5000)]
+    plain = Document("X", "book.txt", "/b", DocumentKind.TEXT, "0", lines)
+    assert not looks_secret(plain)
+    near = [*lines, Segment(Anchor(AnchorKind.LINES, 5000, 5000), "ask-me and AKIA and xoxo\n")]
+    assert not looks_secret(Document("X", "book.txt", "/b", DocumentKind.TEXT, "0", near))
+    token = "ghp_" + "a1" * 18
+    keyed = [*lines, Segment(Anchor(AnchorKind.LINES, 5000, 5000), f"token = {token}\n")]
+    assert looks_secret(Document("X", "book.txt", "/b", DocumentKind.TEXT, "0", keyed))
+
+
 def test_consent_shows_documents_tokens_left_out_secrets_and_cost(
     corpus: Corpus, backend: HostedBackend
 ) -> None:

@@ -111,11 +111,13 @@ class AskQuestion:
 
 @dataclass(frozen=True, slots=True)
 class OpenHosted:
-    """Open a hosted endpoint (its key is looked up here, on the worker); prices in ``config_dir``."""
+    """Open a hosted endpoint (its key is looked up here, on the worker); prices in ``config_dir``,
+    token counts cached in ``cache_dir``."""
 
     request_id: int
     spec: HostedSpec
     config_dir: Path
+    cache_dir: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +261,7 @@ class EngineWorker(EngineSignals):
             self.model_loaded.emit(req.request_id, self._backend.describe())
         elif isinstance(req, OpenHosted):
             self._close_backend()
-            hosted, note = open_hosted(req.spec, req.config_dir)
+            hosted, note = open_hosted(req.spec, req.config_dir, req.cache_dir)
             self._backend, self._hosted, self._caps = hosted, hosted, capabilities(hosted)
             if note:
                 self.note_reported.emit(req.request_id, note)
