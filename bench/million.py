@@ -23,7 +23,12 @@ Per phase: wall time, the GUI thread's longest stall and p99 (a 2 ms heartbeat t
 and peak RSS growth over the window's baseline against the corpus text size.
 Budgets (floors): stall ≤ 50 ms each phase; peak ≤ 3x the text; reopen paints ≤ 2 s and
 can ask ≤ 5 s; export ≤ 2 s.
-Run: QT_QPA_PLATFORM=offscreen python -m bench.million [--tokens N] [--no-cli]
+With ``--trace-memory`` each phase also reports what Python objects cost (tracemalloc: the
+traced peak over the phase and the traced memory at its end, both over the baseline) and the
+allocation sites of ours still alive at its end, so that Python memory can be told apart from
+native memory (Qt, the tokenizer, pymupdf, malloc's unreturned pages). Tracing slows Python and
+its own bookkeeping adds to RSS: compare RSS figures only between runs without it.
+Run: QT_QPA_PLATFORM=offscreen python -m bench.million [--tokens N] [--no-cli] [--trace-memory]
 """
 
 from __future__ import annotations
@@ -70,6 +75,9 @@ class Phase:
     peak_rss: int = 0
     note: str = ""
     stalls: str = ""
+    traced_peak: int = -1  # tracemalloc, bytes over the baseline (-1: not traced)
+    traced_end: int = -1
+    sites: list[tuple[str, int, int]] = field(default_factory=list)  # (where, bytes, blocks)
 
 
 @dataclass
@@ -81,6 +89,7 @@ class Meter:
     peak: int = 0
     running: bool = True
     offset: int = 0
+    tracer: Tracer | None = None
 
     def start(self) -> None:
         from PySide6.QtCore import QTimer
@@ -125,6 +134,8 @@ class Meter:
         self.offset = Path(self.dump.name).stat().st_size
         self.ticks = [time.perf_counter()]
         self.peak = self.process.memory_info().rss
+        if self.tracer is not None:
+            self.tracer.begin()
         return self.ticks[0]
 
     def end(self, name: str, t0: float, note: str = "") -> Phase:
@@ -134,7 +145,76 @@ class Meter:
         p99 = gaps[min(len(gaps) - 1, int(len(gaps) * 0.99))] if gaps else 0.0
         blame = self.blame_since(self.offset)
         top = "; ".join(f"{n}x {where}" for where, n in blame.most_common(3))
-        return Phase(name, now - t0, gaps[-1] if gaps else 0.0, p99, self.peak, note, top)
+        phase = Phase(name, now - t0, gaps[-1] if gaps else 0.0, p99, self.peak, note, top)
+        if self.tracer is not None:
+            phase.traced_peak, phase.traced_end, phase.sites = self.tracer.end()
+            print(
+                f"{name}: {phase.seconds:.1f} s, traced peak {phase.traced_peak / 2**20:,.1f} MiB, "
+                f"live {phase.traced_end / 2**20:,.1f} MiB, RSS peak {self.peak / 2**20:,.0f} MiB",
+                flush=True,
+            )
+        return phase
+
+
+@dataclass
+class Tracer:
+    """tracemalloc per phase (opt-in: it slows Python and its own records take memory)."""
+
+    frames: int = 6
+    base: int = 0
+
+    def start(self) -> None:
+        import tracemalloc
+
+        tracemalloc.start(self.frames)
+
+    def baseline(self) -> None:
+        import tracemalloc
+
+        self.base = tracemalloc.get_traced_memory()[0]
+
+    def begin(self) -> None:
+        import tracemalloc
+
+        tracemalloc.reset_peak()
+
+    def end(self) -> tuple[int, int, list[tuple[str, int, int]]]:
+        """(traced peak, traced now) over the baseline, and our 6 largest live allocation sites.
+
+        A site is the innermost frame in our code (``longdesk`` or ``bench``) of each traced
+        block, so that memory a library allocates on our behalf (``re``, ``json``, ``array``)
+        is charged to our line that asked for it.
+        """
+        import tracemalloc
+
+        current, peak = tracemalloc.get_traced_memory()
+        snap = tracemalloc.take_snapshot()
+        sites: collections.Counter[str] = collections.Counter()
+        blocks: collections.Counter[str] = collections.Counter()
+        for trace in snap.traces:
+            for frame in trace.traceback:  # most recent call first
+                if _ours(frame.filename):
+                    where = f"{_rel(frame.filename)}:{frame.lineno}"
+                    sites[where] += trace.size
+                    blocks[where] += 1
+                    break
+        del snap
+        top = [(where, size, blocks[where]) for where, size in sites.most_common(6)]
+        return peak - self.base, current - self.base, top
+
+
+def _ours(filename: str) -> bool:
+    return "/longdesk/" in filename or (filename.startswith(str(ROOT)) and "/.venv/" not in filename)
+
+
+def _rel(filename: str) -> str:
+    """``/work/x/longdesk/engine/grounding/verify.py`` -> ``engine/grounding/verify.py``."""
+    parts = Path(filename).parts
+    for top in ("longdesk", "bench"):
+        if top in parts:
+            rest = parts[parts.index(top) + (1 if top == "longdesk" else 0) :]
+            return "/".join(rest)
+    return Path(filename).name
 
 
 def _short(frame_line: str) -> str:
@@ -266,7 +346,9 @@ def answer_text(window: object, verses: list[dict[str, str]]) -> tuple[str, int]
 
 
 # ---------------------------------------------------------------------- the window
-def run_window(home: Path, sources: list[Path], answer_file: Path) -> tuple[list[Phase], dict[str, object]]:
+def run_window(
+    home: Path, sources: list[Path], answer_file: Path, *, trace: bool = False
+) -> tuple[list[Phase], dict[str, object]]:
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
@@ -277,6 +359,9 @@ def run_window(home: Path, sources: list[Path], answer_file: Path) -> tuple[list
 
     app = QApplication.instance() or QApplication([])
     meter = Meter()
+    if trace:
+        meter.tracer = Tracer()
+        meter.tracer.start()
     meter.start()
     phases: list[Phase] = []
     facts: dict[str, object] = {}
@@ -312,6 +397,8 @@ def run_window(home: Path, sources: list[Path], answer_file: Path) -> tuple[list
     gc.collect()
     baseline = meter.process.memory_info().rss
     facts["baseline_rss"] = baseline
+    if meter.tracer is not None:
+        meter.tracer.baseline()
 
     t0 = meter.begin()
     window.add_paths(sources)
@@ -449,6 +536,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--tokens", type=int, default=1_012_000, help="corpus size to aim for")
     ap.add_argument("--no-cli", action="store_true")
+    ap.add_argument(
+        "--trace-memory", action="store_true", help="per phase: Python's share of memory (tracemalloc)"
+    )
     args = ap.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     sources, _ = build_corpus(args.tokens)
@@ -468,7 +558,7 @@ def main() -> None:
             config.mkdir(parents=True)
             settings = {"hosted_preset": "deepseek", "hosted_endpoint": url, "max_output_tokens": 4096}
             (config / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
-            phases, facts = run_window(home, sources, answer_file)
+            phases, facts = run_window(home, sources, answer_file, trace=args.trace_memory)
             if not args.no_cli:
                 phases.append(run_cli(sources, url, key))
         finally:
@@ -508,6 +598,20 @@ def report(phases: list[Phase], facts: dict[str, object]) -> None:
         ("reopen can ask <= 5 s", by["reopen-ask"].seconds <= 5),
         ("export <= 2 s", by["export"].seconds <= 2),
     ]
+    traced = [p for p in phases if p.traced_peak >= 0]
+    if traced:
+        print("\nPython objects (tracemalloc, over the baseline; RSS above includes tracing's own records):")
+        print(f"{'phase':<11} {'traced peak MiB':>16} {'/text':>7} {'live at end MiB':>16} {'/text':>7}")
+        for p in traced:
+            print(
+                f"{p.name:<11} {p.traced_peak / 2**20:16,.1f} {p.traced_peak / text:6.2f}x "
+                f"{p.traced_end / 2**20:16,.1f} {p.traced_end / text:6.2f}x"
+            )
+        print("\nour largest allocation sites alive at each phase's end (MiB, blocks):")
+        for p in traced:
+            print(f"  {p.name}:")
+            for where, size, n in p.sites:
+                print(f"    {size / 2**20:8.1f}  {n:>9,}  {where}")
     print("\nwhere the GUI thread was when it missed 40 ms of heartbeats (stalls, most frequent):")
     for p in phases:
         if p.stalls:
