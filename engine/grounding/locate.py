@@ -107,7 +107,7 @@ class Locator:
         best: tuple[float, str, int, int] | None = None
         for doc in self.index.corpus.documents:
             dw = self.verifier.doc_words(doc.doc_id)
-            score, a, b = best_match(q, dw, 0, len(dw.words), rare_only=len(dw.words) > _WIDE_REGION)
+            score, a, b = best_match(q, dw, 0, len(dw), rare_only=len(dw) > _WIDE_REGION)
             if score > 0 and (best is None or score > best[0]):
                 best = (score, doc.doc_id, a, b)
             if score >= 1.0 and b - a == len(q):
@@ -116,7 +116,7 @@ class Locator:
             return self._locate_words(q)
         score, doc_id, a, b = best
         dw = self.verifier.doc_words(doc_id)
-        if not _content(dw.words[a:b]):
+        if not _content(dw.words_at(a, b)):
             return None  # only common words matched: no evidence of a place
         anchor = self.verifier._place(doc_id, a, b)
         how = f"best match {score:.0%}"
@@ -136,8 +136,8 @@ class Locator:
             dw = self.verifier.doc_words(doc.doc_id)
             per_unit: dict[int, set[str]] = {}
             for w in wanted:
-                for pos in dw.positions.get(w, ())[:_MAX_POSITIONS]:
-                    per_unit.setdefault(dw.unit_of[pos], set()).add(w)
+                for pos in dw.positions(w)[:_MAX_POSITIONS]:
+                    per_unit.setdefault(dw.unit_at(pos), set()).add(w)
             for unit, found in per_unit.items():
                 share = len(found) / len(wanted)
                 if best is None or share > best[0]:
@@ -146,7 +146,7 @@ class Locator:
             return None
         share, doc_id, unit = best
         dw = self.verifier.doc_words(doc_id)
-        first = dw.unit_of.index(unit)
+        first = dw.first_of(unit)
         anchor = self.verifier._place(doc_id, first, first + 1)
         return doc_id, anchor, share, "words"
 

@@ -9,9 +9,11 @@ in reading order, with their ``Book C:V`` labels). Indexes are built once per do
 from __future__ import annotations
 
 import re
+from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from longdesk.engine.corpus.model import Anchor, AnchorKind, Corpus, Document
+from longdesk.engine.corpus.model import Anchor, AnchorKind, Corpus, Document, Segment
 from longdesk.engine.grounding.citation import Citation, Place, PlaceKind, Quote, RawCitation
 
 _UNIT_NAMES = {
@@ -66,23 +68,34 @@ def unit_name(kind: AnchorKind, count: int) -> str:
 
 @dataclass(slots=True)
 class DocIndex:
-    """A document's numbered units and, for verse documents, its ``Book C:V`` lookup."""
+    """A document's numbered units and, for verse documents, its ``Book C:V`` lookup.
+
+    Only the unit numbers are kept, not their texts: ``unit_texts`` reads them from the
+    document when the word index is built (``engine.grounding.verify.DocWords``), so that an
+    index does not hold a second copy of the corpus.
+    """
 
     doc: Document
     kind: AnchorKind | None
-    units: dict[int, str] = field(default_factory=dict)
+    unit_nums: array[int] = field(default_factory=lambda: array("q"))  # sorted unit numbers
     labels: dict[int, str] = field(default_factory=dict)  # verse number → ``Genesis 1:1``
     verses: dict[tuple[str, int, int], int] = field(default_factory=dict)
     books: dict[str, str] = field(default_factory=dict)  # book key → book as labelled
 
     @property
     def count(self) -> int:
-        return max(self.units, default=0)
+        return self.unit_nums[-1] if self.unit_nums else 0
 
     def extent(self) -> str:
         if self.kind is None:
             return "no text"
-        return unit_name(self.kind, len(self.units) if self.kind is AnchorKind.VERSE else self.count)
+        return unit_name(self.kind, len(self.unit_nums) if self.kind is AnchorKind.VERSE else self.count)
+
+    def unit_texts(self) -> Iterator[tuple[int, str]]:
+        """``(unit number, its text)`` in unit order, read from the document on each call."""
+        units = unit_texts(self.doc)
+        for n in sorted(units):
+            yield n, units.pop(n)
 
     def find_book(self, written: str) -> tuple[str, str]:
         """The book key for a written book name, or ``("", why)``.
@@ -104,38 +117,60 @@ class DocIndex:
         return "", f"no book {written!r} in {self.doc.doc_id}"
 
 
-def build_doc_index(doc: Document) -> DocIndex:
-    """Split a document into its numbered units."""
-    kinds = {s.anchor.kind for s in doc.segments}
-    kind = next(iter(kinds)) if len(kinds) == 1 else (doc.segments[0].anchor.kind if doc.segments else None)
-    index = DocIndex(doc, kind)
+def _whole_lines(seg: Segment) -> bool:
+    """The segment is a block of lines whose line count matches its anchor (split per line)."""
+    a = seg.anchor
+    if a.kind is not AnchorKind.LINES:
+        return False
+    text = seg.text
+    lines = text.count("\n") + (0 if text == "" or text.endswith("\n") else 1)
+    return lines == a.end - a.start + 1
+
+
+def unit_texts(doc: Document) -> dict[int, str]:
+    """A document's units and their texts: verses numbered in reading order, a line block
+    split into its lines (kept whole when its line count does not match its anchor), a page's
+    or chapter's segments joined. The keys are ``build_doc_index``'s ``unit_nums``."""
+    units: dict[int, str] = {}
     verse_no = 0
     for seg in doc.segments:
         a = seg.anchor
         if a.kind is AnchorKind.VERSE:
             verse_no += 1
-            index.units[verse_no] = seg.text
+            units[verse_no] = seg.text
+        elif _whole_lines(seg):
+            for n, line in enumerate(seg.text.split("\n")[: a.end - a.start + 1], start=a.start):
+                units[n] = line + "\n"
+        else:
+            units[a.start] = units.get(a.start, "") + seg.text
+            for n in range(a.start + 1, a.end + 1):
+                units.setdefault(n, "")
+    return units
+
+
+def build_doc_index(doc: Document) -> DocIndex:
+    """Number a document's units (their texts stay in the document: ``DocIndex.unit_texts``)."""
+    kinds = {s.anchor.kind for s in doc.segments}
+    kind = next(iter(kinds)) if len(kinds) == 1 else (doc.segments[0].anchor.kind if doc.segments else None)
+    index = DocIndex(doc, kind)
+    numbers: set[int] = set()
+    verse_no = 0
+    for seg in doc.segments:
+        a = seg.anchor
+        if a.kind is AnchorKind.VERSE:
+            verse_no += 1
+            numbers.add(verse_no)
             index.labels[verse_no] = a.label
             m = _VERSE_LABEL.match(a.label.strip())
             if m:
                 key = book_key(m["book"])
                 index.books.setdefault(key, m["book"])
                 index.verses[(key, int(m["c"]), int(m["v"]))] = verse_no
-        elif a.kind is AnchorKind.LINES:
-            lines = seg.text.split("\n")
-            if lines and lines[-1] == "":
-                lines.pop()
-            if len(lines) == a.end - a.start + 1:
-                for n, line in enumerate(lines, start=a.start):
-                    index.units[n] = line + "\n"
-            else:  # a block whose line count does not match its anchor: keep it whole
-                index.units[a.start] = index.units.get(a.start, "") + seg.text
-                for n in range(a.start + 1, a.end + 1):
-                    index.units.setdefault(n, "")
+        elif _whole_lines(seg):
+            numbers.update(range(a.start, a.end + 1))
         else:
-            index.units[a.start] = index.units.get(a.start, "") + seg.text
-            for n in range(a.start + 1, a.end + 1):
-                index.units.setdefault(n, "")
+            numbers.update(range(a.start, max(a.start, a.end) + 1))
+    index.unit_nums = array("q", sorted(numbers))
     return index
 
 

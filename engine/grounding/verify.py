@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import bisect
 import re
+import sys
 import unicodedata
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
@@ -57,49 +59,121 @@ def words(text: str) -> list[str]:
     return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
 
 
-@dataclass(slots=True)
 class DocWords:
-    """A document's words in order, with the unit (page, line, verse...) each belongs to."""
+    """A document's words in order, with the unit (page, line, verse...) each belongs to.
 
-    words: list[str]
-    unit_of: list[int]
-    unit_nums: list[int]  # sorted unit numbers
-    unit_first: list[int]  # index of each unit's first word (parallel to unit_nums)
-    positions: dict[str, list[int]]
+    Kept compact, since the checker indexes every document of a million-token corpus (as
+    Python lists and dicts of strings and ints this index cost about 22 bytes per character of
+    text, several times the text itself). Each distinct word is stored once and numbered in
+    order of first appearance; the document is an array of those numbers (4 bytes a word), and
+    where each word occurs is one more array, grouped by word (4 bytes a word). A word's unit
+    is found by bisecting the units' first words.
+    """
+
+    __slots__ = ("_ids", "_lookup", "_order", "_starts", "_vocab", "unit_first", "unit_nums")
+
+    def __init__(self, units: Iterable[tuple[int, str]]) -> None:
+        """Args:
+        units: ``(unit number, text)`` in ascending unit order.
+        """
+        lookup: dict[str, int] = {}
+        ids: array[int] = array("I")
+        nums: array[int] = array("q")
+        firsts: array[int] = array("q")
+        for n, text in units:
+            nums.append(n)
+            firsts.append(len(ids))
+            ids.extend([lookup.setdefault(w, len(lookup)) for w in words(text)])
+        # Positions grouped by word (a counting sort): word i occurs at order[starts[i]:starts[i + 1]].
+        starts: array[int] = array("I", bytes(4 * (len(lookup) + 1)))
+        for i in ids:
+            starts[i + 1] += 1
+        for i in range(1, len(starts)):
+            starts[i] += starts[i - 1]
+        fill = array("I", starts)
+        order: array[int] = array("I", bytes(4 * len(ids)))
+        for pos, i in enumerate(ids):
+            order[fill[i]] = pos
+            fill[i] += 1
+        self._lookup = lookup
+        self._vocab = list(lookup)  # id → word (dicts keep insertion order: ids are dense)
+        self._ids = ids
+        self._starts = starts
+        self._order = memoryview(order)
+        self.unit_nums = nums  # sorted unit numbers
+        self.unit_first = firsts  # index of each unit's first word (parallel to unit_nums)
 
     @staticmethod
     def of(index: DocIndex) -> DocWords:
-        all_words: list[str] = []
-        unit_of: list[int] = []
-        nums = sorted(index.units)
-        firsts: list[int] = []
-        for n in nums:
-            firsts.append(len(all_words))
-            w = words(index.units[n])
-            all_words.extend(w)
-            unit_of.extend([n] * len(w))
-        positions: dict[str, list[int]] = {}
-        for i, word in enumerate(all_words):
-            positions.setdefault(word, []).append(i)
-        return DocWords(all_words, unit_of, nums, firsts, positions)
+        return DocWords(index.unit_texts())
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def nbytes(self) -> int:
+        """The bytes this index holds: its arrays, its vocabulary and the vocabulary's words."""
+        arrays = (self._ids, self._starts, self._order.obj, self.unit_nums, self.unit_first)
+        held = sum(sys.getsizeof(a) for a in arrays) + sys.getsizeof(self._lookup)
+        return held + sys.getsizeof(self._vocab) + sum(sys.getsizeof(w) for w in self._vocab)
+
+    def words_at(self, start: int, end: int) -> list[str]:
+        """The words ``start..end - 1``."""
+        vocab = self._vocab
+        return [vocab[i] for i in self._ids[start:end]]
+
+    def ids_at(self, start: int, end: int) -> Sequence[int]:
+        """The word numbers ``start..end - 1`` (compare with ``numbered``)."""
+        return self._ids[start:end]
+
+    def numbered(self, ws: Sequence[str]) -> list[int]:
+        """``ws`` as word numbers; a word the document lacks gets a negative number of its own,
+        so that numbers are equal exactly when words are."""
+        absent: dict[str, int] = {}
+        out: list[int] = []
+        for w in ws:
+            i = self._lookup.get(w)
+            if i is None:
+                i = absent.setdefault(w, -1 - len(absent))
+            out.append(i)
+        return out
+
+    def positions(self, word: str) -> Sequence[int]:
+        """Where ``word`` occurs, ascending (empty when it does not)."""
+        i = self._lookup.get(word)
+        if i is None:
+            return ()
+        return self._order[self._starts[i] : self._starts[i + 1]]
+
+    def occurrences(self, word: str) -> int:
+        i = self._lookup.get(word)
+        return 0 if i is None else self._starts[i + 1] - self._starts[i]
+
+    def unit_at(self, pos: int) -> int:
+        """The unit word ``pos`` belongs to (``0 <= pos < len(self)``)."""
+        return self.unit_nums[bisect.bisect_right(self.unit_first, pos) - 1]
+
+    def first_of(self, unit: int) -> int:
+        """The index of the first word of ``unit`` (a unit that has words)."""
+        return self.unit_first[bisect.bisect_left(self.unit_nums, unit)]
 
     def span(self, first_unit: int, last_unit: int) -> tuple[int, int]:
         """Word index range covering units ``first_unit..last_unit``."""
         lo = bisect.bisect_left(self.unit_nums, first_unit)
         hi = bisect.bisect_right(self.unit_nums, last_unit)
-        start = self.unit_first[lo] if lo < len(self.unit_first) else len(self.words)
-        end = self.unit_first[hi] if hi < len(self.unit_first) else len(self.words)
+        start = self.unit_first[lo] if lo < len(self.unit_first) else len(self)
+        end = self.unit_first[hi] if hi < len(self.unit_first) else len(self)
         return start, end
 
 
-def _score_at(q: list[str], src: list[str], start: int, lo: int, hi: int) -> tuple[float, int, int]:
-    """Share of ``q`` matched in order in ``src`` near ``start``, within ``[lo, hi)``."""
+def _score_at(q: Sequence[int], doc: DocWords, start: int, lo: int, hi: int) -> tuple[float, int, int]:
+    """Share of ``q`` (word numbers) matched in order in ``doc`` near ``start``, within ``[lo, hi)``."""
     slack = max(1, len(q) // 10)
     a = max(lo, start - slack)
     b = min(hi, start + len(q) + slack)
     if a >= b:
         return 0.0, a, a
-    blocks = [m for m in SequenceMatcher(None, q, src[a:b], autojunk=False).get_matching_blocks() if m.size]
+    matcher = SequenceMatcher(None, q, doc.ids_at(a, b), autojunk=False)
+    blocks = [m for m in matcher.get_matching_blocks() if m.size]
     matched = sum(m.size for m in blocks)
     if not blocks:
         return 0.0, a, a
@@ -109,7 +183,7 @@ def _score_at(q: list[str], src: list[str], start: int, lo: int, hi: int) -> tup
 def best_match(
     q: list[str], doc: DocWords, lo: int, hi: int, *, rare_only: bool = False, prefer: int = -1
 ) -> tuple[float, int, int]:
-    """The best window for ``q`` in ``doc.words[lo:hi]``: (score, first word, end word).
+    """The best window for ``q`` in the words ``lo..hi - 1`` of ``doc``: (score, first word, end word).
 
     Candidate windows start where a quote word occurs (for the whole-document search, only
     where its rarest words occur), so the cost follows the matches, not the document size.
@@ -122,11 +196,11 @@ def best_match(
         offsets.setdefault(word, []).append(k)
     wanted = list(offsets)
     if rare_only:
-        wanted.sort(key=lambda w: len(doc.positions.get(w, ())))
-        wanted = [w for w in wanted if w in doc.positions][:3]
+        wanted.sort(key=doc.occurrences)
+        wanted = [w for w in wanted if doc.occurrences(w)][:3]
     starts: set[int] = set()
     for w in wanted:
-        pos = doc.positions.get(w, [])
+        pos = doc.positions(w)
         i = bisect.bisect_left(pos, lo)
         j = bisect.bisect_left(pos, hi)
         for p in pos[i:j]:
@@ -135,8 +209,9 @@ def best_match(
             break
     best = (0.0, lo, lo)
     centre = prefer if prefer >= 0 else lo
+    numbered = doc.numbered(q)
     for s in sorted(starts, key=lambda x: (abs(x - centre), x))[: _MAX_CANDIDATES * 2]:
-        result = _score_at(q, doc.words, s, lo, hi)
+        result = _score_at(numbered, doc, s, lo, hi)
         if result[0] > best[0]:
             best = result
             if best[0] >= 1.0:
@@ -163,8 +238,8 @@ class Verifier:
         index = self.corpus.doc(doc_id)
         dw = self.doc_words(doc_id)
         kind = index.kind or AnchorKind.LINES
-        u1 = dw.unit_of[first] if first < len(dw.unit_of) else index.count
-        u2 = dw.unit_of[max(first, last - 1)] if last - 1 < len(dw.unit_of) else u1
+        u1 = dw.unit_at(first) if first < len(dw) else index.count
+        u2 = dw.unit_at(max(first, last - 1)) if last - 1 < len(dw) else u1
         label = ""
         if kind is AnchorKind.VERSE:
             label = index.labels.get(u1, "")
@@ -176,7 +251,7 @@ class Verifier:
         order = [cited_doc] + [d.doc_id for d in self.corpus.corpus.documents if d.doc_id != cited_doc]
         for doc_id in order:
             dw = self.doc_words(doc_id)
-            score, a, b = best_match(q, dw, 0, len(dw.words), rare_only=True)
+            score, a, b = best_match(q, dw, 0, len(dw), rare_only=True)
             if score >= self.config.threshold:
                 return f"{doc_id} {self._place(doc_id, a, b).describe()}"
         return ""
@@ -187,7 +262,7 @@ class Verifier:
         dw = self.doc_words(doc_id)
         anchor = citation.anchor
         if anchor is None:
-            lo, hi = 0, len(dw.words)
+            lo, hi = 0, len(dw)
             prefer = 0
         else:
             slack = self.config.slack(anchor.kind)
