@@ -11,6 +11,8 @@ The corpus ends with a newline and the question starts with a letter, so the cor
 are a prefix of every request's tokens (checked in the tests with the V4 vocabulary). The
 optional priming request (``HostedConfig.prime_cache``) is ``system + user: corpus`` and ends
 exactly at the corpus, where DeepSeek persists a cache unit. ``user_id`` stays constant.
+The corpus is never joined into one string to send it: the JSON body is written block by block
+(``engine.backends.hosted_body``), the same bytes the ``openai`` client would write.
 
 Nothing is sent before ``permit(fingerprint)`` was called with the fingerprint of exactly this
 endpoint, model and prefix: the app calls it once the user has consented (``app.consent``).
@@ -24,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,7 @@ from longdesk.engine.backends.base import (
     Usage,
     Where,
 )
+from longdesk.engine.backends.hosted_body import LeadContent, post_chat
 from longdesk.engine.backends.hosted_errors import (
     RETRY_STATUSES,
     RetryPolicy,
@@ -73,20 +76,32 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def request_messages(
+    plan: ContextPlan, history: tuple[Turn, ...], question: str | None
+) -> list[dict[str, Any]]:
+    """``build_messages`` with the corpus message's content left in the plan's blocks
+    (``hosted_body.LeadContent``): what is sent, without a joined copy of the corpus."""
+    messages: list[dict[str, Any]] = [{"role": "system", "content": plan.instructions}]
+    questions = [t.question for t in history] + ([question] if question is not None else [])
+    if not questions:
+        return [*messages, {"role": "user", "content": LeadContent(plan.corpus_blocks)}]
+    for i, q in enumerate(questions):
+        text = QUESTION_LEAD + q
+        content = LeadContent(plan.corpus_blocks, text) if i == 0 else text
+        messages.append({"role": "user", "content": content})
+        if i < len(history):
+            messages.append({"role": "assistant", "content": history[i].answer})
+    return messages
+
+
 def build_messages(
     plan: ContextPlan, history: tuple[Turn, ...], question: str | None
 ) -> list[dict[str, str]]:
     """The chat messages for ``question`` after ``history``; ``None``: the priming request."""
-    messages = [{"role": "system", "content": plan.instructions}]
-    questions = [t.question for t in history] + ([question] if question is not None else [])
-    if not questions:
-        return [*messages, {"role": "user", "content": plan.corpus_text}]
-    for i, q in enumerate(questions):
-        lead = plan.corpus_text if i == 0 else ""
-        messages.append({"role": "user", "content": lead + QUESTION_LEAD + q})
-        if i < len(history):
-            messages.append({"role": "assistant", "content": history[i].answer})
-    return messages
+    return [
+        {**m, "content": m["content"].text()} if isinstance(m["content"], LeadContent) else m
+        for m in request_messages(plan, history, question)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +216,7 @@ class HostedBackend:
         """
         memo = self._memo
         if memo is None or memo[0] is not plan:
-            fingerprint = request_fingerprint(self.config.endpoint, self.config.model, plan.system_text)
+            fingerprint = request_fingerprint(self.config.endpoint, self.config.model, plan.system_parts())
             counter = self.counter()
             corpus = plan.corpus_tokens
             if corpus is None or not plan.tokenizer or plan.tokenizer != counter.identity:
@@ -225,15 +240,15 @@ class HostedBackend:
     def request_tokens(self, plan: ContextPlan, history: tuple[Turn, ...], question: str | None) -> int:
         """Exact prompt tokens of a request (text plus the chat template's tokens)."""
         counter = self.counter()
-        messages = build_messages(plan, history, question)
+        messages = request_messages(plan, history, question)
         _fp, instructions, corpus = self._plan_facts(plan)
         # The corpus's tokens are a prefix of the first user message's tokens (it ends with a
-        # newline and the question lead starts a new pre-token), so its count adds up exactly.
+        # newline and the question lead starts a new pre-token), so its count adds up exactly:
+        # what follows it in that message is counted alone (the corpus is never joined here).
         text_tokens = instructions + corpus
-        lead = plan.corpus_chars  # not len(plan.corpus_text): that would join another copy
-        for i, m in enumerate(messages[1:]):
-            text = m["content"][lead:] if i == 0 else m["content"]
-            text_tokens += counter.count(text)
+        for m in messages[1:]:
+            content = m["content"]
+            text_tokens += counter.count(content.tail if isinstance(content, LeadContent) else content)
         return text_tokens + counter.template_overhead(len(messages), answers=len(history))
 
     def output_reserve(self, options: AskOptions) -> int:
@@ -334,7 +349,7 @@ class HostedBackend:
         self._plan = plan
         primed = False
         if self.config.prime_cache:
-            messages = build_messages(plan, (), None)
+            messages = request_messages(plan, (), None)
             result = self._request(
                 messages,
                 AskOptions(thinking=self.config.thinking, max_output_tokens=1),
@@ -368,7 +383,7 @@ class HostedBackend:
             self._check_permitted(plan)
         except BackendError as exc:
             return Failed(exc.kind, exc.message)
-        messages = build_messages(plan, history, question)
+        messages = request_messages(plan, history, question)
         prompt_tokens = self.request_tokens(plan, history, question)
         too_big = self.check_fits(prompt_tokens, options)
         if too_big is not None:
@@ -406,7 +421,7 @@ class HostedBackend:
         return self._client
 
     def request_params(
-        self, messages: list[dict[str, str]], options: AskOptions, max_tokens: int | None = None
+        self, messages: Sequence[Mapping[str, Any]], options: AskOptions, max_tokens: int | None = None
     ) -> dict[str, Any]:
         """The keyword arguments of the request; only parameters the preset supports.
 
@@ -455,7 +470,7 @@ class HostedBackend:
 
     def _request(
         self,
-        messages: list[dict[str, str]],
+        messages: list[dict[str, Any]],
         options: AskOptions,
         on_event: EventSink,
         cancelled: CancelCheck,
@@ -478,7 +493,7 @@ class HostedBackend:
             t0 = time.perf_counter()
             retry_after: float | None = None
             try:
-                stream = client.chat.completions.create(**params)
+                stream = post_chat(client, params)
             except openai.APIStatusError as exc:
                 failed = status_failure(
                     exc.status_code,

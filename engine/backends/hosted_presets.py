@@ -8,6 +8,7 @@ llama.cpp's answer 400/422 to fields they do not know, or silently ignore them.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -187,10 +188,17 @@ def make_config(
     return HostedConfig(preset, url, model or preset.default_model, api_key, **extra)  # type: ignore[arg-type]
 
 
-def request_fingerprint(endpoint: str, model: str, system_text: str) -> str:
-    """What a consent covers: this endpoint, this model, exactly this prefix text."""
+def request_fingerprint(endpoint: str, model: str, system_text: str | Iterable[str]) -> str:
+    """What a consent covers: this endpoint, this model, exactly this prefix text.
+
+    ``system_text`` may come in pieces (a plan's ``system_parts``): the digest is that of
+    their join, without making it.
+    """
     digest = hashlib.sha256()
-    for part in (endpoint.rstrip("/"), model, system_text):
+    for part in (endpoint.rstrip("/"), model):
         digest.update(part.encode("utf-8"))
         digest.update(b"\x00")
+    for piece in (system_text,) if isinstance(system_text, str) else system_text:
+        digest.update(piece.encode("utf-8"))
+    digest.update(b"\x00")
     return digest.hexdigest()

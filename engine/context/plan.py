@@ -107,7 +107,11 @@ class ContextPlan:
     @property
     def system_text(self) -> str:
         """Instructions and corpus, the prefix a model reads (built on each call)."""
-        return "".join([self.instructions, "\n", *self.corpus_blocks])
+        return "".join(self.system_parts())
+
+    def system_parts(self) -> tuple[str, ...]:
+        """``system_text`` in the pieces it is joined from (to hash or encode without joining)."""
+        return (self.instructions, "\n", *self.corpus_blocks)
 
     def overflow(self) -> tuple[Overflow, ...]:
         """The documents that lie (partly) past the window, in reading order; empty when it fits.
