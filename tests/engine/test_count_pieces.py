@@ -32,3 +32,15 @@ def test_counts_in_pieces_equal_the_count_of_the_whole() -> None:
     for text in (code, prose, mixed, code + prose + mixed):
         assert len(text) > 1 << 16  # long enough to be cut
         assert count(text) == _whole(text)
+
+
+def test_release_drops_the_tokenizers_split_words_and_counts_stay_the_same() -> None:
+    counter = deepseek_counter()
+    text = "".join(f"word{i} and counted{i * 7}\n" for i in range(3000))
+    before = counter.count(text)
+    words = _deepseek_encoder()._tokenizer.bpe.cache  # the package's own cache of split words
+    assert len(words) > 1000
+    counter.release()
+    assert len(words) == 0
+    assert deepseek_counter().count(text + "x\n") == _whole(text + "x\n")
+    assert before == _whole(text)
