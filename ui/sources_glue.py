@@ -14,6 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QFileDialog, QStatusBar
 
+from longdesk.app import heap
 from longdesk.app.paths import Paths
 from longdesk.app.sessions import DocRecord
 from longdesk.app.workbench import Workbench
@@ -117,7 +118,9 @@ class SourcesGlue(QObject):
                 previous_order=[d.doc_id for d in previous],
             )
             # The per-document summary walks every segment: done here, not on the GUI thread.
-            return corpus, doc_records(corpus, {}, excluded, previous)
+            records = doc_records(corpus, {}, excluded, previous)
+            heap.trim()  # reading built and dropped several copies of the text (app.heap)
+            return corpus, records
 
         self.ingest = self.runner.run_job(
             job, self.on_ingest_done, self.on_ingest_failed, self.on_ingest_progress

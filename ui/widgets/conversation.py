@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from longdesk.app import heap
 from longdesk.app.citations import AnswerCitations, Check, Citation, DocRef, shown_answer
 from longdesk.app.sessions import TurnRecord
 from longdesk.engine import grounding
@@ -156,6 +157,8 @@ class CitationChecker(QObject):
                 answers.pop(key, None)
                 cites = []
                 log.exception("citation check failed; the answer is shown without its citations checked")
+            if job.final:
+                heap.trim()  # the word indexes' building lists, dropped (app.heap)
             try:
                 self.checked.emit(key, cites)
             except RuntimeError:  # the view is gone

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from longdesk.app import heap
 from longdesk.app.consent import looks_secret, prepare_consent
 from longdesk.app.hosted_endpoint import HostedSpec, open_hosted
 from longdesk.app.logs import internal_error
@@ -251,6 +252,8 @@ class EngineWorker(EngineSignals):
         finally:
             with self._lock:
                 self._events.pop(req.request_id, None)
+            if isinstance(req, _LARGE_WORK):
+                heap.trim()  # what the request built and dropped goes back to the system
 
     def _dispatch(self, req: Request, event: threading.Event) -> None:
         if isinstance(req, LoadModel):
@@ -393,6 +396,10 @@ class EngineWorker(EngineSignals):
             self.failed.emit(rid, result)
         else:
             self.finished.emit(rid, result if not event.is_set() else Finished(StopReason.CANCELLED))
+
+
+# Requests that build and drop tens of megabytes on a million-token corpus (``app.heap``).
+_LARGE_WORK = (PlanCorpus, PrepareConsent, AskQuestion)
 
 
 class _Coalescer:
