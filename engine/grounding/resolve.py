@@ -78,13 +78,29 @@ class DocIndex:
     doc: Document
     kind: AnchorKind | None
     unit_nums: array[int] = field(default_factory=lambda: array("q"))  # sorted unit numbers
-    labels: dict[int, str] = field(default_factory=dict)  # verse number → ``Genesis 1:1``
-    verses: dict[tuple[str, int, int], int] = field(default_factory=dict)
+    verse_labels: list[str] = field(default_factory=list)  # verse n's label (``Genesis 1:1``) at n - 1
     books: dict[str, str] = field(default_factory=dict)  # book key → book as labelled
+    # (book, chapter, verse) → verse number, keyed compactly (``_verse_key``): a Bible has 31,102.
+    _verses: dict[object, int] = field(default_factory=dict)
+    _book_ids: dict[str, int] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
         return self.unit_nums[-1] if self.unit_nums else 0
+
+    def label(self, verse_no: int) -> str:
+        """The label of verse number ``verse_no`` ('' for none)."""
+        return self.verse_labels[verse_no - 1] if 1 <= verse_no <= len(self.verse_labels) else ""
+
+    def add_verse(self, book: str, chapter: int, verse: int, verse_no: int) -> None:
+        """Record that ``book chapter:verse`` (a book key) is verse number ``verse_no``."""
+        book_id = self._book_ids.setdefault(book, len(self._book_ids))
+        self._verses[_verse_key(book_id, chapter, verse)] = verse_no
+
+    def verse(self, book: str, chapter: int, verse: int) -> int | None:
+        """The verse number of ``book chapter:verse`` (a book key), or None."""
+        book_id = self._book_ids.get(book)
+        return None if book_id is None else self._verses.get(_verse_key(book_id, chapter, verse))
 
     def extent(self) -> str:
         if self.kind is None:
@@ -115,6 +131,16 @@ class DocIndex:
                 names = ", ".join(self.books[k] for k in matches[:4])
                 return "", f"book {written!r} is ambiguous ({names}...)"
         return "", f"no book {written!r} in {self.doc.doc_id}"
+
+
+_VERSE_BITS = 21
+
+
+def _verse_key(book_id: int, chapter: int, verse: int) -> object:
+    """One int for a verse when its numbers are below 2**21 (always, in practice), else a tuple."""
+    if 0 <= chapter < 1 << _VERSE_BITS and 0 <= verse < 1 << _VERSE_BITS:
+        return (book_id << 2 * _VERSE_BITS) | (chapter << _VERSE_BITS) | verse
+    return (book_id, chapter, verse)
 
 
 def _whole_lines(seg: Segment) -> bool:
@@ -160,12 +186,12 @@ def build_doc_index(doc: Document) -> DocIndex:
         if a.kind is AnchorKind.VERSE:
             verse_no += 1
             numbers.add(verse_no)
-            index.labels[verse_no] = a.label
+            index.verse_labels.append(a.label)
             m = _VERSE_LABEL.match(a.label.strip())
             if m:
                 key = book_key(m["book"])
                 index.books.setdefault(key, m["book"])
-                index.verses[(key, int(m["c"]), int(m["v"]))] = verse_no
+                index.add_verse(key, int(m["c"]), int(m["v"]), verse_no)
         elif _whole_lines(seg):
             numbers.update(range(a.start, a.end + 1))
         else:
@@ -313,7 +339,7 @@ def _resolve_verse(raw: RawCitation, index: DocIndex) -> Citation:
     book = index.books[key]
     numbers = []
     for v in (first, last):
-        n = index.verses.get((key, place.chapter, v))
+        n = index.verse(key, place.chapter, v)
         if n is None:
             where = f"{book} {place.chapter}:{v}"
             return Citation(

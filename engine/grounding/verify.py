@@ -242,9 +242,9 @@ class Verifier:
         u2 = dw.unit_at(max(first, last - 1)) if last - 1 < len(dw) else u1
         label = ""
         if kind is AnchorKind.VERSE:
-            label = index.labels.get(u1, "")
+            label = index.label(u1)
             if u2 != u1:
-                label += " - " + index.labels.get(u2, "")
+                label += " - " + index.label(u2)
         return Anchor(kind, u1, u2, label)
 
     def _elsewhere(self, q: list[str], cited_doc: str) -> str:

@@ -121,8 +121,11 @@ def test_verses_are_numbered_in_reading_order() -> None:
     )
     _check(doc)
     index = build_doc_index(doc)
-    assert index.labels == {1: "Title", 2: "Genesis 1:1", 3: "Genesis 1:2"}
-    assert index.verses == {("genesis", 1, 1): 2, ("genesis", 1, 2): 3}
+    assert [index.label(n) for n in range(5)] == ["", "Title", "Genesis 1:1", "Genesis 1:2", ""]
+    assert (index.verse("genesis", 1, 1), index.verse("genesis", 1, 2)) == (2, 3)
+    assert (index.verse("genesis", 1, 3), index.verse("exodus", 1, 1)) == (None, None)
+    index.add_verse("genesis", 2**40, 1, 9)  # numbers past the compact key still work
+    assert (index.verse("genesis", 2**40, 1), index.verse("genesis", 0, 1)) == (9, None)
 
 
 def test_empty_document() -> None:
