@@ -64,28 +64,36 @@ class DocWords:
 
     Kept compact, since the checker indexes every document of a million-token corpus (as
     Python lists and dicts of strings and ints this index cost about 22 bytes per character of
-    text, several times the text itself). Each distinct word is stored once and numbered in
-    order of first appearance; the document is an array of those numbers (4 bytes a word), and
-    where each word occurs is one more array, grouped by word (4 bytes a word). A word's unit
-    is found by bisecting the units' first words.
+    text, several times the text itself). Each distinct word is stored once, in a sorted list,
+    and numbered by its place there (found by bisection: no dict, no int object per word). The
+    document is an array of those numbers (2 bytes a word up to 65,536 distinct words, else 4),
+    and where each word occurs is one more array, grouped by word (4 bytes a word). A word's
+    unit is found by bisecting the units' first words.
     """
 
-    __slots__ = ("_ids", "_lookup", "_order", "_starts", "_vocab", "unit_first", "unit_nums")
+    __slots__ = ("_ids", "_order", "_starts", "_vocab", "unit_first", "unit_nums")
 
     def __init__(self, units: Iterable[tuple[int, str]]) -> None:
         """Args:
         units: ``(unit number, text)`` in ascending unit order.
         """
-        lookup: dict[str, int] = {}
-        ids: array[int] = array("I")
+        first_seen: dict[str, int] = {}
+        seen: array[int] = array("I")
         nums: array[int] = array("q")
         firsts: array[int] = array("q")
         for n, text in units:
             nums.append(n)
-            firsts.append(len(ids))
-            ids.extend([lookup.setdefault(w, len(lookup)) for w in words(text)])
+            firsts.append(len(seen))
+            seen.extend([first_seen.setdefault(w, len(first_seen)) for w in words(text)])
+        vocab = sorted(first_seen)
+        renumber = array("I", bytes(4 * len(vocab)))
+        for number, word in enumerate(vocab):
+            renumber[first_seen[word]] = number
+        del first_seen
+        ids: array[int] = array("H" if len(vocab) <= 1 << 16 else "I", (renumber[i] for i in seen))
+        del seen, renumber
         # Positions grouped by word (a counting sort): word i occurs at order[starts[i]:starts[i + 1]].
-        starts: array[int] = array("I", bytes(4 * (len(lookup) + 1)))
+        starts: array[int] = array("I", bytes(4 * (len(vocab) + 1)))
         for i in ids:
             starts[i + 1] += 1
         for i in range(1, len(starts)):
@@ -95,13 +103,16 @@ class DocWords:
         for pos, i in enumerate(ids):
             order[fill[i]] = pos
             fill[i] += 1
-        self._lookup = lookup
-        self._vocab = list(lookup)  # id → word (dicts keep insertion order: ids are dense)
+        self._vocab = vocab  # number → word, sorted
         self._ids = ids
         self._starts = starts
         self._order = memoryview(order)
         self.unit_nums = nums  # sorted unit numbers
         self.unit_first = firsts  # index of each unit's first word (parallel to unit_nums)
+
+    def _number(self, word: str) -> int | None:
+        i = bisect.bisect_left(self._vocab, word)
+        return i if i < len(self._vocab) and self._vocab[i] == word else None
 
     @staticmethod
     def of(index: DocIndex) -> DocWords:
@@ -113,7 +124,7 @@ class DocWords:
     def nbytes(self) -> int:
         """The bytes this index holds: its arrays, its vocabulary and the vocabulary's words."""
         arrays = (self._ids, self._starts, self._order.obj, self.unit_nums, self.unit_first)
-        held = sum(sys.getsizeof(a) for a in arrays) + sys.getsizeof(self._lookup)
+        held = sum(sys.getsizeof(a) for a in arrays)
         return held + sys.getsizeof(self._vocab) + sum(sys.getsizeof(w) for w in self._vocab)
 
     def words_at(self, start: int, end: int) -> list[str]:
@@ -131,7 +142,7 @@ class DocWords:
         absent: dict[str, int] = {}
         out: list[int] = []
         for w in ws:
-            i = self._lookup.get(w)
+            i = self._number(w)
             if i is None:
                 i = absent.setdefault(w, -1 - len(absent))
             out.append(i)
@@ -139,13 +150,13 @@ class DocWords:
 
     def positions(self, word: str) -> Sequence[int]:
         """Where ``word`` occurs, ascending (empty when it does not)."""
-        i = self._lookup.get(word)
+        i = self._number(word)
         if i is None:
             return ()
         return self._order[self._starts[i] : self._starts[i + 1]]
 
     def occurrences(self, word: str) -> int:
-        i = self._lookup.get(word)
+        i = self._number(word)
         return 0 if i is None else self._starts[i + 1] - self._starts[i]
 
     def unit_at(self, pos: int) -> int:
