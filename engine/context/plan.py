@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 
@@ -112,6 +113,15 @@ class ContextPlan:
     def system_parts(self) -> tuple[str, ...]:
         """``system_text`` in the pieces it is joined from (to hash or encode without joining)."""
         return (self.instructions, "\n", *self.corpus_blocks)
+
+    def system_digest(self) -> str:
+        """sha256 of ``system_text`` (UTF-8), made from its pieces: which prefix a backend holds,
+        without keeping or joining a copy of it (the joined text of a million tokens can take
+        16 MB: one character outside the BMP makes every character 4 bytes)."""
+        digest = hashlib.sha256()
+        for piece in self.system_parts():
+            digest.update(piece.encode("utf-8", "surrogatepass"))
+        return digest.hexdigest()
 
     def overflow(self) -> tuple[Overflow, ...]:
         """The documents that lie (partly) past the window, in reading order; empty when it fits.

@@ -208,7 +208,7 @@ class EngineWorker(EngineSignals):
         self._model_path: Path | None = None
         self._counter: ExactCounter | None = None
         self._reading: Reading | None = None
-        self._read_text = ""
+        self._read_prefix = ""  # system_digest() of the plan the backend has read
         self._events: dict[int, threading.Event] = {}
         self._lock = threading.Lock()
 
@@ -351,7 +351,7 @@ class EngineWorker(EngineSignals):
                 self._counter.close()
                 self._counter = None
             self._reading = None
-            self._read_text = ""
+            self._read_prefix = ""
             backend.close()
 
     def _ask(self, req: AskQuestion, event: threading.Event) -> None:
@@ -377,11 +377,11 @@ class EngineWorker(EngineSignals):
                 stream.flush()
                 self.failed.emit(rid, ev)
 
-        text = req.plan.system_text
-        if self._reading is None or self._read_text != text:
+        prefix = req.plan.system_digest()  # not the text itself: 16 MB kept for a million tokens
+        if self._reading is None or self._read_prefix != prefix:
             self._reading = None
             reading = backend.read(req.plan, on_event, event.is_set)
-            self._reading, self._read_text = reading, text
+            self._reading, self._read_prefix = reading, prefix
             self.read_finished.emit(rid, reading)
         if req.partial and self._caps.resumable is not None:
             result = self._caps.resumable.resume(
