@@ -71,8 +71,17 @@ def _attr(value: str) -> str:
 
 
 def _block(doc: Document) -> tuple[str, array[int], array[int]]:
-    """The packed block of one document, and where each segment's text sits in it."""
-    parts = [f'<doc id="{doc.doc_id}" name="{_attr(doc.name)}" kind="{doc.kind.value}">\n']
+    """The packed block of one document, and where each segment's text sits in it.
+
+    A block depends only on the document; one that an earlier packing left its segments in
+    (``SegmentTable.packed_store``) is used again, so that packing the same corpus twice (for
+    another model, after reopening) makes no second copy of it.
+    """
+    header = f'<doc id="{doc.doc_id}" name="{_attr(doc.name)}" kind="{doc.kind.value}">\n'
+    held = doc.table.packed_store()
+    if held is not None and held[0].startswith(header):  # the same segments: the same body
+        return held
+    parts = [header]
     pos = len(parts[0])
     starts: array[int] = array("q")
     ends: array[int] = array("q")
@@ -164,7 +173,7 @@ def pack(
             )
         block, seg_starts, seg_ends = _block(doc)
         n = count_tokens(block)
-        doc.table.rebase(block, seg_starts, seg_ends)
+        doc.table.rebase(block, seg_starts, seg_ends, packed=True)
         spans.append(DocumentSpan(doc.doc_id, doc.name, offset, offset + len(block), n))
         blocks.append(block)
         counts.append(n)

@@ -36,6 +36,7 @@ class _Store:
     starts: array[int]
     ends: array[int]
     contiguous: bool  # the segments are ``text`` itself, end to end
+    packed: bool = False  # ``text`` is this table's packed block (``engine.context.pack``)
 
 
 def _offsets() -> array[int]:
@@ -177,11 +178,12 @@ class SegmentTable(Sequence[Segment]):
         return "".join(store.text[s:e] for s, e in zip(store.starts, store.ends, strict=True))
 
     # ------------------------------------------------------------------ storage
-    def rebase(self, text: str, starts: array[int], ends: array[int]) -> None:
+    def rebase(self, text: str, starts: array[int], ends: array[int], *, packed: bool = False) -> None:
         """Keep the characters in ``text`` instead: segment ``i`` is ``text[starts[i]:ends[i]]``.
 
         The caller guarantees that those are the same characters (packing builds ``text``
-        from this table); the lengths are checked.
+        from this table); the lengths are checked. ``packed``: ``text`` is the document's
+        packed block, which packing may use again (``packed_store``).
 
         Raises:
             ValueError: the offsets do not describe segments of the same lengths.
@@ -191,10 +193,15 @@ class SegmentTable(Sequence[Segment]):
             e - s != oe - os for s, e, os, oe in zip(starts, ends, old.starts, old.ends, strict=True)
         ):
             raise ValueError("rebase onto segments of other lengths")
-        self._store = _make_store(text, starts, ends)
+        self._store = _make_store(text, starts, ends, packed=packed)
+
+    def packed_store(self) -> tuple[str, array[int], array[int]] | None:
+        """The packed block this table was rebased onto, with its segments' offsets; else None."""
+        store = self._store
+        return (store.text, store.starts, store.ends) if store.packed else None
 
 
-def _make_store(text: str, starts: array[int], ends: array[int]) -> _Store:
+def _make_store(text: str, starts: array[int], ends: array[int], *, packed: bool = False) -> _Store:
     n = len(starts)
     contiguous = (n == 0 and not text) or (
         n > 0
@@ -202,4 +209,4 @@ def _make_store(text: str, starts: array[int], ends: array[int]) -> _Store:
         and ends[-1] == len(text)
         and all(ends[i] == starts[i + 1] for i in range(n - 1))
     )
-    return _Store(text, starts, ends, contiguous)
+    return _Store(text, starts, ends, contiguous, packed)

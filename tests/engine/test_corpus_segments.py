@@ -80,6 +80,25 @@ def test_packing_moves_the_text_into_the_blocks_and_changes_nothing(tmp_path: Pa
         corpus.documents[0].table.rebase("short", array("q", [0]), array("q", [1]))
 
 
+def test_packing_again_uses_the_same_blocks(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("".join(f"x_{i} = {i}\n" for i in range(95)))
+    (tmp_path / "b.txt").write_text("Genesis 1:1 In the beginning\nGenesis 1:2 And the earth\n")
+    corpus = load_sources([tmp_path])
+    assert all(d.table.packed_store() is None for d in corpus.documents)
+    first = pack(corpus, len, 10**6)
+    second = pack(corpus, len, 10**6, instructions="Another model's header.")
+    # The same string objects: the corpus is held once however often it is packed.
+    assert all(a is b for a, b in zip(first.corpus_blocks[1:-1], second.corpus_blocks[1:-1], strict=True))
+    assert second.corpus_text == first.corpus_text
+    # A document with another id over the same segments gets its own block, its own header.
+    doc = corpus.documents[0]
+    renamed = Document("DOTHER", doc.name, doc.source, doc.kind, doc.sha256, doc.table)
+    block = document_block(renamed)
+    assert block.startswith('<doc id="DOTHER"')
+    assert block[block.index("\n") :] == first.corpus_blocks[1][first.corpus_blocks[1].index("\n") :]
+    assert [s.text for s in renamed.segments] == [s.text for s in doc.segments]
+
+
 class _NewlineSafeCounter:
     """Counts characters; declares that counts add up across lines, as the Gemma and DeepSeek
     counters do, so the prefix is counted from the blocks (a whole-text tokenizer needs the one
