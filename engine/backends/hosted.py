@@ -74,16 +74,21 @@ def _utc_now() -> dt.datetime:
 
 
 def build_messages(
-    plan: ContextPlan, history: tuple[Turn, ...], question: str | None
+    plan: ContextPlan, history: tuple[Turn, ...], question: str | None, *, corpus: bool = True
 ) -> list[dict[str, str]]:
-    """The chat messages for ``question`` after ``history``; ``None``: the priming request."""
+    """The chat messages for ``question`` after ``history``; ``None``: the priming request.
+
+    ``corpus=False`` leaves the corpus out of the first user message (what counting the rest
+    of a request needs): the corpus is megabytes, and joining it is the one copy a request makes.
+    """
     messages = [{"role": "system", "content": plan.instructions}]
     questions = [t.question for t in history] + ([question] if question is not None else [])
     if not questions:
-        return [*messages, {"role": "user", "content": plan.corpus_text}]
+        return [*messages, {"role": "user", "content": plan.corpus_text if corpus else ""}]
     for i, q in enumerate(questions):
-        lead = plan.corpus_text if i == 0 else ""
-        messages.append({"role": "user", "content": lead + QUESTION_LEAD + q})
+        tail = QUESTION_LEAD + q
+        content = "".join([*plan.corpus_blocks, tail]) if i == 0 and corpus else tail
+        messages.append({"role": "user", "content": content})
         if i < len(history):
             messages.append({"role": "assistant", "content": history[i].answer})
     return messages
@@ -225,15 +230,13 @@ class HostedBackend:
     def request_tokens(self, plan: ContextPlan, history: tuple[Turn, ...], question: str | None) -> int:
         """Exact prompt tokens of a request (text plus the chat template's tokens)."""
         counter = self.counter()
-        messages = build_messages(plan, history, question)
+        messages = build_messages(plan, history, question, corpus=False)
         _fp, instructions, corpus = self._plan_facts(plan)
         # The corpus's tokens are a prefix of the first user message's tokens (it ends with a
         # newline and the question lead starts a new pre-token), so its count adds up exactly.
         text_tokens = instructions + corpus
-        lead = plan.corpus_chars  # not len(plan.corpus_text): that would join another copy
-        for i, m in enumerate(messages[1:]):
-            text = m["content"][lead:] if i == 0 else m["content"]
-            text_tokens += counter.count(text)
+        for m in messages[1:]:
+            text_tokens += counter.count(m["content"])
         return text_tokens + counter.template_overhead(len(messages), answers=len(history))
 
     def output_reserve(self, options: AskOptions) -> int:
@@ -368,11 +371,11 @@ class HostedBackend:
             self._check_permitted(plan)
         except BackendError as exc:
             return Failed(exc.kind, exc.message)
-        messages = build_messages(plan, history, question)
         prompt_tokens = self.request_tokens(plan, history, question)
         too_big = self.check_fits(prompt_tokens, options)
         if too_big is not None:
             return too_big
+        messages = build_messages(plan, history, question)
         return self._request(messages, options, on_event, cancelled, prompt_tokens=prompt_tokens)
 
     def resume(

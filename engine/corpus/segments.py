@@ -169,6 +169,31 @@ class SegmentTable(Sequence[Segment]):
     def char_count(self) -> int:
         return self._chars
 
+    # Questions about every segment's anchor, answered from the arrays: making a Segment for
+    # each (what iterating does) costs about 4 µs a segment, 0.1 s for a long book.
+    def last_number(self) -> int:
+        """The largest anchor end number (0 when empty)."""
+        return max(self._last, default=0)
+
+    def numbered_count(self) -> int:
+        """How many segments have an anchor starting above 0 (verses, not front matter)."""
+        return sum(1 for v in self._first if v > 0)
+
+    def label_index(self, label: str) -> int:
+        """The index of the first segment whose anchor has ``label``; -1 when none has."""
+        if self._labels is None:
+            return -1
+        try:
+            return self._labels.index(label)
+        except ValueError:
+            return -1
+
+    def overlapping(self, lo: int, hi: int) -> list[int]:
+        """The indices of the segments whose anchors end at ``lo`` or later and start at ``hi``
+        or earlier, in order."""
+        spans = enumerate(zip(self._first, self._last, strict=True))
+        return [i for i, (a, b) in spans if b >= lo and a <= hi]
+
     def joined(self) -> str:
         """The segments' texts, end to end (no copy when they are the stored text itself)."""
         store = self._store

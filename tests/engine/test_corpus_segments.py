@@ -59,6 +59,29 @@ def test_any_segments_round_trip_and_documents_keep_them_as_a_table() -> None:
         doc.segments[4]
 
 
+@pytest.mark.parametrize("lo_hi", [(0, 0), (1, 1), (2, 9), (12, 12), (13, 40), (-5, 0), (40, 50)])
+def test_place_questions_from_the_arrays_agree_with_the_segments(lo_hi: tuple[int, int]) -> None:
+    segs = [
+        Segment(Anchor(AnchorKind.VERSE, 0, 0, "front matter"), "The Book\n"),
+        *(Segment(Anchor(AnchorKind.VERSE, n, n, f"Genesis 1:{n}"), f"verse {n}\n") for n in range(1, 13)),
+        Segment(Anchor(AnchorKind.VERSE, 0, 0, "a heading"), "Exodus\n"),
+        Segment(Anchor(AnchorKind.VERSE, 13, 14, "Exodus 1:1"), "two verses\n"),
+    ]
+    table = SegmentTable.of(segs)
+    lo, hi = lo_hi
+    plain = [i for i, s in enumerate(segs) if s.anchor.end >= lo and s.anchor.start <= hi]
+    assert table.overlapping(lo, hi) == plain
+    assert table.last_number() == 14
+    assert table.numbered_count() == 13
+    assert table.label_index("Genesis 1:7") == 7
+    assert table.label_index("Exodus 1:1") == 14
+    assert table.label_index("Genesis 2:1") == -1
+    assert SegmentTable.lines("a\nb\n", 1).label_index("") == -1  # no labels at all
+    assert SegmentTable.of([]).last_number() == 0
+    doc = Document("D1", "b.txt", "/b.txt", DocumentKind.TEXT, "0" * 64, segs)
+    assert doc.extent() == "13 verses"
+
+
 def test_packing_moves_the_text_into_the_blocks_and_changes_nothing(tmp_path: Path) -> None:
     (tmp_path / "a.py").write_text("".join(f"x_{i} = {i}\n" for i in range(95)))
     (tmp_path / "b.md").write_text("# Title\n\nNo final newline, and a snowman \u2603")
