@@ -26,6 +26,7 @@ from longdesk.engine.corpus.model import Anchor, AnchorKind, Segment
 
 _KINDS = tuple(AnchorKind)
 _KIND_INDEX = {kind: i for i, kind in enumerate(_KINDS)}
+_VALUE_INDEX = {kind.value: i for i, kind in enumerate(_KINDS)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +99,36 @@ class SegmentTable(Sequence[Segment]):
         text = "".join(texts)
         del texts
         return cls(text, starts, ends, bytes(kinds), first, last, tuple(labels) if any(labels) else None)
+
+    @classmethod
+    def of_rows(cls, rows: Iterable[Sequence[object]]) -> SegmentTable:
+        """A table from plain rows ``(kind value, start, end, label, text)``, the form parse
+        results cross processes and the parse cache in, without making a Segment per row.
+
+        Raises:
+            ValueError: a row has an unknown kind or numbers that are not integers.
+        """
+        texts: list[str] = []
+        starts, ends, first, last = _offsets(), _offsets(), _offsets(), _offsets()
+        kinds = bytearray()
+        labels: list[str] = []
+        pos = 0
+        for kind, start, end, label, raw in rows:
+            try:
+                kinds.append(_VALUE_INDEX[str(kind)])
+            except KeyError:
+                raise ValueError(f"unknown anchor kind {kind!r}") from None
+            text = str(raw)
+            texts.append(text)
+            starts.append(pos)
+            pos += len(text)
+            ends.append(pos)
+            first.append(int(start))  # type: ignore[call-overload]
+            last.append(int(end))  # type: ignore[call-overload]
+            labels.append(str(label))
+        joined = "".join(texts)
+        del texts
+        return cls(joined, starts, ends, bytes(kinds), first, last, tuple(labels) if any(labels) else None)
 
     @classmethod
     def lines(cls, text: str, per_anchor: int, first_line: int = 1) -> SegmentTable:

@@ -82,6 +82,22 @@ def test_place_questions_from_the_arrays_agree_with_the_segments(lo_hi: tuple[in
     assert doc.extent() == "13 verses"
 
 
+def test_plain_rows_make_the_same_table_as_segments() -> None:
+    segs = [
+        Segment(Anchor(AnchorKind.PAGE, 1, 1), "first page\n"),
+        Segment(Anchor(AnchorKind.PAGE, 2, 3, "ii"), "x\u2603 \U0001f600\n"),
+        Segment(Anchor(AnchorKind.CHAPTER, 4, 4), ""),
+    ]
+    rows = [(s.anchor.kind.value, s.anchor.start, s.anchor.end, s.anchor.label, s.text) for s in segs]
+    table = SegmentTable.of_rows(rows)
+    assert list(table) == segs
+    assert table == SegmentTable.of(segs)
+    with pytest.raises(ValueError, match="unknown anchor kind 'scroll'"):
+        SegmentTable.of_rows([("scroll", 1, 1, "", "text")])
+    with pytest.raises(ValueError, match="invalid literal"):
+        SegmentTable.of_rows([("page", "one", 1, "", "text")])
+
+
 def test_packing_moves_the_text_into_the_blocks_and_changes_nothing(tmp_path: Path) -> None:
     (tmp_path / "a.py").write_text("".join(f"x_{i} = {i}\n" for i in range(95)))
     (tmp_path / "b.md").write_text("# Title\n\nNo final newline, and a snowman \u2603")

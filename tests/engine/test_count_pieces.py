@@ -6,7 +6,16 @@ import itertools
 import json
 from pathlib import Path
 
-from longdesk.engine.backends.hosted_tokens import _deepseek_encoder, deepseek_counter, line_pieces
+from longdesk.engine.backends import hosted_tokens
+from longdesk.engine.backends.hosted_tokens import (
+    CHILD_COUNT_MIN_CHARS,
+    CountingChildren,
+    _deepseek_encoder,
+    count_pieces,
+    deepseek_counter,
+    line_pieces,
+)
+from longdesk.engine.isolation import Limits
 
 
 def _whole(text: str) -> int:
@@ -32,3 +41,46 @@ def test_counts_in_pieces_equal_the_count_of_the_whole() -> None:
     for text in (code, prose, mixed, code + prose + mixed):
         assert len(text) > 1 << 16  # long enough to be cut
         assert count(text) == _whole(text)
+
+
+def _long_text() -> str:
+    lib = Path(json.__file__).parents[1]
+    code = "".join(p.read_text(encoding="utf-8") for p in sorted((lib / "json").glob("*.py")))
+    return (code + "Café — naïve 東京 ½\n\tdef f(x):\n\n\n        return x  # ok\n" * 300) * 4
+
+
+def test_long_texts_are_counted_in_children_side_by_side_with_the_same_count() -> None:
+    pieces = list(line_pieces(_long_text()))
+    assert len(pieces) >= 4
+    children = CountingChildren(2, idle_s=0)
+    try:
+        assert children.count(pieces) == count_pieces(pieces)
+        assert [s.starts for s in children._sandboxes] == [1, 1]  # two children, both used
+        assert children.fallbacks == 0
+        assert children.count(pieces[:1]) == count_pieces(pieces[:1])  # one piece: one group
+        assert children.count([]) == 0
+    finally:
+        children.close()
+    assert children._sandboxes == []
+
+
+def test_a_child_that_fails_costs_only_a_count_here() -> None:
+    pieces = list(line_pieces(_long_text()))
+    children = CountingChildren(2, idle_s=0, limits=Limits(wall_s=0.001))  # every call times out
+    try:
+        assert children.count(pieces) == count_pieces(pieces)
+        assert children.fallbacks == 2
+    finally:
+        children.close()
+
+
+def test_a_counter_sends_long_texts_to_the_children_and_short_ones_not() -> None:
+    counter = deepseek_counter()
+    text = _long_text()
+    assert len(text) >= CHILD_COUNT_MIN_CHARS
+    children = hosted_tokens._children()
+    before = children.fallbacks
+    assert counter.count(text) == _whole(text)
+    assert children._sandboxes  # started for the long text
+    assert children.fallbacks == before
+    assert counter.count("short text\n") == _whole("short text\n")
