@@ -232,6 +232,13 @@ class SegmentTable(Sequence[Segment]):
             return store.text
         return "".join(store.text[s:e] for s, e in zip(store.starts, store.ends, strict=True))
 
+    def may_contain(self, needles: Iterable[str]) -> bool:
+        """False only when no segment's text contains any of ``needles``: a prefilter that
+        searches the stored text in place (after packing, the document's block, whose markup
+        may add false positives but never hides a match that does not cross segments)."""
+        text = self._store.text
+        return any(needle in text for needle in needles)
+
     # ------------------------------------------------------------------ storage
     def rebase(self, text: str, starts: array[int], ends: array[int]) -> None:
         """Keep the characters in ``text`` instead: segment ``i`` is ``text[starts[i]:ends[i]]``.

@@ -98,6 +98,20 @@ def test_plain_rows_make_the_same_table_as_segments() -> None:
         SegmentTable.of_rows([("page", "one", 1, "", "text")])
 
 
+def test_the_in_place_prefilter_finds_what_a_segment_holds_and_not_what_none_does() -> None:
+    segs = [
+        Segment(Anchor(AnchorKind.LINES, 1, 1), "key = AKIA1234\n"),
+        Segment(Anchor(AnchorKind.LINES, 2, 2), "x\n"),
+    ]
+    table = SegmentTable.of(segs)
+    assert table.may_contain(("sk-", "AKIA"))
+    assert not table.may_contain(("ghp_", "-----BEGIN "))
+    block = "<doc>\n" + "".join(s.text for s in segs) + "</doc>\n"  # rebased into a block
+    table.rebase(block, array("q", [6, 21]), array("q", [21, 23]))
+    assert table.may_contain(("AKIA",))
+    assert not table.may_contain(("ghp_",))
+
+
 def test_packing_moves_the_text_into_the_blocks_and_changes_nothing(tmp_path: Path) -> None:
     (tmp_path / "a.py").write_text("".join(f"x_{i} = {i}\n" for i in range(95)))
     (tmp_path / "b.md").write_text("# Title\n\nNo final newline, and a snowman \u2603")
