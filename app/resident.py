@@ -32,6 +32,9 @@ refused and the worker serves on. ``cancel`` is taken by a reader thread and set
 backend's cancel flag; a client that disappears cancels too. One client at a time; others
 wait their turn.
 
+The worker logs to its own rotating file, ``worker.log`` in the user's log folder
+(``app.logs``), beside the window's and the CLI's ``longdesk.log``.
+
 Every connection a client makes to start work begins with ``hello``, carrying the installed
 Longdesk's identity (``installed_version``: the distribution's version and a hash of its
 installed file list, so a reinstall of changed code counts too). A worker of another
@@ -686,7 +689,7 @@ def main(argv: list[str] | None = None) -> int:
     from longdesk.app import logs
     from longdesk.app.paths import Paths
 
-    logs.configure(Paths.default().logs)  # the same log as the window and the CLI, by thread and name
+    logs.configure(Paths.default().logs, name=logs.WORKER_LOG_FILE)  # its own file, beside longdesk.log
     return serve(Path(ns.home), ns.keep_alive)
 
 
