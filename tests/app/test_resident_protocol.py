@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from longdesk.app import resident
+from longdesk.app.wire import to_wire
 from longdesk.engine.backends.base import (
     AnswerDelta,
     AskOptions,
@@ -67,6 +68,8 @@ class FakeModel:
     rewinds: int = 0
     closed: bool = False
     stream_until_cancelled: bool = False
+    streaming: threading.Event = field(default_factory=threading.Event)  # in such an answer now
+    ended: list[StopReason] = field(default_factory=list)  # how each streamed-until-cancel answer ended
 
     def describe(self) -> BackendInfo:
         return BackendInfo("fake", Where.LOCAL, self.settings.n_ctx, (ThinkingMode.OFF, ThinkingMode.HIGH))
@@ -107,9 +110,11 @@ class FakeModel:
             on_event(AnswerDelta(word + " "))
         if self.stream_until_cancelled:
             gate = threading.Event()
+            self.streaming.set()
             while not cancelled() and not gate.wait(0.005):  # until the client's cancel arrives
                 pass
-            return Finished(StopReason.CANCELLED if cancelled() else StopReason.LENGTH)
+            self.ended.append(StopReason.CANCELLED if cancelled() else StopReason.LENGTH)
+            return Finished(self.ended[-1])
         on_event(Usage(10, 8, 3))
         return Finished(StopReason.STOP)
 
@@ -265,6 +270,22 @@ def test_cancel_stops_the_answer_and_the_worker_serves_the_next_client(
     assert again.kept
     assert reading2.detail["snapshot"] == "held"
     assert result2 == Finished(StopReason.STOP)
+
+
+def test_a_client_that_disappears_mid_answer_cancels_it(served: Served, model_file: Path) -> None:
+    client = served.client(model_file)
+    client.read(plan("the gate is green"), [].append, lambda: False)
+    served.models[0].stream_until_cancelled = True
+    ask = {"op": "ask", "history": [], "question": "essay", "options": to_wire(AskOptions())}
+    resident._send(client._chan, ask)
+    assert served.models[0].streaming.wait(WAIT_S)
+    client._chan.close()  # gone without a word while the answer streams
+    again = served.client(model_file)  # served once the abandoned answer has stopped
+    assert served.models[0].ended == [StopReason.CANCELLED]
+    served.models[0].stream_until_cancelled = False
+    _reading, result, _ = run_ask(again, plan("the gate is green"), "colour?")
+    again.close()
+    assert result == Finished(StopReason.STOP)
 
 
 def test_a_failed_load_is_an_error_value(served: Served, tmp_path: Path) -> None:
