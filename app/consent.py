@@ -58,8 +58,7 @@ def looks_secret(doc: Document) -> bool:
     name = PurePosixPath(doc.name.replace("\\", "/"))
     if _SECRET_NAMES.search(str(name)):
         return True
-    text = doc.text
-    if not any(mark in text for mark in _SECRET_MARKS):
+    if not doc.table.may_contain(_SECRET_MARKS):  # in place: no copy of a long book's text
         return False
     return any(_SECRET_TEXT.search(seg.text) for seg in doc.segments)
 

@@ -1,14 +1,16 @@
-"""Logging for the window and the CLI: one rotating file in the user's log folder.
+"""Logging: rotating files in the user's log folder, one for the window and the CLI, one for the worker.
 
-``configure`` runs once in each entry point (``longdesk`` with no command, the CLI, the resident
-worker). Every module logs through ``logging.getLogger(__name__)``; the file keeps INFO and
+``configure`` runs once in each entry point: ``longdesk`` with no command and the CLI write
+``longdesk.log``; the resident worker (``app.resident``), a process that outlives the CLI runs
+it serves, writes ``worker.log`` beside it, so that two processes never rotate one file.
+Every module logs through ``logging.getLogger(__name__)``; the file keeps INFO and
 above with the thread name and full tracebacks. ``faulthandler`` writes a native crash's Python
 stacks to ``crash.log`` beside it, so a segfault in llama.cpp or Qt leaves a trace.
 
 A caught failure that the user sees goes through ``report``: it is logged with its traceback
 under a short id, and the message shown carries that id (``internal error 3f9c2a1b``), so the
 entry can be found (Help ▸ Show log; "Copy diagnostics" puts the facts a bug report needs on
-the clipboard).
+the clipboard, with the worker log's last lines when there is one).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import IO
 
 LOG_FILE = "longdesk.log"
+WORKER_LOG_FILE = "worker.log"
 CRASH_FILE = "crash.log"
 MAX_BYTES = 2 * 1024 * 1024
 BACKUPS = 3
@@ -32,16 +35,16 @@ log = logging.getLogger("longdesk")
 _state: dict[str, object] = {}  # the configured file and the crash file kept open for faulthandler
 
 
-def configure(folder: Path, *, level: int = logging.INFO) -> Path:
-    """Send the ``longdesk`` loggers to a rotating file in ``folder``; turn faulthandler on.
+def configure(folder: Path, *, name: str = LOG_FILE, level: int = logging.INFO) -> Path:
+    """Send the ``longdesk`` loggers to the rotating file ``name`` in ``folder``; turn faulthandler on.
 
-    Safe to call again (a second call with another folder moves the log there). A folder that
-    cannot be written leaves logging to stderr (warnings and above) rather than failing.
+    Safe to call again (a second call with another folder or name moves the log there). A folder
+    that cannot be written leaves logging to stderr (warnings and above) rather than failing.
 
     Returns:
         The log file's path.
     """
-    path = folder / LOG_FILE
+    path = folder / name
     if _state.get("path") == path:
         return path
     shutdown()
@@ -121,13 +124,23 @@ def diagnostics(extra: dict[str, str] | None = None, *, tail_lines: int = 40) ->
     lines += [f"{k} {v}" for k, v in (extra or {}).items()]
     path = log_file()
     lines.append(f"Log {path if path is not None else '(not configured)'}")
-    if path is not None and path.is_file():
-        try:
-            tail = path.read_text(encoding="utf-8", errors="replace").splitlines()[-tail_lines:]
-        except OSError:
-            tail = []
-        lines += ["", f"Last {len(tail)} log lines:", *tail]
+    files = [("log", path)] if path is not None else []
+    worker = path.with_name(WORKER_LOG_FILE) if path is not None else None
+    if worker is not None and worker != path and worker.is_file():  # the resident worker's, beside it
+        lines.append(f"Worker log {worker}")
+        files.append(("worker log", worker))
+    for what, file in files:
+        if file.is_file():
+            tail = _tail(file, tail_lines)
+            lines += ["", f"Last {len(tail)} {what} lines:", *tail]
     return "\n".join(lines) + "\n"
+
+
+def _tail(path: Path, n: int) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()[-n:]
+    except OSError:
+        return []
 
 
 def _version() -> str:

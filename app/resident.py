@@ -14,11 +14,26 @@ Three things run apart from the window's thread and are named apart: this reside
 (``ui.workers.engine_worker``) and the sandbox child that parses untrusted files
 (``engine.isolation.Sandbox``).
 
-Protocol: JSON lines over a stream socket in a per-user folder (mode 0700). A client sends
-``open`` (model and load settings; the worker loads or keeps the model), then ``read`` (the
-plan) and ``ask``; the worker streams the backend's events and ends each request with one
-``reading``, ``result`` or ``error`` line. ``cancel`` sets the backend's cancel flag, and a
-client that disappears cancels too. One client at a time; others wait their turn.
+Transport: a Unix stream socket (mode 0600) in a per-user folder (mode 0700), so only this
+user can connect; a lock file beside it makes one worker per Longdesk home. Messages are JSON
+objects (msgspec), each in one length-prefixed frame of ``multiprocessing.connection``
+(``send_bytes``/``recv_bytes``; nothing is pickled, and a plan of any size arrives whole). The
+worker listens on a plain socket, because it needs an accept timeout (the idle exit) and must
+remove only its own socket file, which ``Listener`` does not offer; each accepted socket is
+wrapped in a ``Connection``, and clients connect with ``Client``. There is no authkey: the
+folder's and socket's modes already admit this user alone, and a key in a file beside the
+socket would admit exactly the same processes.
+
+Protocol: a client sends ``open`` (model and load settings; the worker loads or keeps the
+model), then ``read`` (the plan) and ``ask``; the worker streams the backend's events and ends
+each request with one ``reading``, ``result`` or ``error`` message. Each request has one
+handler (``_Resident.handlers``); an unknown one is answered with an error, a malformed one is
+refused and the worker serves on. ``cancel`` is taken by a reader thread and sets the
+backend's cancel flag; a client that disappears cancels too. One client at a time; others
+wait their turn.
+
+The worker logs to its own rotating file, ``worker.log`` in the user's log folder
+(``app.logs``), beside the window's and the CLI's ``longdesk.log``.
 
 Every connection a client makes to start work begins with ``hello``, carrying the installed
 Longdesk's identity (``installed_version``: the distribution's version and a hash of its
@@ -33,7 +48,6 @@ import argparse
 import contextlib
 import dataclasses
 import hashlib
-import json
 import logging
 import os
 import queue
@@ -45,8 +59,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from multiprocessing.connection import Client, Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from longdesk.app.wire import WireError, from_wire, to_wire
 from longdesk.engine.backends.base import (
@@ -80,6 +97,7 @@ if TYPE_CHECKING:  # numpy and llama.cpp load only in the worker process, when a
 KEEP_ALIVE_ENV = "LONGDESK_KEEP_ALIVE"
 DEFAULT_KEEP_ALIVE_S = 300.0
 _START_WAIT_S = 20.0
+_MAX_MESSAGE = 1 << 30  # a frame that claims more is not ours (a 1M-token plan is ~10 MB)
 _EVENTS: dict[str, type[Event]] = {
     c.__name__: c for c in (Progress, ThinkingDelta, AnswerDelta, Usage, Finished, Failed)
 }
@@ -130,41 +148,28 @@ def socket_path(home: Path) -> Path:
 
 
 # ---------------------------------------------------------------------------- wire format
-def _send(conn: socket.socket, message: dict[str, Any]) -> None:
-    conn.settimeout(None)  # a reader's short poll timeout must not cut a large plan in half
-    conn.sendall(json.dumps(message, ensure_ascii=False).encode() + b"\n")
+def _send(chan: Connection, message: dict[str, Any]) -> None:
+    """One message: JSON bytes in one ``multiprocessing.connection`` frame (length first)."""
+    chan.send_bytes(msgspec.json.encode(message))
 
 
-class _Lines:
-    """JSON messages from a socket, one per line."""
+def _recv(chan: Connection) -> dict[str, Any] | None:
+    """The next message, waiting as long as it takes; None when the peer closed or spoke garbage."""
+    try:
+        data = chan.recv_bytes(_MAX_MESSAGE)
+        message = msgspec.json.decode(data)
+    except (EOFError, OSError, msgspec.DecodeError):
+        return None  # gone, a frame over the limit, or not our protocol: treat the peer as gone
+    return message if isinstance(message, dict) else None
 
-    def __init__(self, conn: socket.socket) -> None:
-        self._conn = conn
-        self._buf = b""
 
-    def next(self, timeout: float | None = None) -> dict[str, Any] | None:
-        """The next message; None when the peer closed or failed.
-
-        Raises:
-            TimeoutError: no whole message within ``timeout`` seconds.
-        """
-        while b"\n" not in self._buf:
-            try:
-                self._conn.settimeout(timeout)  # inside: the socket may be closed under a reader
-                chunk = self._conn.recv(1 << 16)
-            except TimeoutError:
-                raise
-            except OSError:
-                return None
-            if not chunk:
-                return None
-            self._buf += chunk
-        line, self._buf = self._buf.split(b"\n", 1)
-        try:
-            message = json.loads(line)
-        except ValueError:
-            return None  # not our protocol: treat the peer as gone
-        return message if isinstance(message, dict) else None
+def _recv_within(chan: Connection, timeout: float) -> dict[str, Any] | None:
+    """The next message if one starts within ``timeout`` seconds, else None (as for a closed peer)."""
+    try:
+        ready = chan.poll(timeout)
+    except (EOFError, OSError):
+        return None
+    return _recv(chan) if ready else None
 
 
 def encode_event(ev: Event) -> dict[str, Any]:
@@ -189,6 +194,26 @@ def _error(exc: BackendError) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- the worker
+class _Session:
+    """One client's connection as the worker sees it: its channel, its cancel flag, its reading."""
+
+    def __init__(self, chan: Connection) -> None:
+        self.chan = chan
+        self.cancel = threading.Event()
+        self.reading: Reading | None = None
+
+    def send(self, message: dict[str, Any]) -> None:
+        _send(self.chan, message)
+
+
+# A handler serves one request; it returns False when the connection ends after it.
+_Handler = Callable[[_Session, dict[str, Any]], bool]
+
+
+def _unexpected(op: object) -> dict[str, Any]:
+    return {"t": "error", "kind": "internal", "message": f"unexpected request {op!r}"}
+
+
 class _Resident:
     """Owns at most one LocalBackend; serves one connection at a time on its own thread."""
 
@@ -199,73 +224,126 @@ class _Resident:
         self.backend: LocalBackend | None = None
         self.identity: tuple[object, ...] = ()
         self.stop = False
+        self.handlers: dict[str, _Handler] = {
+            "hello": self.on_hello,
+            "ping": self.on_ping,
+            "stop": self.on_stop,
+            "open": self.on_open,
+            "read": self.on_read,
+            "ask": self.on_ask,
+            "count": self.on_count,
+            "done": self.on_done,
+        }
 
     def serve(self, listener: socket.socket, path: Path) -> None:
         while not self.stop:
             listener.settimeout(self.keep_alive)
             try:
-                conn, _ = listener.accept()
+                sock, _ = listener.accept()
             except TimeoutError:
                 return  # idle for keep_alive seconds
             if not path.exists():
+                sock.close()
                 return  # someone removed the socket: this worker is retired
-            with conn:
-                self.handle(conn)
+            sock.setblocking(True)
+            chan = Connection(os.dup(sock.fileno()))  # the frames; ``sock`` stays to hang up on
+            try:
+                self.handle(chan, sock)
+            finally:
+                chan.close()
+                sock.close()
             self.rewind()
 
-    def handle(self, conn: socket.socket) -> None:
+    def handle(self, chan: Connection, sock: socket.socket) -> None:
         """Run a client's requests in order; a reader thread turns cancel and hang-up into the flag."""
+        session = _Session(chan)
         requests: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        cancel = threading.Event()
 
         def reader() -> None:
-            lines = _Lines(conn)
-            while (msg := lines.next()) is not None:
+            while (msg := _recv(chan)) is not None:
                 if msg.get("op") == "cancel":
-                    cancel.set()
+                    session.cancel.set()
                 else:
                     if msg.get("op") in ("read", "ask"):
-                        cancel.clear()  # here, in arrival order: a cancel right after it still counts
+                        session.cancel.clear()  # here, in arrival order: a cancel right after it still counts
                     requests.put(msg)
-            cancel.set()  # the client went away: stop what it asked for
+            session.cancel.set()  # the client went away: stop what it asked for
             requests.put(None)
 
-        threading.Thread(target=reader, name="longdesk-worker-reader", daemon=True).start()
-        reading: Reading | None = None
-        while (msg := requests.get()) is not None:
-            op = msg.get("op")
-            try:
-                if op == "hello":
-                    _send(conn, {"t": "hello", "version": self.version, "pid": os.getpid()})
-                    if msg.get("version") != self.version:
-                        self.stop = True  # another installation's client: make way for its worker
-                        return
-                elif op == "ping":
-                    model = str(self.identity[0]) if self.identity else ""
-                    _send(conn, {"t": "pong", "pid": os.getpid(), "model": model})
-                elif op == "stop":
-                    self.stop = True
-                    _send(conn, {"t": "stopping", "pid": os.getpid()})
-                    return
-                elif op == "open":
-                    _send(conn, self.open(msg))
-                elif op == "read":
-                    reading = self.read(conn, msg, cancel.is_set)
-                elif op == "ask" and reading is not None:
-                    self.ask(conn, msg, reading, cancel.is_set)
-                elif op == "count" and self.backend is not None:
-                    _send(conn, {"t": "counted", "tokens": self.backend.count_tokens(str(msg["text"]))})
-                elif op == "done":
-                    return
-                else:
-                    _send(conn, {"t": "error", "kind": "internal", "message": f"unexpected request {op!r}"})
-            except OSError:
-                return  # the client is gone
-            except (KeyError, TypeError, ValueError) as exc:  # a malformed request: refuse it, serve on
-                _log.warning("refused a bad %r request", op, exc_info=True)
-                with contextlib.suppress(OSError):
-                    _send(conn, {"t": "error", "kind": "internal", "message": f"bad {op!r} request: {exc!r}"})
+        thread = threading.Thread(target=reader, name="longdesk-worker-reader", daemon=True)
+        thread.start()
+        try:
+            while (msg := requests.get()) is not None and self.dispatch(session, msg):
+                pass
+        finally:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the reader: it must not outlive the descriptor
+            thread.join()
 
+    def dispatch(self, session: _Session, msg: dict[str, Any]) -> bool:
+        """Serve one request; False when the connection ends (the client left, or said goodbye)."""
+        op = msg.get("op")
+        handler = self.handlers.get(op) if isinstance(op, str) else None
+        try:
+            if handler is None:
+                session.send(_unexpected(op))
+                return True
+            return handler(session, msg)
+        except OSError:
+            return False  # the client is gone
+        except (KeyError, TypeError, ValueError) as exc:  # a malformed request: refuse it, serve on
+            _log.warning("refused a bad %r request", op, exc_info=True)
+            with contextlib.suppress(OSError):
+                session.send({"t": "error", "kind": "internal", "message": f"bad {op!r} request: {exc!r}"})
+            return True
+
+    # ---------------------------------------------------------------- one handler per request
+    def on_hello(self, session: _Session, msg: dict[str, Any]) -> bool:
+        session.send({"t": "hello", "version": self.version, "pid": os.getpid()})
+        if msg.get("version") != self.version:
+            self.stop = True  # another installation's client: make way for its worker
+            return False
+        return True
+
+    def on_ping(self, session: _Session, msg: dict[str, Any]) -> bool:
+        del msg
+        model = str(self.identity[0]) if self.identity else ""
+        session.send({"t": "pong", "pid": os.getpid(), "model": model})
+        return True
+
+    def on_stop(self, session: _Session, msg: dict[str, Any]) -> bool:
+        del msg
+        self.stop = True
+        session.send({"t": "stopping", "pid": os.getpid()})
+        return False
+
+    def on_done(self, session: _Session, msg: dict[str, Any]) -> bool:
+        del session, msg
+        return False
+
+    def on_open(self, session: _Session, msg: dict[str, Any]) -> bool:
+        session.send(self.open(msg))
+        return True
+
+    def on_read(self, session: _Session, msg: dict[str, Any]) -> bool:
+        session.reading = self.read(session, msg)
+        return True
+
+    def on_ask(self, session: _Session, msg: dict[str, Any]) -> bool:
+        if session.reading is None:
+            session.send(_unexpected(msg["op"]))
+        else:
+            self.ask(session, msg, session.reading)
+        return True
+
+    def on_count(self, session: _Session, msg: dict[str, Any]) -> bool:
+        if self.backend is None:
+            session.send(_unexpected(msg["op"]))
+        else:
+            session.send({"t": "counted", "tokens": self.backend.count_tokens(str(msg["text"]))})
+        return True
+
+    # ---------------------------------------------------------------- the model
     def open(self, msg: dict[str, Any]) -> dict[str, Any]:
         from longdesk.engine.backends.local import LocalBackend, LocalSettings
 
@@ -300,40 +378,40 @@ class _Resident:
             "info": to_wire(info),
         }
 
-    def read(self, conn: socket.socket, msg: dict[str, Any], cancelled: CancelCheck) -> Reading | None:
+    def read(self, session: _Session, msg: dict[str, Any]) -> Reading | None:
         if self.backend is None:
-            _send(conn, _error(BackendError(FailureKind.INTERNAL, "read before open")))
+            session.send(_error(BackendError(FailureKind.INTERNAL, "read before open")))
             return None
 
         def sink(ev: Event) -> None:
-            _send(conn, encode_event(ev))
+            session.send(encode_event(ev))
 
         try:
             reading = self.backend.read(
                 from_wire(msg["plan"], ContextPlan),
                 sink,
-                cancelled,
+                session.cancel.is_set,
                 thinking=ThinkingMode(msg["thinking"]),
                 keep_held=True,
             )
         except BackendError as exc:
-            _send(conn, _error(exc))
+            session.send(_error(exc))
             return None
-        _send(conn, {"t": "reading", "reading": to_wire(reading)})
+        session.send({"t": "reading", "reading": to_wire(reading)})
         return reading
 
-    def ask(self, conn: socket.socket, msg: dict[str, Any], reading: Reading, cancelled: CancelCheck) -> None:
+    def ask(self, session: _Session, msg: dict[str, Any], reading: Reading) -> None:
         if self.backend is None:
-            _send(conn, _error(BackendError(FailureKind.INTERNAL, "ask before open")))
+            session.send(_error(BackendError(FailureKind.INTERNAL, "ask before open")))
             return
 
         def sink(ev: Event) -> None:
-            _send(conn, encode_event(ev))
+            session.send(encode_event(ev))
 
         options = from_wire(msg["options"], AskOptions)
         history = from_wire(msg["history"], tuple[Turn, ...])
-        result = self.backend.ask(reading, history, msg["question"], options, sink, cancelled)
-        _send(conn, {**encode_event(result), "t": "result"})  # Finished or Failed
+        result = self.backend.ask(reading, history, msg["question"], options, sink, session.cancel.is_set)
+        session.send({**encode_event(result), "t": "result"})  # Finished or Failed
 
     def rewind(self) -> None:
         """Between clients, bring the context back to the corpus so the next question starts at once."""
@@ -379,8 +457,11 @@ def serve(home: Path, keep_alive: float, factory: ModelFactory | None = None) ->
 
 
 # ---------------------------------------------------------------------------- the client
-def connect(home: Path, *, start: bool, keep_alive: float, log: Path | None = None) -> socket.socket:
+def connect(home: Path, *, start: bool, keep_alive: float, log: Path | None = None) -> Connection:
     """A connection to the worker for ``home``, starting one when ``start`` and none runs.
+
+    Args:
+        log: where the started worker's stderr goes (a failure before its own log opens).
 
     Raises:
         ResidentUnavailable: no worker runs (and ``start`` is False), or one could not start.
@@ -388,13 +469,13 @@ def connect(home: Path, *, start: bool, keep_alive: float, log: Path | None = No
     if not supported():
         raise ResidentUnavailable("this system has no Unix sockets")
     path = socket_path(home)
-    conn = _try_connect(path)
-    if conn is not None and start:
-        conn = _same_installation(conn)
-    if conn is not None or not start:
-        if conn is None:
+    chan = _try_connect(path)
+    if chan is not None and start:
+        chan = _same_installation(chan)
+    if chan is not None or not start:
+        if chan is None:
             raise ResidentUnavailable("no worker is running")
-        return conn
+        return chan
     err = subprocess.DEVNULL if log is None else _open_log(log)
     subprocess.Popen(
         [  # -P: the current folder is not put on sys.path (a source tree must not shadow the install)
@@ -410,27 +491,28 @@ def connect(home: Path, *, start: bool, keep_alive: float, log: Path | None = No
     deadline = time.monotonic() + _START_WAIT_S
     while time.monotonic() < deadline:
         time.sleep(0.02)
-        conn = _try_connect(path)
-        if conn is not None:
-            return conn
+        chan = _try_connect(path)
+        if chan is not None:
+            return chan
     raise ResidentUnavailable(f"the worker did not start within {_START_WAIT_S:.0f} s")
 
 
-def _same_installation(conn: socket.socket) -> socket.socket | None:
-    """``conn`` when its worker runs this installation; else None once that worker has gone.
+def _same_installation(chan: Connection) -> Connection | None:
+    """``chan`` when its worker runs this installation; else None once that worker has gone.
 
     Raises:
         ResidentUnavailable: the stale worker did not make way in time.
     """
     version = installed_version()
     try:
-        _send(conn, {"op": "hello", "version": version})
-        reply = _Lines(conn).next(timeout=30)
-    except (OSError, TimeoutError):
+        _send(chan, {"op": "hello", "version": version})
+    except OSError:
         reply = None
+    else:
+        reply = _recv_within(chan, 30)
     if reply is not None and reply.get("version") == version:
-        return conn
-    conn.close()
+        return chan
+    chan.close()
     pid = int(reply.get("pid", 0)) if reply is not None else 0
     deadline = time.monotonic() + _START_WAIT_S
     while pid and time.monotonic() < deadline:  # it stops after its current client: wait for it
@@ -451,27 +533,25 @@ def _open_log(log: Path) -> Any:
     return log.open("ab")
 
 
-def _try_connect(path: Path) -> socket.socket | None:
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+def _try_connect(path: Path) -> Connection | None:
     try:
-        conn.connect(str(path))
+        return Client(str(path), family="AF_UNIX")
     except OSError:
-        conn.close()
         return None
-    return conn
 
 
 def request(home: Path, op: str) -> dict[str, Any] | None:
     """Send one control request (ping, stop) to a running worker; None when none runs."""
     try:
-        conn = connect(home, start=False, keep_alive=0)
+        chan = connect(home, start=False, keep_alive=0)
     except ResidentUnavailable:
         return None
-    with conn:
-        _send(conn, {"op": op})
-        reply = _Lines(conn).next(timeout=30)
+    with chan:
+        _send(chan, {"op": op})
+        reply = _recv_within(chan, 30)
         if op != "stop":
-            _send(conn, {"op": "done"})
+            with contextlib.suppress(OSError):
+                _send(chan, {"op": "done"})
         return reply
 
 
@@ -482,12 +562,11 @@ class RemoteBackend:
     held prefix (``keep_held`` is implied).
     """
 
-    def __init__(self, conn: socket.socket, model: Path, settings: LocalSettings) -> None:
+    def __init__(self, chan: Connection, model: Path, settings: LocalSettings) -> None:
         self.path = model
-        self._conn = conn
-        self._lines = _Lines(conn)
+        self._chan = chan
         self._told = False
-        _send(conn, {"op": "open", "model": str(model), "settings": to_wire(settings)})
+        _send(chan, {"op": "open", "model": str(model), "settings": to_wire(settings)})
         reply = self._next(lambda: False)
         if reply["t"] == "error":
             self.close()
@@ -505,7 +584,7 @@ class RemoteBackend:
         Raises:
             BackendError: the worker went away or refused.
         """
-        _send(self._conn, {"op": "count", "text": text})
+        _send(self._chan, {"op": "count", "text": text})
         msg = self._next(lambda: False)
         if msg["t"] != "counted":
             raise BackendError(FailureKind(msg.get("kind", "internal")), str(msg.get("message", msg)))
@@ -522,7 +601,7 @@ class RemoteBackend:
     ) -> Reading:
         del keep_held  # the worker always keeps what it holds
         self._told = False
-        _send(self._conn, {"op": "read", "plan": to_wire(plan), "thinking": thinking.value})
+        _send(self._chan, {"op": "read", "plan": to_wire(plan), "thinking": thinking.value})
         while True:
             msg = self._next(cancelled)
             if msg["t"] == "event":
@@ -544,7 +623,7 @@ class RemoteBackend:
         del reading  # the worker holds its own handle for this connection
         self._told = False
         _send(
-            self._conn,
+            self._chan,
             {
                 "op": "ask",
                 "history": to_wire(history),
@@ -576,11 +655,13 @@ class RemoteBackend:
             if cancelled() and not self._told:
                 self._told = True  # once per request: the worker stops between tokens or chunks
                 with contextlib.suppress(OSError):
-                    _send(self._conn, {"op": "cancel"})
+                    _send(self._chan, {"op": "cancel"})
             try:
-                msg = self._lines.next(timeout=0.1)
-            except TimeoutError:
-                continue
+                if not self._chan.poll(0.1):
+                    continue
+            except (EOFError, OSError):
+                pass  # gone: the read below says so
+            msg = _recv(self._chan)
             if msg is None:
                 raise BackendError(
                     FailureKind.MODEL, "the Longdesk worker stopped unexpectedly (see worker.log)"
@@ -589,8 +670,8 @@ class RemoteBackend:
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
-            _send(self._conn, {"op": "done"})
-        self._conn.close()
+            _send(self._chan, {"op": "done"})
+        self._chan.close()
 
 
 def _contract(remote: RemoteBackend) -> Backend:
@@ -608,7 +689,7 @@ def main(argv: list[str] | None = None) -> int:
     from longdesk.app import logs
     from longdesk.app.paths import Paths
 
-    logs.configure(Paths.default().logs)  # the same log as the window and the CLI, by thread and name
+    logs.configure(Paths.default().logs, name=logs.WORKER_LOG_FILE)  # its own file, beside longdesk.log
     return serve(Path(ns.home), ns.keep_alive)
 
 

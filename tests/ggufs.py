@@ -34,3 +34,44 @@ def raw_header(n_tensors: int, n_kv: int, version: int = 3) -> bytes:
 
 def gguf_string(s: bytes) -> bytes:
     return struct.pack("<Q", len(s)) + s
+
+
+def with_string_metadata(src: Path, dst: Path, key: str, value: str) -> Path:
+    """A copy of ``src`` with one more string key in its header; tensors and other keys byte for byte.
+
+    What gguf's ``copy_with_new_metadata`` does, without parsing a 262K-entry vocabulary into
+    Python objects (seconds): the header is walked once, the new key goes after the last one,
+    and the tensor data is realigned and copied as it is (its offsets are relative to its start).
+    """
+    import mmap
+    import shutil
+
+    from longdesk.engine.models.gguf_header import _Reader, read_header
+
+    header = read_header(src)
+    assert key not in header.metadata, f"{src.name} already has {key}"
+    align = header.metadata.get("general.alignment", 32)
+    assert isinstance(align, int)
+    with src.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        r = _Reader(buf, len(buf))
+        r.skip(4)
+        version, n_tensors, n_kv = r.u32(), r.u64(), r.u64()
+        for _ in range(n_kv):
+            r.string(keep=False)
+            r.value(r.u32(), keep=False)
+        kv_end = r.tell()
+        for _ in range(n_tensors):
+            r.string(keep=False)
+            r.skip(8 * r.u32())  # dims
+            r.skip(4 + 8)  # type, offset
+        infos_end = r.tell()
+        data_start = -(-infos_end // align) * align
+        new_kv = gguf_string(key.encode()) + struct.pack("<I", 8) + gguf_string(value.encode())
+        head = b"GGUF" + struct.pack("<IQQ", version, n_tensors, n_kv + 1) + buf[24:kv_end] + new_kv
+        head += buf[kv_end:infos_end]
+        head += b"\0" * (-len(head) % align)
+        with dst.open("wb") as out:
+            out.write(head)
+            fh.seek(data_start)
+            shutil.copyfileobj(fh, out, 1 << 22)
+    return dst

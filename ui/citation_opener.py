@@ -25,20 +25,19 @@ def excerpt(doc: Document, cite: Citation) -> tuple[str, int, int, int]:
     ``(text, number of its first line, first and last marked line)``. A chapter shows the
     chapter; lines show the segments around them; a verse shows the verses around it, one a
     line, numbered in reading order."""
-    segments = doc.segments
+    table = doc.table  # its arrays answer where a place is without making every Segment
     if cite.kind is AnchorKind.CHAPTER:
-        text = "".join(s.text for s in segments if s.anchor.start <= cite.first <= s.anchor.end)
+        text = "".join(table[i].text for i in table.overlapping(cite.first, cite.first))
         return text or doc.text, 1, 0, -1
     if cite.kind is AnchorKind.VERSE:
-        at = next((i for i, s in enumerate(segments) if s.anchor.label == cite.label), -1)
+        at = table.label_index(cite.label)
         if at >= 0:
             lo = max(0, at - CONTEXT_LINES // 4)
-            near = [segments[i] for i in range(lo, min(len(segments), at + CONTEXT_LINES // 4 + 1))]
+            near = [table[i] for i in range(lo, min(len(table), at + CONTEXT_LINES // 4 + 1))]
             lines = [f"{s.anchor.label}  {' '.join(s.text.split())}" for s in near]
             return "\n".join(lines) + "\n", lo + 1, at + 1, at + 1
         return doc.text, 1, 0, -1
-    lo, hi = cite.first - CONTEXT_LINES, cite.last + CONTEXT_LINES
-    near = [s for s in segments if s.anchor.end >= lo and s.anchor.start <= hi]
+    near = [table[i] for i in table.overlapping(cite.first - CONTEXT_LINES, cite.last + CONTEXT_LINES)]
     if not near or cite.kind is not AnchorKind.LINES:
         return doc.text, 1, cite.first, cite.last
     return "".join(s.text for s in near), near[0].anchor.start, cite.first, cite.last

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
-from longdesk.app import __version__
+from longdesk.app import __version__, logs
 from longdesk.app.models import known_models, resolve_model
 from longdesk.app.paths import Paths
 from longdesk.app.settings import load_settings
@@ -364,7 +364,7 @@ def _open_local(model: Path, settings: LocalSettings, app_paths: Paths) -> Local
     if keep > 0 and resident.supported():
         try:
             conn = resident.connect(
-                app_paths.config, start=True, keep_alive=keep, log=app_paths.logs / "worker.log"
+                app_paths.config, start=True, keep_alive=keep, log=app_paths.logs / logs.WORKER_LOG_FILE
             )
         except resident.ResidentUnavailable as exc:
             print(f"longdesk: no resident worker ({exc}); loading the model here", file=sys.stderr)
@@ -681,8 +681,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if ns.command is None:
         print("longdesk: the window is started by the `longdesk` launcher; see --help", file=sys.stderr)
         return EXIT_BAD_INPUT
-    from longdesk.app import logs
-
     logs.configure(Paths.default().logs)
     try:
         code: int = ns.func(ns, sys.stdout)

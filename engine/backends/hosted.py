@@ -95,11 +95,18 @@ def request_messages(
 
 
 def build_messages(
-    plan: ContextPlan, history: tuple[Turn, ...], question: str | None
+    plan: ContextPlan, history: tuple[Turn, ...], question: str | None, *, corpus: bool = True
 ) -> list[dict[str, str]]:
-    """The chat messages for ``question`` after ``history``; ``None``: the priming request."""
+    """The chat messages for ``question`` after ``history``; ``None``: the priming request.
+
+    ``corpus=False`` leaves the corpus out of the first user message (what counting the rest
+    of a request needs). Requests themselves are sent from ``request_messages``, which never
+    joins the corpus.
+    """
     return [
-        {**m, "content": m["content"].text()} if isinstance(m["content"], LeadContent) else m
+        {**m, "content": m["content"].text() if corpus else m["content"].tail}
+        if isinstance(m["content"], LeadContent)
+        else m
         for m in request_messages(plan, history, question)
     ]
 
@@ -383,11 +390,11 @@ class HostedBackend:
             self._check_permitted(plan)
         except BackendError as exc:
             return Failed(exc.kind, exc.message)
-        messages = request_messages(plan, history, question)
         prompt_tokens = self.request_tokens(plan, history, question)
         too_big = self.check_fits(prompt_tokens, options)
         if too_big is not None:
             return too_big
+        messages = request_messages(plan, history, question)  # the corpus stays in its blocks
         return self._request(messages, options, on_event, cancelled, prompt_tokens=prompt_tokens)
 
     def resume(

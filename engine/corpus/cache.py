@@ -16,12 +16,13 @@ plain data the child (or the text reader) returned.
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 # Part of every parse key: raise it whenever any parser's output changes, the in-process text
 # formats' (``engine.corpus.formats``, ``engine.corpus.verses``) included, whose long files are
@@ -149,6 +150,11 @@ class KeyValueCache:
             self._db = None
 
 
+# A parse result of a long book is megabytes of JSON; the json module would hold the GIL for
+# tens of milliseconds encoding it (a stall of the window's thread), msgspec for a few.
+_JSON_DECODE = msgspec.json.Decoder().decode
+
+
 class ParseCache:
     """Content-addressed parse results; every method swallows storage errors."""
 
@@ -168,15 +174,15 @@ class ParseCache:
         if blob is None:
             return None
         try:
-            value = json.loads(zlib.decompress(blob))
-        except (zlib.error, ValueError):
+            value = _JSON_DECODE(zlib.decompress(blob))  # zlib lets go of the GIL; msgspec is quick
+        except (zlib.error, ValueError, msgspec.DecodeError):
             return None
         return value if isinstance(value, dict) else None
 
     def put(self, key: str, value: dict[str, Any]) -> None:
         try:
-            blob = zlib.compress(json.dumps(value, ensure_ascii=False).encode("utf-8"), 3)
-        except (TypeError, ValueError):
+            blob = zlib.compress(msgspec.json.encode(value), 3)
+        except (TypeError, ValueError, msgspec.EncodeError):
             return
         self._kv.put(key, blob)
         self._kv.flush()  # a parse is expensive: visible to the next process at once

@@ -53,6 +53,7 @@ from longdesk.engine.corpus.model import (
 )
 from longdesk.engine.corpus.options import LoadOptions
 from longdesk.engine.corpus.paged import PAGED_SUFFIXES
+from longdesk.engine.corpus.segments import SegmentTable
 from longdesk.engine.corpus.verses import maybe_verses
 from longdesk.engine.corpus.walk import Candidate, Rules, WalkError, display_name, walk_sources
 from longdesk.engine.isolation import Cancelled, IsolationError, Raised, Sandbox
@@ -397,11 +398,11 @@ class _Loader:
         if status != "ok":
             self.issues.append(FileIssue(source, Problem.FAILED, status or "cannot read"))
             return
-        segments = _segments(result)
-        if not segments:
+        table = _segments(result)
+        if not table:
             self.issues.append(FileIssue(source, Problem.SKIPPED, "no text"))
             return
-        segments = maybe_verses(segments, opts.verses) or segments
+        segments = maybe_verses(table, opts.verses) or table
         toc = tuple(
             TocEntry(int(level), str(title), Anchor(AnchorKind(kind), int(number), int(number)))
             for level, title, kind, number in result.get("toc", [])
@@ -510,12 +511,9 @@ class _Loader:
         self.cache.close()
 
 
-def _segments(result: dict[str, Any]) -> list[Segment]:
+def _segments(result: dict[str, Any]) -> SegmentTable:
     """The segments of a parse result as the child (or the text cache) gives them."""
-    return [
-        Segment(Anchor(AnchorKind(kind), int(start), int(end), str(label)), str(text))
-        for kind, start, end, label, text in result["segments"]
-    ]
+    return SegmentTable.of_rows(result["segments"])
 
 
 def _plain(segments: Sequence[Segment]) -> list[tuple[str, int, int, str, str]]:

@@ -141,10 +141,11 @@ class Document:
 
     def extent(self) -> str:
         """Pages, lines or chapters, for listings: ``12 pages``, ``340 lines``."""
-        if not self.segments:
+        table = self.table
+        if not table:
             return "empty"
-        kind = self.segments[0].anchor.kind
-        last = max(s.anchor.end for s in self.segments)
+        kind = table.anchor(0).kind
+        last = table.last_number()
         unit = {
             AnchorKind.PAGE: "page",
             AnchorKind.LINES: "line",
@@ -152,7 +153,7 @@ class Document:
             AnchorKind.VERSE: "verse",
         }[kind]
         # Verse texts: the verses (front matter and headings are numbered 0).
-        count = sum(1 for s in self.segments if s.anchor.start > 0) if kind is AnchorKind.VERSE else last
+        count = table.numbered_count() if kind is AnchorKind.VERSE else last
         return f"{count} {unit}{'' if count == 1 else 's'}"
 
 

@@ -84,8 +84,10 @@ def test_a_second_ask_is_answered_by_the_worker_with_the_same_answer(
 
     status = longdesk("worker", "status")
     assert f"pid {pid}" in status.stdout
-    log = (keep_alive / "logs" / "longdesk.log").read_text().splitlines()
-    assert any("started:" in line and "resident.py serve --home" in line for line in log), log  # it logs too
+    log = (keep_alive / "logs" / "worker.log").read_text().splitlines()
+    assert any("started:" in line and "resident.py serve --home" in line for line in log), log  # its own log
+    cli_log = (keep_alive / "logs" / "longdesk.log").read_text()
+    assert "resident.py serve" not in cli_log  # the CLI's file is the CLI's alone
     assert "gemma-3-270m" in status.stdout
 
     # Without the worker the same question in a fresh process restores the snapshot the

@@ -1,7 +1,8 @@
 """The resident worker's protocol with a fake model, in-process: every case in well under a second.
 
 A real worker thread serves on a real Unix socket (``resident.serve`` with a model factory that
-makes ``FakeModel``s); the client side is the real ``RemoteBackend``. What the fake cannot
+makes ``FakeModel``s); the client side is the real ``RemoteBackend`` over
+``multiprocessing.connection`` frames. What the fake cannot
 show (llama.cpp's state kept between clients, the same answer as a fresh process) is checked
 once, end to end, in tests/app/test_resident.py.
 """
@@ -9,15 +10,19 @@ once, end to end, in tests/app/test_resident.py.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
+import stat
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from multiprocessing.connection import Client, Connection
 from pathlib import Path
 
 import pytest
 
 from longdesk.app import resident
+from longdesk.app.wire import to_wire
 from longdesk.engine.backends.base import (
     AnswerDelta,
     AskOptions,
@@ -63,6 +68,8 @@ class FakeModel:
     rewinds: int = 0
     closed: bool = False
     stream_until_cancelled: bool = False
+    streaming: threading.Event = field(default_factory=threading.Event)  # in such an answer now
+    ended: list[StopReason] = field(default_factory=list)  # how each streamed-until-cancel answer ended
 
     def describe(self) -> BackendInfo:
         return BackendInfo("fake", Where.LOCAL, self.settings.n_ctx, (ThinkingMode.OFF, ThinkingMode.HIGH))
@@ -103,9 +110,11 @@ class FakeModel:
             on_event(AnswerDelta(word + " "))
         if self.stream_until_cancelled:
             gate = threading.Event()
+            self.streaming.set()
             while not cancelled() and not gate.wait(0.005):  # until the client's cancel arrives
                 pass
-            return Finished(StopReason.CANCELLED if cancelled() else StopReason.LENGTH)
+            self.ended.append(StopReason.CANCELLED if cancelled() else StopReason.LENGTH)
+            return Finished(self.ended[-1])
         on_event(Usage(10, 8, 3))
         return Finished(StopReason.STOP)
 
@@ -138,13 +147,12 @@ class Served:
         return model
 
     def _connectable(self) -> bool:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-            try:
-                probe.connect(str(self.path))
-            except OSError:
-                return False
-            probe.sendall(b'{"op": "done"}\n')
-            return True
+        probe = resident._try_connect(self.path)
+        if probe is None:
+            return False
+        with probe:
+            probe.send_bytes(b'{"op": "done"}')
+        return True
 
     def client(self, model: Path, n_ctx: int = 4096) -> resident.RemoteBackend:
         conn = resident.connect(self.home, start=False, keep_alive=0)
@@ -264,6 +272,22 @@ def test_cancel_stops_the_answer_and_the_worker_serves_the_next_client(
     assert result2 == Finished(StopReason.STOP)
 
 
+def test_a_client_that_disappears_mid_answer_cancels_it(served: Served, model_file: Path) -> None:
+    client = served.client(model_file)
+    client.read(plan("the gate is green"), [].append, lambda: False)
+    served.models[0].stream_until_cancelled = True
+    ask = {"op": "ask", "history": [], "question": "essay", "options": to_wire(AskOptions())}
+    resident._send(client._chan, ask)
+    assert served.models[0].streaming.wait(WAIT_S)
+    client._chan.close()  # gone without a word while the answer streams
+    again = served.client(model_file)  # served once the abandoned answer has stopped
+    assert served.models[0].ended == [StopReason.CANCELLED]
+    served.models[0].stream_until_cancelled = False
+    _reading, result, _ = run_ask(again, plan("the gate is green"), "colour?")
+    again.close()
+    assert result == Finished(StopReason.STOP)
+
+
 def test_a_failed_load_is_an_error_value(served: Served, tmp_path: Path) -> None:
     with pytest.raises(BackendError) as err:
         served.client(tmp_path / "missing.gguf")
@@ -299,35 +323,86 @@ def test_a_socket_left_by_a_killed_worker_is_replaced(tmp_path: Path, model_file
     assert not path.exists()
 
 
+def _reply(chan: Connection) -> bytes:
+    assert chan.poll(WAIT_S)
+    return chan.recv_bytes()
+
+
 def test_a_client_speaking_garbage_is_dropped_and_the_worker_serves_on(
     served: Served, model_file: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
-        raw.settimeout(WAIT_S)
-        raw.connect(str(served.path))
-        raw.sendall(b'{"op": "open"}\n')  # JSON, but not a whole request
-        assert b"bad 'open' request" in raw.recv(4096)
+    with Client(str(served.path), family="AF_UNIX") as chan:
+        chan.send_bytes(b'{"op": "open"}')  # JSON, but not a whole request
+        assert b"bad 'open' request" in _reply(chan)
         (logged,) = [r for r in caplog.records if r.name == "longdesk.app.resident"]
         assert logged.getMessage() == "refused a bad 'open' request"
         assert logged.exc_info is not None  # with its traceback
-        raw.sendall(b'{"op": "fly"}\n')
-        assert b"unexpected request 'fly'" in raw.recv(4096)
-        raw.sendall(b"\x00\xff not a request\n")
-        assert raw.recv(1024) == b""  # the worker hangs up on it
+        chan.send_bytes(b'{"op": "fly"}')
+        assert b"unexpected request 'fly'" in _reply(chan)
+        chan.send_bytes(b'["op", "ping"]')  # JSON, but not an object
+        assert chan.poll(WAIT_S)
+        with pytest.raises(EOFError):
+            chan.recv_bytes()  # the worker hangs up on it
+    with Client(str(served.path), family="AF_UNIX") as chan:
+        chan.send_bytes(b"\x00\xff not a request")
+        assert chan.poll(WAIT_S)
+        with pytest.raises(EOFError):
+            chan.recv_bytes()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:  # a frame that claims 2 GiB
+        raw.settimeout(WAIT_S)
+        raw.connect(str(served.path))
+        raw.sendall(b"\x7f\xff\xff\xff{")
+        try:
+            hung_up = raw.recv(1024) == b""
+        except ConnectionResetError:  # it closed with our byte unread
+            hung_up = True
+        assert hung_up
     client = served.client(model_file)
     _reading, result, _ = run_ask(client, plan("the gate is green"), "colour?")
     client.close()
     assert result == Finished(StopReason.STOP)
 
 
+def test_each_request_out_of_order_is_refused_by_its_handler(served: Served, model_file: Path) -> None:
+    with Client(str(served.path), family="AF_UNIX") as chan:
+        chan.send_bytes(b'{"op": "count", "text": "no model yet"}')
+        assert b"unexpected request 'count'" in _reply(chan)
+        chan.send_bytes(b'{"op": "ask", "question": "before any reading"}')
+        assert b"unexpected request 'ask'" in _reply(chan)
+        chan.send_bytes(b'{"op": 7}')
+        assert b"unexpected request 7" in _reply(chan)
+        chan.send_bytes(b'{"op": "ping"}')
+        assert b'"t":"pong"' in _reply(chan)  # and it serves on
+        chan.send_bytes(b'{"op": "done"}')
+    assert set(resident._Resident(0).handlers) == {
+        "hello", "ping", "stop", "open", "read", "ask", "count", "done"
+    }
+
+
+def test_a_large_plan_arrives_whole(served: Served, model_file: Path) -> None:
+    corpus = "the gate is green and " * 400_000  # 8.8 MB: many socket buffers, one frame
+    client = served.client(model_file)
+    reading = client.read(plan(corpus), [].append, lambda: False)
+    client.close()
+    assert served.models[0].reads == [plan(corpus).system_text]
+    assert reading.prefix_tokens == len(plan(corpus).system_text.split())
+
+
+def test_the_socket_and_its_folder_are_this_users_alone(served: Served) -> None:
+    st = served.path.lstat()
+    assert stat.S_ISSOCK(st.st_mode)
+    assert stat.S_IMODE(st.st_mode) == 0o600
+    folder = served.path.parent.lstat()
+    assert stat.S_IMODE(folder.st_mode) == 0o700
+    assert folder.st_uid == os.getuid()
+
+
 def _hello(path: Path, version: str) -> dict[str, object] | None:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
-        raw.settimeout(WAIT_S)
-        raw.connect(str(path))
-        resident._send(raw, {"op": "hello", "version": version})
-        reply = resident._Lines(raw).next(timeout=WAIT_S)
+    with Client(str(path), family="AF_UNIX") as chan:
+        resident._send(chan, {"op": "hello", "version": version})
+        reply = resident._recv_within(chan, WAIT_S)
         with contextlib.suppress(OSError):  # a worker of another installation has hung up already
-            resident._send(raw, {"op": "done"})
+            resident._send(chan, {"op": "done"})
         return reply
 
 

@@ -59,6 +59,59 @@ def test_any_segments_round_trip_and_documents_keep_them_as_a_table() -> None:
         doc.segments[4]
 
 
+@pytest.mark.parametrize("lo_hi", [(0, 0), (1, 1), (2, 9), (12, 12), (13, 40), (-5, 0), (40, 50)])
+def test_place_questions_from_the_arrays_agree_with_the_segments(lo_hi: tuple[int, int]) -> None:
+    segs = [
+        Segment(Anchor(AnchorKind.VERSE, 0, 0, "front matter"), "The Book\n"),
+        *(Segment(Anchor(AnchorKind.VERSE, n, n, f"Genesis 1:{n}"), f"verse {n}\n") for n in range(1, 13)),
+        Segment(Anchor(AnchorKind.VERSE, 0, 0, "a heading"), "Exodus\n"),
+        Segment(Anchor(AnchorKind.VERSE, 13, 14, "Exodus 1:1"), "two verses\n"),
+    ]
+    table = SegmentTable.of(segs)
+    lo, hi = lo_hi
+    plain = [i for i, s in enumerate(segs) if s.anchor.end >= lo and s.anchor.start <= hi]
+    assert table.overlapping(lo, hi) == plain
+    assert table.last_number() == 14
+    assert table.numbered_count() == 13
+    assert table.label_index("Genesis 1:7") == 7
+    assert table.label_index("Exodus 1:1") == 14
+    assert table.label_index("Genesis 2:1") == -1
+    assert SegmentTable.lines("a\nb\n", 1).label_index("") == -1  # no labels at all
+    assert SegmentTable.of([]).last_number() == 0
+    doc = Document("D1", "b.txt", "/b.txt", DocumentKind.TEXT, "0" * 64, segs)
+    assert doc.extent() == "13 verses"
+
+
+def test_plain_rows_make_the_same_table_as_segments() -> None:
+    segs = [
+        Segment(Anchor(AnchorKind.PAGE, 1, 1), "first page\n"),
+        Segment(Anchor(AnchorKind.PAGE, 2, 3, "ii"), "x\u2603 \U0001f600\n"),
+        Segment(Anchor(AnchorKind.CHAPTER, 4, 4), ""),
+    ]
+    rows = [(s.anchor.kind.value, s.anchor.start, s.anchor.end, s.anchor.label, s.text) for s in segs]
+    table = SegmentTable.of_rows(rows)
+    assert list(table) == segs
+    assert table == SegmentTable.of(segs)
+    with pytest.raises(ValueError, match="unknown anchor kind 'scroll'"):
+        SegmentTable.of_rows([("scroll", 1, 1, "", "text")])
+    with pytest.raises(ValueError, match="invalid literal"):
+        SegmentTable.of_rows([("page", "one", 1, "", "text")])
+
+
+def test_the_in_place_prefilter_finds_what_a_segment_holds_and_not_what_none_does() -> None:
+    segs = [
+        Segment(Anchor(AnchorKind.LINES, 1, 1), "key = AKIA1234\n"),
+        Segment(Anchor(AnchorKind.LINES, 2, 2), "x\n"),
+    ]
+    table = SegmentTable.of(segs)
+    assert table.may_contain(("sk-", "AKIA"))
+    assert not table.may_contain(("ghp_", "-----BEGIN "))
+    block = "<doc>\n" + "".join(s.text for s in segs) + "</doc>\n"  # rebased into a block
+    table.rebase(block, array("q", [6, 21]), array("q", [21, 23]))
+    assert table.may_contain(("AKIA",))
+    assert not table.may_contain(("ghp_",))
+
+
 def test_packing_moves_the_text_into_the_blocks_and_changes_nothing(tmp_path: Path) -> None:
     (tmp_path / "a.py").write_text("".join(f"x_{i} = {i}\n" for i in range(95)))
     (tmp_path / "b.md").write_text("# Title\n\nNo final newline, and a snowman \u2603")

@@ -21,6 +21,7 @@ from longdesk.engine.models.prompt_encoder import (
     detect_prompt_kind,
     prefix_text,
 )
+from tests.ggufs import with_string_metadata
 
 LIGHTHOUSE = "The lighthouse keeper on Skerry Island is named Tobias Venn.\n"
 TEMPLATE = (
@@ -78,31 +79,24 @@ def test_reading_format_puts_the_corpus_first_and_a_short_frame_after(tmp_path: 
     assert encoder.policy().cap <= 64
 
 
-def _with_chat_template(src: Path, dst: Path) -> Path:
-    """A copy of ``src`` whose header carries a chat template (an instruction model's file)."""
-    import gguf
-    from gguf.scripts.gguf_new_metadata import MetadataDetails, copy_with_new_metadata
-
-    reader = gguf.GGUFReader(src, "r")
-    arch = reader.get_field(gguf.Keys.General.ARCHITECTURE)
-    assert arch is not None
-    writer = gguf.GGUFWriter(dst, arch=str(arch.contents()), endianess=reader.endianess)
-    new = {gguf.Keys.Tokenizer.CHAT_TEMPLATE: MetadataDetails(gguf.GGUFValueType.STRING, TEMPLATE)}
-    copy_with_new_metadata(reader, writer, new, [])
-    return dst
-
-
 @pytest.fixture(scope="module")
 def instruct_model(default_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _with_chat_template(default_model, tmp_path_factory.mktemp("it") / "gemma-chat.gguf")
+    """The default model's file with a chat template in its header: an instruction model's file."""
+    dst = tmp_path_factory.mktemp("it") / "gemma-chat.gguf"
+    return with_string_metadata(default_model, dst, "tokenizer.chat_template", TEMPLATE)
 
 
 @pytest.mark.model
-@pytest.mark.slow  # the gguf package parses the 262K-token vocabulary in Python to copy the file
 def test_base_and_instruction_fixtures_each_get_their_format(
     default_model: Path, instruct_model: Path, tmp_path: Path
 ) -> None:
-    assert read_header(instruct_model).chat_template == TEMPLATE
+    base_header, chat_header = read_header(default_model), read_header(instruct_model)
+    assert chat_header.chat_template == TEMPLATE
+    assert chat_header.tensors == base_header.tensors  # the same weights, only one key more
+    assert chat_header.array_lengths == base_header.array_lengths
+    assert {k: v for k, v in chat_header.metadata.items() if k != "tokenizer.chat_template"} == (
+        base_header.metadata
+    )
     settings = LocalSettings(n_ctx=1024, n_threads=2, checkpoint_interval_s=0)
     base = LocalBackend(default_model, settings)
     try:

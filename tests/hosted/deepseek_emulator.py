@@ -241,6 +241,9 @@ def _words(text: str) -> list[str]:
     return [w for w in out if w]
 
 
+POLL_S = 0.01
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     emu: Emulator
@@ -249,7 +252,10 @@ class _Server(ThreadingHTTPServer):
 @contextmanager
 def serving(server: ThreadingHTTPServer, name: str) -> Iterator[str]:
     """Serve ``server`` on a thread; yields ``http://127.0.0.1:PORT``; always stops it."""
-    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    # ``shutdown`` waits for the loop's next poll: at the default 0.5 s, half a second per test.
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": POLL_S}, name=name, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"

@@ -153,7 +153,7 @@ def test_links_and_images_in_answers_are_never_fetched_or_opened(
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     try:
         code = text_document("a.txt", str(tmp_path / "a.txt"), b"x\n", "D1")

@@ -144,3 +144,34 @@ def test_a_cited_verse_opens_among_its_neighbours_not_the_whole_book(
     line = view.document().findBlockByNumber(number - view.first_line).text()
     assert line.startswith("John 14:6")
     assert "the way, the truth, and the life" in line
+
+
+def test_an_answer_with_dozens_of_citations_is_laid_out_once_per_render(
+    qtbot: QtBot, bible: tuple[Corpus, list[dict[str, str]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Colouring each citation used to re-fit the view's height (a whole layout) every time."""
+    from longdesk.app.citations import check_citations
+    from longdesk.ui.widgets.safe_browser import SafeBrowser
+
+    corpus, verses = bible
+    refs = doc_refs(corpus)
+    answer = "".join(f'- "{v["text"][:40]}" [D1, {v["citation"]}]\n' for v in verses[::700][:40])
+    cites = check_citations(answer, corpus, refs)
+    assert len(cites) == 40
+    layouts: list[float] = []
+    fit = SafeBrowser._fit_height
+
+    def counted(self: SafeBrowser) -> None:
+        if not self._fitting_deferred:
+            layouts.append(self.document().size().height())
+        fit(self)
+
+    monkeypatch.setattr(SafeBrowser, "_fit_height", counted)  # before the signal is connected
+    view = SafeBrowser()
+    qtbot.addWidget(view)
+    view.resize(600, 400)
+    layouts.clear()
+    view.set_answer(answer, cites)
+    assert len(layouts) == 1
+    assert len(view.citation_formats()) == 40  # every citation still coloured
+    assert view.height() > 40 * 10  # and the height fits all forty lines

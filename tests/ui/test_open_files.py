@@ -55,7 +55,7 @@ def _wait_for(home: Path, wanted: set[str], proc: subprocess.Popen[str]) -> set[
             if wanted <= names:
                 return names
         assert proc.poll() is None, f"the window exited: {proc.communicate()[0]}"
-        time.sleep(0.3)
+        time.sleep(0.05)
     raise AssertionError(f"no saved session lists {wanted}; sessions: {seen}")
 
 

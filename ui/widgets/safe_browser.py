@@ -79,6 +79,7 @@ class SafeBrowser(QTextBrowser):
         super().__init__(parent)
         self.refused: list[str] = []
         self._auto_height = auto_height
+        self._fitting_deferred = False  # inside set_answer: fit the height once, at its end
         self.setOpenLinks(False)
         self.setOpenExternalLinks(False)
         self.setFrameShape(QFrame.Shape.NoFrame)
@@ -105,9 +106,15 @@ class SafeBrowser(QTextBrowser):
             & ~QTextDocument.MarkdownFeature.MarkdownNoHTML.value
             | QTextDocument.MarkdownFeature.MarkdownNoHTML.value
         )
-        self.document().setMarkdown(text, features)
-        if citations:
-            self._style_citations({c.start: c for c in citations})
+        # Every edit below would re-fit the height (a whole layout of the answer) through
+        # contentsChanged: dozens of citations made that dozens of layouts per render.
+        self._fitting_deferred = True
+        try:
+            self.document().setMarkdown(text, features)
+            if citations:
+                self._style_citations({c.start: c for c in citations})
+        finally:
+            self._fitting_deferred = False
         self.horizontalScrollBar().setValue(bar)
         self._fit_height()
 
@@ -140,6 +147,7 @@ class SafeBrowser(QTextBrowser):
     def _style_citations(self, by_start: dict[int, Citation]) -> None:
         doc: QTextDocument = self.document()
         cursor = QTextCursor(doc)
+        cursor.beginEditBlock()  # one change (one relayout) for all the citations
         block = doc.begin()
         while block.isValid():
             it = block.begin()
@@ -170,6 +178,7 @@ class SafeBrowser(QTextBrowser):
                         cursor.setCharFormat(new)
                 it += 1
             block = block.next()
+        cursor.endEditBlock()
 
     @Slot(QUrl)
     def on_self_anchor_clicked(self, url: QUrl) -> None:
@@ -183,7 +192,7 @@ class SafeBrowser(QTextBrowser):
         # Any other scheme (file:, javascript:, data:) is ignored.
 
     def _fit_height(self) -> None:
-        if not self._auto_height:
+        if not self._auto_height or self._fitting_deferred:
             return
         doc = self.document()
         doc.setTextWidth(max(50, self.viewport().width()))

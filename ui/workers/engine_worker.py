@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, assert_never
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
@@ -256,57 +256,77 @@ class EngineWorker(EngineSignals):
                 heap.trim()  # what the request built and dropped goes back to the system
 
     def _dispatch(self, req: Request, event: threading.Event) -> None:
-        if isinstance(req, LoadModel):
-            self._close_backend()
-            self._backend = self._factory(req.path, req.settings)
-            self._caps = capabilities(self._backend)
-            self._model_path = req.path
-            self.model_loaded.emit(req.request_id, self._backend.describe())
-        elif isinstance(req, OpenHosted):
-            self._close_backend()
-            hosted, note = open_hosted(req.spec, req.config_dir, req.cache_dir)
-            self._backend, self._hosted, self._caps = hosted, hosted, capabilities(hosted)
-            if note:
-                self.note_reported.emit(req.request_id, note)
-            self.model_loaded.emit(req.request_id, hosted.describe())
-        elif isinstance(req, PrepareConsent):
-            hosted = self._need_hosted()
-            docs = req.corpus.documents
-            include = (
-                frozenset(d.doc_id for d in docs if looks_secret(d)) if req.send_secrets else frozenset()
-            )
-            request = prepare_consent(req.session_id, req.corpus, hosted, req.options, include=include)
-            self.consent_prepared.emit(req.request_id, request)
-        elif isinstance(req, Permit):
-            self._need_backend()
-            if self._caps.needs_permit is None:
-                raise BackendError(FailureKind.INTERNAL, "this backend sends nothing off the machine")
-            self._caps.needs_permit.permit(req.fingerprint)
-        elif isinstance(req, PlanCorpus):
-            backend = self._need_backend()
-            window = backend.describe().context_window
-            count = self._exact_counter(req.cache_dir) if req.cache_dir is not None else backend.count_tokens
-            plan = pack(
-                req.corpus,
-                count,
-                window,
-                instructions=self._caps.instructions,  # a base model's reading header
-                reserved_output=req.reserved_output,
-                reserved_thinking=req.reserved_thinking,
-                cancelled=event.is_set,  # a long count stops on cancel or shutdown
-            )
-            if self._counter is not None:
-                self._counter.flush()
-            self.planned.emit(req.request_id, plan)
-        elif isinstance(req, CountText):
-            self.counted.emit(req.request_id, self._need_backend().count_tokens(req.text))
-        elif isinstance(req, AskQuestion):
-            self._ask(req, event)
-        else:
-            self._close_backend()
-            thread = self.thread()
-            if thread is not None:
-                thread.quit()
+        """One handler per request type; mypy proves that every ``Request`` has one."""
+        match req:
+            case LoadModel():
+                self._load_model(req)
+            case OpenHosted():
+                self._open_hosted(req)
+            case PrepareConsent():
+                self._prepare_consent(req)
+            case Permit():
+                self._permit(req)
+            case PlanCorpus():
+                self._plan_corpus(req, event)
+            case CountText():
+                self.counted.emit(req.request_id, self._need_backend().count_tokens(req.text))
+            case AskQuestion():
+                self._ask(req, event)
+            case Shutdown():
+                self._shutdown()
+            case _:
+                assert_never(req)
+
+    def _load_model(self, req: LoadModel) -> None:
+        self._close_backend()
+        self._backend = self._factory(req.path, req.settings)
+        self._caps = capabilities(self._backend)
+        self._model_path = req.path
+        self.model_loaded.emit(req.request_id, self._backend.describe())
+
+    def _open_hosted(self, req: OpenHosted) -> None:
+        self._close_backend()
+        hosted, note = open_hosted(req.spec, req.config_dir, req.cache_dir)
+        self._backend, self._hosted, self._caps = hosted, hosted, capabilities(hosted)
+        if note:
+            self.note_reported.emit(req.request_id, note)
+        self.model_loaded.emit(req.request_id, hosted.describe())
+
+    def _prepare_consent(self, req: PrepareConsent) -> None:
+        hosted = self._need_hosted()
+        docs = req.corpus.documents
+        include = frozenset(d.doc_id for d in docs if looks_secret(d)) if req.send_secrets else frozenset()
+        request = prepare_consent(req.session_id, req.corpus, hosted, req.options, include=include)
+        self.consent_prepared.emit(req.request_id, request)
+
+    def _permit(self, req: Permit) -> None:
+        self._need_backend()
+        if self._caps.needs_permit is None:
+            raise BackendError(FailureKind.INTERNAL, "this backend sends nothing off the machine")
+        self._caps.needs_permit.permit(req.fingerprint)
+
+    def _plan_corpus(self, req: PlanCorpus, event: threading.Event) -> None:
+        backend = self._need_backend()
+        window = backend.describe().context_window
+        count = self._exact_counter(req.cache_dir) if req.cache_dir is not None else backend.count_tokens
+        plan = pack(
+            req.corpus,
+            count,
+            window,
+            instructions=self._caps.instructions,  # a base model's reading header
+            reserved_output=req.reserved_output,
+            reserved_thinking=req.reserved_thinking,
+            cancelled=event.is_set,  # a long count stops on cancel or shutdown
+        )
+        if self._counter is not None:
+            self._counter.flush()
+        self.planned.emit(req.request_id, plan)
+
+    def _shutdown(self) -> None:
+        self._close_backend()
+        thread = self.thread()
+        if thread is not None:
+            thread.quit()
 
     def _need_backend(self) -> Backend:
         if self._backend is None:
@@ -361,21 +381,26 @@ class EngineWorker(EngineSignals):
         last_progress = [0.0]
 
         def on_event(ev: Event) -> None:
-            if isinstance(ev, AnswerDelta):
-                stream.add("answer", ev.text)
-            elif isinstance(ev, ThinkingDelta):
-                stream.add("thinking", ev.text)
-            elif isinstance(ev, Progress):
-                now = time.monotonic()
-                if ev.done >= ev.total or now - last_progress[0] >= PROGRESS_INTERVAL_S:
-                    last_progress[0] = now
-                    self.progressed.emit(rid, ev)
-            elif isinstance(ev, Usage):
-                stream.flush()
-                self.usage_reported.emit(rid, ev)
-            elif isinstance(ev, Failed):
-                stream.flush()
-                self.failed.emit(rid, ev)
+            match ev:
+                case AnswerDelta():
+                    stream.add("answer", ev.text)
+                case ThinkingDelta():
+                    stream.add("thinking", ev.text)
+                case Progress():
+                    now = time.monotonic()
+                    if ev.done >= ev.total or now - last_progress[0] >= PROGRESS_INTERVAL_S:
+                        last_progress[0] = now
+                        self.progressed.emit(rid, ev)
+                case Usage():
+                    stream.flush()
+                    self.usage_reported.emit(rid, ev)
+                case Failed():
+                    stream.flush()
+                    self.failed.emit(rid, ev)
+                case Finished():
+                    pass  # the answer's end comes back as ask's result, below
+                case _:
+                    assert_never(ev)
 
         prefix = req.plan.system_digest()  # not the text itself: 16 MB kept for a million tokens
         if self._reading is None or self._read_prefix != prefix:
