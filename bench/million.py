@@ -507,6 +507,12 @@ def run_window(
 
     window.close()
     window.deleteLater()
+    # The bench's own references to the first window's objects (its corpus, plan, consent
+    # dialog, answer widget, and what the signals brought) would keep a whole corpus alive
+    # while the second window is measured.
+    window = corpus = plan = dialog = widget = rects = None  # closures above see these cells too
+    for kept in (planned, finished, shown, dialogs, loaded):
+        kept.clear()
     pump(1.0)
     gc.collect()
 
