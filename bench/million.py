@@ -98,7 +98,9 @@ class Meter:
     def start(self) -> None:
         from PySide6.QtCore import QTimer
 
-        sys.setswitchinterval(0.001)  # as the window sets it (ui.interpreter)
+        from longdesk.ui.interpreter import tune_interpreter
+
+        tune_interpreter()  # as ui.application.run_gui does
         self.timer = QTimer()
         self.timer.setInterval(2)
         self.timer.timeout.connect(self._beat)
@@ -116,18 +118,25 @@ class Meter:
         self.ticks.append(time.perf_counter())
 
     def _watch(self) -> None:
-        """Every 5 ms: once the GUI thread has missed 40 ms of beats, note where every thread is
-        (once a stall). A plain thread: re-arming faulthandler's watchdog on each beat, as this
-        bench once did, made and joined a C thread every 2 ms on the GUI thread, and that wait
-        was itself the longest stall on a busy machine."""
+        """Every 5 ms: while the GUI thread has missed 40 ms of beats, note where every thread is;
+        each stall is named by where it was most often. A plain thread: re-arming faulthandler's
+        watchdog on each beat, as this bench once did, made and joined a C thread every 2 ms on
+        the GUI thread, and that wait was itself the longest stall on a busy machine."""
         main = threading.main_thread().ident
-        noted = 0.0
+        seen: collections.Counter[str] = collections.Counter()
+        stalled_at = 0.0
         while self.running:
             time.sleep(0.005)
             last = self.ticks[-1]
-            if time.perf_counter() - last > 0.04 and last != noted:
-                noted = last
-                self.stalls.append(_where(sys._current_frames(), main))
+            if time.perf_counter() - last > 0.04:
+                if last != stalled_at and seen:
+                    self.stalls.append(seen.most_common(1)[0][0])
+                    seen.clear()
+                stalled_at = last
+                seen[_where(sys._current_frames(), main)] += 1
+            elif seen:
+                self.stalls.append(seen.most_common(1)[0][0])
+                seen.clear()
 
     def blame_since(self, offset: int) -> collections.Counter[str]:
         """Where the GUI thread was in each stall noted after the first ``offset``, and which
@@ -228,7 +237,7 @@ def _rel(filename: str) -> str:
 
 _IDLE = re.compile(  # a thread's innermost frame when it waits rather than runs
     r"^(wait|_wait_for_tstate_lock|sleep|select|poll|accept|recv\w*|read\w*|get"
-    r"|_sample|_watch|_worker|run_task|exec)$"
+    r"|_sample|_watch|_worker|run_task|exec|open_binary)$"
 )
 
 

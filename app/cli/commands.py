@@ -24,6 +24,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
 from longdesk.app import __version__, logs
+from longdesk.app.cli.verdicts import print_citations
 from longdesk.app.models import known_models, resolve_model
 from longdesk.app.paths import Paths
 from longdesk.app.settings import load_settings
@@ -44,7 +45,7 @@ from longdesk.engine.context.plan import ContextPlan
 from longdesk.engine.corpus.load import LoadProgress, SourceError, load_sources
 from longdesk.engine.corpus.model import Corpus
 from longdesk.engine.events import Stage, StopReason
-from longdesk.engine.grounding import CitationTracker, Locator, Summary, Verdict
+from longdesk.engine.grounding import CitationTracker
 from longdesk.engine.models.answer_guard import REPEATED_NOTE
 from longdesk.engine.models.default_model import DefaultModelError
 from longdesk.engine.models.prompt_encoder import PromptKind, detect_prompt_kind, reading_header
@@ -435,29 +436,6 @@ def sigint_cancels() -> Iterator[threading.Event]:
         yield cancel
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def format_verdict(verdict: Verdict) -> str:
-    """One line per citation: ``✓ [D2, p. 3]  D2 report.pdf p. 3: quote found on p. 3 (100%)``."""
-    c = verdict.citation
-    mark = "\u2713" if verdict.ok else "\u2192" if verdict.located else "\u2717"
-    word = "verified" if verdict.ok else "located" if verdict.located else "UNVERIFIED"
-    where = f"{c.describe()}: " if c.resolved else ""
-    return f"  {mark} {word:<10} {c.text}  {where}{verdict.reason}"
-
-
-def print_citations(tracker: CitationTracker, stream: TextIO) -> None:
-    """The answer's citations, verified, unverified and located marked apart, and the summary.
-
-    Where no citation of the model verified, the places where the answer's words are in the
-    corpus follow as *located* citations (``engine.grounding.locate``), never called verified.
-    """
-    verdicts = tracker.verdicts()
-    verdicts += Locator(tracker.index).locate(tracker.text, verdicts)
-    print(f"longdesk: citations: {Summary.of(verdicts).describe()}", file=stream)
-    for verdict in verdicts:
-        print(format_verdict(verdict), file=stream)
-    stream.flush()
 
 
 def _run_ask(

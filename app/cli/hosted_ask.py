@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from longdesk.app.cli.verdicts import print_citations
 from longdesk.app.consent import ConsentLedger, ConsentRequest, prepare_consent
 from longdesk.app.hosted_endpoint import HostedSpec, hosted_config, price_table, with_listed_model
 from longdesk.app.paths import Paths
@@ -44,6 +45,7 @@ from longdesk.engine.backends.hosted_presets import PRESETS, HostedConfig
 from longdesk.engine.backends.hosted_prices import format_money
 from longdesk.engine.corpus.model import Corpus
 from longdesk.engine.events import StopReason
+from longdesk.engine.grounding import CitationTracker
 
 USAGE_LOG = "hosted-usage.jsonl"
 
@@ -197,7 +199,8 @@ def _consent_and_ask(
             f"nothing was sent to {request.host}: agree on a terminal, or pass --yes to agree in advance",
         )
     ConsentLedger().grant(request, backend)
-    on_event = _printer(out, backend, paths.logs, session_id)
+    tracker = CitationTracker(corpus)  # checked as they stream, as a local answer's are
+    on_event = _printer(out, backend, paths.logs, session_id, tracker)
     reading = backend.read(request.plan, on_event, cancel.is_set)
     result = backend.ask(reading, (), ns.question, options, on_event, cancel.is_set)
     partial = ""
@@ -207,6 +210,8 @@ def _consent_and_ask(
         result = backend.resume(reading, (), ns.question, partial, options, on_event, cancel.is_set)
     out.write("\n")
     out.flush()
+    tracker.finish()
+    print_citations(tracker, sys.stderr)  # a cut answer's citations are checked too
     if isinstance(result, Failed):
         if result.partial:
             _say("longdesk: the text above is INCOMPLETE (cut off)")
@@ -225,7 +230,9 @@ def _want_continue(message: str) -> bool:
     return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
-def _printer(out: TextIO, backend: HostedBackend, logs: Path, session_id: str) -> Callable[[Event], None]:
+def _printer(
+    out: TextIO, backend: HostedBackend, logs: Path, session_id: str, tracker: CitationTracker
+) -> Callable[[Event], None]:
     state = {"thinking": False}
 
     def on_event(ev: Event) -> None:
@@ -241,6 +248,7 @@ def _printer(out: TextIO, backend: HostedBackend, logs: Path, session_id: str) -
                 state["thinking"] = False
             out.write(ev.text)
             out.flush()
+            tracker.feed(ev.text)
         elif isinstance(ev, Usage):
             if state["thinking"]:
                 sys.stderr.write("\n")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from longdesk.app.cli.commands import print_citations
+from longdesk.app.cli.verdicts import print_citations
 from longdesk.engine.corpus.model import Corpus
 from longdesk.engine.grounding import CitationTracker, Status
 from tests.grounding.texts import code_document, code_text, make_pdf, read_pdf

@@ -104,6 +104,12 @@ def test_deepseek_preset_shows_thinking_answer_cache_hits_and_cost(
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip() == emu.answer_text
     assert f"thinking: {emu.thinking_text}" in first.stderr
+    # The hosted answer's citation is checked against the corpus, as a local answer's is: the
+    # emulator's canned answer names a document "D1" that this corpus does not have (its ids
+    # come from the content), and the answer's words are found in kitchen.txt, line 1.
+    assert "longdesk: citations: 1 citation, 0 verified, 1 unverified" in first.stderr, first.stderr
+    assert "UNVERIFIED [D1, line 1]  no document D1" in first.stderr
+    assert re.search(r"located +\[\w+, line 1\] +\w+ notes/kitchen\.txt line 1", first.stderr), first.stderr
     assert re.search(r"cost \$0\.0000\d\d \((off-)?peak rates\), session \$0\.0000\d\d", first.stderr)
     assert "hunter2" not in json.dumps(emu.requests)  # the .env file was left out
     second = longdesk(*deepseek(url, notes, "--thinking", "high", "--yes"), env=env)
