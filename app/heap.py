@@ -12,7 +12,6 @@ never a substitute for it. Elsewhere (macOS, Windows, musl) it does nothing.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import sys
 import threading
@@ -30,8 +29,9 @@ def _malloc_trim() -> Callable[[int], int] | None:
             found: Callable[[int], int] | None = None
             if sys.platform.startswith("linux"):
                 try:
-                    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-                    found = getattr(libc, "malloc_trim", None)  # glibc only
+                    # The process's own symbols (libc among them): ctypes.util.find_library
+                    # would start ldconfig and gcc to find the file, seconds on a busy machine.
+                    found = getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc only
                 except OSError:
                     found = None
             _TRIM.append(found)
