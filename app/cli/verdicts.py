@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from longdesk.engine.grounding import CitationTracker, Locator, Summary, Verdict
+from longdesk.engine.grounding import CitationTracker, Locator, Status, Summary, Verdict
 
 
 def format_verdict(verdict: Verdict) -> str:
     """One line per citation: ``✓ [D2, p. 3]  D2 report.pdf p. 3: quote found on p. 3 (100%)``."""
     c = verdict.citation
+    anchored = verdict.status is Status.ANCHORED  # a real place, nothing quoted to check there
     mark = "\u2713" if verdict.ok else "\u2192" if verdict.located else "\u2717"
-    word = "verified" if verdict.ok else "located" if verdict.located else "UNVERIFIED"
+    word = (
+        "place" if anchored else "verified" if verdict.ok else "located" if verdict.located else "UNVERIFIED"
+    )
     where = f"{c.describe()}: " if c.resolved else ""
     return f"  {mark} {word:<10} {c.text}  {where}{verdict.reason}"
 

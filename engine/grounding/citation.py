@@ -189,9 +189,13 @@ class Summary:
         located = f"{self.located} located in the source (not cited by the model)" if self.located else ""
         if not self.found:
             return f"no citations from the model; {located}" if located else "no citations"
-        parts = [f"{self.found} citation{'' if self.found == 1 else 's'}", f"{self.verified} verified"]
-        if self.verified:
-            parts[-1] += f" ({self.quotes_matched} with matching quotes)"
+        # "Verified" only where quoted words were found at the place; a real place that quotes
+        # nothing is counted apart, as the window shows it ("place exists, not checked").
+        parts = [f"{self.found} citation{'' if self.found == 1 else 's'}", f"{self.quotes_matched} verified"]
+        unchecked = self.verified - self.quotes_matched
+        if unchecked:
+            places = "1 place exists" if unchecked == 1 else f"{unchecked} places exist"
+            parts.append(f"{places}, not checked")
         parts.append(f"{self.unverified} unverified")
         return ", ".join(parts) + (f"; {located}" if located else "")
 
