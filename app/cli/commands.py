@@ -556,6 +556,17 @@ def cmd_batch(ns: argparse.Namespace, out: TextIO) -> int:
     return batch.cmd_batch(ns, out)
 
 
+def _add_include(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="read files matching this gitignore-style pattern even where a default rule leaves them "
+        "out (e.g. 'build/', '*.svg' whole instead of its words only); repeatable",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="longdesk",
@@ -599,14 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
     hosted.add_argument("--api-context", type=int, default=0, help="the endpoint's context size in tokens")
     hosted.add_argument("--api-tokenizer", help="the GGUF the server runs, for exact token counts")
     hosted.add_argument("--yes", action="store_true", help="agree to sending the documents without asking")
-    ask.add_argument(
-        "--include",
-        action="append",
-        default=[],
-        metavar="PATTERN",
-        help="read files matching this gitignore-style pattern even where a default rule leaves them "
-        "out (e.g. 'build/', '*.svg' whole instead of its words only); repeatable",
-    )
+    _add_include(ask)
     ask.add_argument("--ctx", type=int, default=0, help="context size in tokens (default: corpus + answer)")
     ask.add_argument("--no-snapshot", action="store_true", help="neither restore nor save a snapshot")
     ask.set_defaults(func=cmd_ask)
@@ -625,14 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
     insp.add_argument("--max-tokens", type=int, default=512, help="output reserve in the budget")
     insp.add_argument("--show-packed", action="store_true", help="print the packed text after the table")
     insp.add_argument("--strict", action="store_true", help="exit 4 when the corpus does not fit")
-    insp.add_argument(
-        "--include",
-        action="append",
-        default=[],
-        metavar="PATTERN",
-        help="read files matching this gitignore-style pattern even where a default rule leaves them "
-        "out (e.g. 'build/', '*.svg' whole instead of its words only); repeatable",
-    )
+    _add_include(insp)
     insp.set_defaults(func=cmd_inspect)
 
     models = sub.add_parser("models", help="list known GGUF models and whether they fit this machine")
