@@ -38,6 +38,7 @@ from longdesk.engine.backends.hosted_prices import format_money
 from longdesk.engine.events import Where
 from longdesk.ui.consent_dialog import ConsentDialog
 from longdesk.ui.engines import Engines
+from longdesk.ui.interpreter import freeze_long_lived_objects
 from longdesk.ui.local_model_glue import LocalModelGlue
 from longdesk.ui.widgets.model_bar import WHERE_HOSTED, WHERE_LOCAL, ModelBar
 from longdesk.ui.widgets.sources_panel import SourcesPanel
@@ -180,6 +181,9 @@ class HostedGlue(QObject):
         if rid != self._open_id or not isinstance(info, BackendInfo):
             return
         self.info = info
+        # The endpoint's libraries (the HTTP client, the vocabulary) are loaded: keep them out
+        # of later collections, which would otherwise walk them on whichever thread runs one.
+        freeze_long_lived_objects()
         if self.state.where is Where.HOSTED:
             self._activate()
 

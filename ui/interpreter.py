@@ -24,9 +24,10 @@ def freeze_long_lived_objects() -> None:
 
     A full collection walks every tracked object holding the GIL: with Qt, numpy and
     llama-cpp-python loaded that is 25-50 ms, and when a worker thread triggers it the GUI
-    thread waits that long (measured in bench/gui_startup.py as the model-load stall). Called
-    once the window is built and again once the model is loaded, so later passes walk only
-    what was made since. Objects frozen here are never collected: startup garbage stays, a
-    few hundred kilobytes at most.
+    thread waits that long (measured in bench/gui_startup.py as the model-load stall). The
+    HTTP client and the vocabulary of a hosted endpoint are another 160,000 objects, 80-100 ms
+    a pass (bench/million.py). Called once the window is built, once the model is loaded and
+    once a hosted endpoint is opened, so later passes walk only what was made since. Objects
+    frozen here are never collected: startup garbage stays, a few hundred kilobytes at most.
     """
     gc.freeze()

@@ -202,6 +202,16 @@ class HostedBackend:
     def count_tokens(self, text: str) -> int:
         return self.counter().count(text)
 
+    def warm(self) -> None:
+        """Load what every use of the endpoint needs: the HTTP client library and the vocabulary.
+
+        Called where the endpoint is opened, so that these libraries' hundred thousand
+        objects exist before the corpus does (a GUI can then exempt them from later garbage
+        collections, see ``ui.interpreter``); connects to nothing.
+        """
+        self._openai()
+        self.counter()
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()

@@ -9,6 +9,7 @@ sent" is checked where it matters: on the wire.
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,6 +59,13 @@ def _switch_to_hosted(qtbot: QtBot, window: MainWindow, sources: list[Path]) -> 
     assert window.where == WHERE_HOSTED
     assert window.info is not None
     assert window.info.where == "hosted"
+    # The endpoint's libraries, loaded when it opened, are exempt from later collections (each
+    # full pass would walk their ~160,000 objects while the window's thread waits for the GIL).
+    assert window.hosted.engine is not None
+    hosted = window.hosted.engine.worker._hosted
+    assert hosted is not None
+    assert hosted._client is not None
+    assert not any(o is hosted._client for o in gc.get_objects())
 
 
 def _ask(window: MainWindow, question: str) -> None:

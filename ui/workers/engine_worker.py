@@ -287,6 +287,7 @@ class EngineWorker(EngineSignals):
     def _open_hosted(self, req: OpenHosted) -> None:
         self._close_backend()
         hosted, note = open_hosted(req.spec, req.config_dir, req.cache_dir)
+        hosted.warm()
         self._backend, self._hosted, self._caps = hosted, hosted, capabilities(hosted)
         if note:
             self.note_reported.emit(req.request_id, note)
