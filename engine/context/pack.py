@@ -57,13 +57,17 @@ _VERSE_REF = re.compile(r"^(?P<chapter>.*\S\s+\d+):(?P<verse>\d+)$")
 
 
 def anchor_marker(anchor: Anchor) -> str:
-    if anchor.kind is AnchorKind.PAGE:
-        return f"<p{anchor.start}>"
-    if anchor.kind is AnchorKind.CHAPTER:
-        return f"<c{anchor.start}>"
-    if anchor.kind is AnchorKind.VERSE:
-        return f"<v {anchor.label}>"
-    return f"<L{anchor.start}>"
+    return _marker(anchor.kind, anchor.start, anchor.label)
+
+
+def _marker(kind: AnchorKind, start: int, label: str) -> str:
+    if kind is AnchorKind.PAGE:
+        return f"<p{start}>"
+    if kind is AnchorKind.CHAPTER:
+        return f"<c{start}>"
+    if kind is AnchorKind.VERSE:
+        return f"<v {label}>"
+    return f"<L{start}>"
 
 
 def _attr(value: str) -> str:
@@ -86,10 +90,11 @@ def _block(doc: Document) -> tuple[str, array[int], array[int]]:
     starts: array[int] = array("q")
     ends: array[int] = array("q")
     chapter = ""
-    for seg in doc.segments:
-        ref = _VERSE_REF.match(seg.anchor.label) if seg.anchor.kind is AnchorKind.VERSE else None
+    verse = AnchorKind.VERSE
+    for kind, first, _last, label, text in doc.table.rows():
+        ref = _VERSE_REF.match(label) if kind is verse else None
         if ref is None:
-            marker = f"{anchor_marker(seg.anchor)}\n"
+            marker = f"{_marker(kind, first, label)}\n"
             chapter = ""
         elif ref["chapter"] != chapter:
             chapter = ref["chapter"]
@@ -98,11 +103,11 @@ def _block(doc: Document) -> tuple[str, array[int], array[int]]:
             marker = f"{ref['verse']} "
         parts.append(marker)
         pos += len(marker)
-        parts.append(seg.text)
+        parts.append(text)
         starts.append(pos)
-        pos += len(seg.text)
+        pos += len(text)
         ends.append(pos)
-        if seg.text and not seg.text.endswith("\n"):
+        if text and not text.endswith("\n"):
             parts.append("\n")
             pos += 1
     parts.append("</doc>\n")

@@ -9,8 +9,8 @@ damaged only costs the work it would have saved. Values are plain bytes; callers
 
 The parse cache keeps isolated parses (and the segments of long text files) by content hash,
 so unchanged sources are free. Keys are the sha256 of the source bytes plus everything that
-changes the result (parser version, format, options); values are zlib-compressed JSON of the
-plain data the child (or the text reader) returned.
+changes the result (parser version, format, options); values are zlib-compressed MessagePack
+of the plain data the child (or the text reader) returned, its segments as columns.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ import msgspec
 
 # Part of every parse key: raise it whenever any parser's output changes, the in-process text
 # formats' (``engine.corpus.formats``, ``engine.corpus.verses``) included, whose long files are
-# cached too. 2: repaired PDFs said to be damaged; 3: one-flow books cut at their TOC.
-PARSER_VERSION = 3
+# cached too. 2: repaired PDFs said to be damaged; 3: one-flow books cut at their TOC;
+# 4: values are MessagePack, segments kept as columns.
+PARSER_VERSION = 4
 PARSE_BUDGET_BYTES = 1 << 30
 _COMMIT_EVERY = 256  # puts between commits (``flush`` commits at once)
 _EVICT_TO = 0.9  # an eviction frees space down to this share of the budget
@@ -150,9 +151,11 @@ class KeyValueCache:
             self._db = None
 
 
-# A parse result of a long book is megabytes of JSON; the json module would hold the GIL for
-# tens of milliseconds encoding it (a stall of the window's thread), msgspec for a few.
-_JSON_DECODE = msgspec.json.Decoder().decode
+# MessagePack through msgspec: segments are kept as columns (``SegmentTable.columns``), one
+# string and a few byte strings, which decode in a couple of milliseconds. Rows as JSON held
+# the decoding thread, and with it the GIL and the window's thread, ~35 ms for a Bible.
+_DECODE = msgspec.msgpack.Decoder().decode
+_ENCODE = msgspec.msgpack.Encoder().encode
 
 
 class ParseCache:
@@ -160,7 +163,11 @@ class ParseCache:
 
     def __init__(self, folder: Path | None, budget_bytes: int = PARSE_BUDGET_BYTES) -> None:
         path = folder / f"parse-v{PARSER_VERSION}-kv.sqlite" if folder is not None else None
-        self._kv = KeyValueCache(path, budget_bytes, replaces=(f"parse-v{PARSER_VERSION}.sqlite",))
+        # Files of earlier parser versions hold nothing this version reads: removed, not kept
+        # beside it until the disk fills (each may be up to the budget).
+        older = [f"parse-v{v}-kv.sqlite" for v in range(1, PARSER_VERSION)]
+        older += [f"parse-v{v}.sqlite" for v in range(1, PARSER_VERSION + 1)]
+        self._kv = KeyValueCache(path, budget_bytes, replaces=older)
 
     @staticmethod
     def key(sha256: str, *parts: object) -> str:
@@ -174,14 +181,14 @@ class ParseCache:
         if blob is None:
             return None
         try:
-            value = _JSON_DECODE(zlib.decompress(blob))  # zlib lets go of the GIL; msgspec is quick
+            value = _DECODE(zlib.decompress(blob))  # zlib lets go of the GIL; msgspec is quick
         except (zlib.error, ValueError, msgspec.DecodeError):
             return None
         return value if isinstance(value, dict) else None
 
     def put(self, key: str, value: dict[str, Any]) -> None:
         try:
-            blob = zlib.compress(msgspec.json.encode(value), 3)
+            blob = zlib.compress(_ENCODE(value), 3)
         except (TypeError, ValueError, msgspec.EncodeError):
             return
         self._kv.put(key, blob)

@@ -339,10 +339,13 @@ class _Loader:
         kind, language = classify(name)
         key = ParseCache.key(sha, "text", kind.value, self.options.verses)
         cached = self.cache.get(key) if len(data) >= _CACHED_TEXT_BYTES else None
-        segments: Sequence[Segment]
+        segments: Sequence[Segment] | None = None
         if cached is not None:
-            segments = _segments(cached)
-        else:
+            try:
+                segments = _segments(cached)
+            except (ValueError, KeyError, TypeError):
+                segments = None  # a damaged entry: read again, and replaced
+        if segments is None:
             text = decode(data)
             if kind in (DocumentKind.CODE, DocumentKind.TEXT) and minified(text):
                 reason = "minified or generated (very long lines)"
@@ -356,7 +359,8 @@ class _Loader:
             if kind in (DocumentKind.TEXT, DocumentKind.MARKDOWN, DocumentKind.HTML):
                 segments = maybe_verses(segments, self.options.verses) or segments
             if segments and len(data) >= _CACHED_TEXT_BYTES:
-                self.cache.put(key, {"segments": _plain(segments)})
+                segments = SegmentTable.of(segments)
+                self.cache.put(key, {"columns": segments.columns()})
         if not segments:
             self.issues.append(FileIssue(source, Problem.SKIPPED, "no text"))
             return
@@ -387,18 +391,31 @@ class _Loader:
         opts = self.options
         key = self.parse_key(sha, filetype)
         result = self.cache.get(key)
+        table: SegmentTable | None = None
+        if result is not None:
+            try:
+                table = _segments(result) if result.get("status") == "ok" else None
+            except (ValueError, KeyError, TypeError):
+                result = None  # a damaged entry: parsed again, and replaced
+            else:
+                self.pages_done += int(result.get("pages", 0))
         if result is None:
             result = self.parse_isolated(name, source, path if path is not None else data, filetype)
             if result is None:
                 return
-            self.cache.put(key, result)
-        else:
-            self.pages_done += int(result.get("pages", 0))
+            if result.get("status") == "ok":
+                try:
+                    table = _segments(result)
+                except (ValueError, KeyError, TypeError) as exc:
+                    reason = f"the parser gave malformed text: {exc}"
+                    self.issues.append(FileIssue(source, Problem.FAILED, reason))
+                    return
+            rest = {k: v for k, v in result.items() if k != "segments"}
+            self.cache.put(key, {**rest, "columns": table.columns() if table is not None else None})
         status = str(result.get("status", ""))
-        if status != "ok":
+        if status != "ok" or table is None:
             self.issues.append(FileIssue(source, Problem.FAILED, status or "cannot read"))
             return
-        table = _segments(result)
         if not table:
             self.issues.append(FileIssue(source, Problem.SKIPPED, "no text"))
             return
@@ -512,13 +529,18 @@ class _Loader:
 
 
 def _segments(result: dict[str, Any]) -> SegmentTable:
-    """The segments of a parse result as the child (or the text cache) gives them."""
+    """The segments of a parse result: rows as the child gives them, columns as the parse
+    cache keeps them (``SegmentTable.columns``).
+
+    Raises:
+        ValueError: neither form, or a malformed one.
+    """
+    if "columns" in result:
+        columns = result["columns"]
+        if not isinstance(columns, dict):
+            raise ValueError("malformed segment columns")
+        return SegmentTable.of_columns(columns)
     return SegmentTable.of_rows(result["segments"])
-
-
-def _plain(segments: Sequence[Segment]) -> list[tuple[str, int, int, str, str]]:
-    """Segments as plain data for the parse cache (the form ``_segments`` reads)."""
-    return [(s.anchor.kind.value, s.anchor.start, s.anchor.end, s.anchor.label, s.text) for s in segments]
 
 
 def _paged_filetype(name: str, data: bytes) -> str | None:

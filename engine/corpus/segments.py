@@ -16,7 +16,9 @@ sees either the old or the new storage, both complete.
 
 from __future__ import annotations
 
+import itertools
 import operator
+import sys
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -131,6 +133,67 @@ class SegmentTable(Sequence[Segment]):
         del texts
         return cls(joined, starts, ends, bytes(kinds), first, last, tuple(labels) if any(labels) else None)
 
+    def columns(self) -> dict[str, object]:
+        """The table as plain columns (``of_columns`` reads them back): the joined text, the
+        segments' end offsets in it, kinds, anchor numbers and labels.
+
+        The form the parse cache keeps: one string and a few byte strings decode in a couple of
+        milliseconds, where a row per segment (22,000 verses) held the decoding thread, and so
+        the GIL, for tens of milliseconds, and the rows and the table built from them held
+        the text twice.
+        """
+        store = self._store
+        text = self.joined()
+        if store.contiguous:
+            ends = store.ends
+        else:
+            ends, pos = _offsets(), 0
+            for s, e in zip(store.starts, store.ends, strict=True):
+                pos += e - s
+                ends.append(pos)
+        return {
+            "text": text,
+            "ends": _little(ends),
+            "kinds": bytes(self._kinds),
+            "first": _little(self._first),
+            "last": _little(self._last),
+            "labels": list(self._labels) if self._labels is not None else None,
+        }
+
+    @classmethod
+    def of_columns(cls, columns: dict[str, object]) -> SegmentTable:
+        """A table from ``columns()``'s form.
+
+        Raises:
+            ValueError: the columns are malformed (missing, of other lengths, offsets out of
+                order, an unknown kind).
+        """
+        try:
+            text = columns["text"]
+            ends = _from_little(columns["ends"])
+            kinds = columns["kinds"]
+            first = _from_little(columns["first"])
+            last = _from_little(columns["last"])
+            labels = columns.get("labels")
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"malformed segment columns: {exc}") from None
+        if not isinstance(text, str) or not isinstance(kinds, bytes):
+            raise ValueError("malformed segment columns: text or kinds")
+        if labels is not None and not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
+            raise ValueError("malformed segment columns: labels")
+        n = len(ends)
+        if (ends[-1] if n else 0) != len(text):  # with the order check below, none is negative
+            raise ValueError("malformed segment columns: offsets")
+        starts = _offsets()
+        if n:
+            starts.append(0)
+            starts.extend(ends[:-1])
+            if any(a > b for a, b in zip(starts, ends, strict=True)):
+                raise ValueError("malformed segment columns: offsets out of order")
+        if kinds and max(kinds) >= len(_KINDS):
+            raise ValueError("malformed segment columns: unknown anchor kind")
+        return cls(text, starts, ends, kinds, first, last, tuple(labels) if labels is not None else None)
+
     @classmethod
     def lines(cls, text: str, per_anchor: int, first_line: int = 1) -> SegmentTable:
         """Blocks of ``per_anchor`` lines of ``text``, each anchored by its line range.
@@ -185,6 +248,17 @@ class SegmentTable(Sequence[Segment]):
         store = self._store
         for i in range(len(self)):
             yield Segment(self.anchor(i), store.text[store.starts[i] : store.ends[i]])
+
+    def rows(self) -> Iterator[tuple[AnchorKind, int, int, str, str]]:
+        """``(kind, start, end, label, text)`` of each segment, in order: what iterating gives,
+        without the two objects a Segment and its Anchor cost (packing a long book walks
+        every segment on a worker thread, and each object made is time the GIL is held)."""
+        store = self._store
+        text, kinds = store.text, _KINDS
+        labels: Iterable[str] = self._labels if self._labels is not None else itertools.repeat("", len(self))
+        spans = zip(self._kinds, self._first, self._last, labels, store.starts, store.ends, strict=True)
+        for k, a, b, label, s, e in spans:
+            yield kinds[k], a, b, label, text[s:e]
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence) or isinstance(other, str):
@@ -273,3 +347,24 @@ def _make_store(text: str, starts: array[int], ends: array[int], *, packed: bool
         and all(ends[i] == starts[i + 1] for i in range(n - 1))
     )
     return _Store(text, starts, ends, contiguous, packed)
+
+
+def _little(values: array[int]) -> bytes:
+    """``values`` as little-endian 8-byte integers (the cache may outlive this machine's order)."""
+    if values.typecode != "q":
+        values = array("q", values)
+    if sys.byteorder == "little":
+        return values.tobytes()
+    swapped = array("q", values)
+    swapped.byteswap()
+    return swapped.tobytes()
+
+
+def _from_little(raw: object) -> array[int]:
+    if not isinstance(raw, bytes) or len(raw) % 8:
+        raise ValueError("malformed segment columns: an integer column")
+    values = array("q")
+    values.frombytes(raw)
+    if sys.byteorder != "little":
+        values.byteswap()
+    return values

@@ -210,3 +210,36 @@ def test_a_long_text_is_cut_into_verses_once_and_again_only_when_it_changed(
     changed = load_sources([root], cache_dir=cache)
     assert len(cut) == 1  # read and cut again
     assert changed.documents[0].segments[-1].text.startswith("Then God")
+
+
+def test_a_damaged_cache_entry_is_read_again_and_replaced(tmp_path: Path) -> None:
+    import sqlite3
+    import zlib
+
+    import msgspec
+
+    root = _pdfs(tmp_path / "lib", 1, 3)
+    cache = tmp_path / "cache"
+    first = load_sources([root], cache_dir=cache)
+    (db_path,) = cache.glob("parse-v*-kv.sqlite")
+    damaged = zlib.compress(msgspec.msgpack.encode({"status": "ok", "pages": 3, "columns": {"text": 1}}))
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("UPDATE entries SET value = ?", (damaged,)).rowcount == 1
+    again = load_sources([root], cache_dir=cache)
+    assert again.documents == first.documents
+    assert not again.issues
+    with sqlite3.connect(db_path) as db:
+        (value,) = db.execute("SELECT value FROM entries").fetchone()
+    assert value != damaged  # parsed again and kept
+
+
+def test_files_of_earlier_parser_versions_are_removed(tmp_path: Path) -> None:
+    from longdesk.engine.corpus.cache import PARSER_VERSION, ParseCache
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    old = cache / f"parse-v{PARSER_VERSION - 1}-kv.sqlite"
+    old.write_bytes(b"x" * 1000)
+    ParseCache(cache).close()
+    assert not old.exists()
+    assert (cache / f"parse-v{PARSER_VERSION}-kv.sqlite").exists()

@@ -182,3 +182,62 @@ def test_reading_and_packing_peak_stays_under_three_times_the_text(tmp_path: Pat
         tracemalloc.stop()
     assert plan.corpus_chars > text_bytes
     assert peak <= 3 * text_bytes, f"peak {peak / text_bytes:.2f}x the text"
+
+
+_EDGE_TABLES = {
+    "empty": [],
+    "one empty segment": [Segment(Anchor(AnchorKind.LINES, 3, 2), "")],
+    "mixed kinds and labels": [
+        Segment(Anchor(AnchorKind.VERSE, 0, 0, "front matter"), "The Book\n"),
+        Segment(Anchor(AnchorKind.VERSE, 1, 1, "Genesis 1:1"), "In the beginning.\n"),
+        Segment(Anchor(AnchorKind.PAGE, 7, 7), "no newline \U0001f600"),
+        Segment(Anchor(AnchorKind.CHAPTER, 2**40, 2**40 + 1), ""),
+        Segment(Anchor(AnchorKind.LINES, -1, 4000), "x\u2603\n"),
+    ],
+    "no labels": [Segment(Anchor(AnchorKind.PAGE, n, n), f"page {n}\n") for n in range(1, 50)],
+}
+
+
+@pytest.mark.parametrize("name", list(_EDGE_TABLES))
+def test_columns_give_back_the_same_segments_from_a_plain_or_a_packed_table(name: str) -> None:
+    import msgspec
+
+    segs = _EDGE_TABLES[name]
+    doc = Document("D1", "b.txt", "/b.txt", DocumentKind.TEXT, "0" * 64, segs)
+    plain = SegmentTable.of_columns(msgspec.msgpack.decode(msgspec.msgpack.encode(doc.table.columns())))
+    assert list(plain) == segs
+    assert [tuple(r) for r in doc.table.rows()] == [
+        (s.anchor.kind, s.anchor.start, s.anchor.end, s.anchor.label, s.text) for s in segs
+    ]
+    if segs:  # after packing the text lives in the block, between markers: the same columns
+        from longdesk.engine.corpus.model import Corpus
+
+        pack(Corpus.of([doc], []), len, 10**6)
+        assert doc.table.packed_store() is not None
+        assert list(SegmentTable.of_columns(doc.table.columns())) == segs
+        assert list(doc.table.rows()) == [
+            (s.anchor.kind, s.anchor.start, s.anchor.end, s.anchor.label, s.text) for s in segs
+        ]
+
+
+def test_malformed_columns_are_refused_with_a_reason() -> None:
+    good = SegmentTable.of(_EDGE_TABLES["mixed kinds and labels"]).columns()
+    bad_ends = array("q", [3, 1, 30, 30, 33]).tobytes()
+    cases = {
+        "missing": {k: v for k, v in good.items() if k != "ends"},
+        "text not a string": {**good, "text": b"bytes"},
+        "ends past the text": {**good, "text": "short"},
+        "ends out of order": {**good, "ends": bad_ends},
+        "ragged integers": {**good, "first": b"\x00" * 7},
+        "other lengths": {**good, "kinds": good["kinds"][:-1]},  # type: ignore[index]
+        "unknown kind": {**good, "kinds": b"\x00\x00\x00\x00\x7f"},
+        "labels not strings": {**good, "labels": [1, 2, 3, 4, 5]},
+    }
+    refused = {}
+    for what, columns in cases.items():
+        try:
+            SegmentTable.of_columns(columns)
+        except ValueError as exc:
+            refused[what] = str(exc)
+    assert set(refused) == set(cases)
+    assert all("malformed" in why or "different lengths" in why for why in refused.values()), refused
