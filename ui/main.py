@@ -34,6 +34,7 @@ def split_args(args: Sequence[str]) -> tuple[bool, list[str]]:
         return True, list(args)
     return False, list(args)
 
+
 _QT_LOG = logging.getLogger("longdesk.qt")
 
 

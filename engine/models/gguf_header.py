@@ -47,6 +47,7 @@ _SCALARS: dict[int, tuple[str, int]] = {
 _STRING = 8
 _ARRAY = 9
 
+
 def ggml_type(type_id: int) -> tuple[str, int, int] | None:
     """``(name, block size, bytes per block)`` of a ggml tensor type; None for a type unknown here.
 
