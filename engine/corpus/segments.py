@@ -245,9 +245,8 @@ class SegmentTable(Sequence[Segment]):
         return Segment(self.anchor(i), store.text[store.starts[i] : store.ends[i]])
 
     def __iter__(self) -> Iterator[Segment]:
-        store = self._store
-        for i in range(len(self)):
-            yield Segment(self.anchor(i), store.text[store.starts[i] : store.ends[i]])
+        for kind, start, end, label, text in self.rows():
+            yield Segment(Anchor(kind, start, end, label), text)
 
     def rows(self) -> Iterator[tuple[AnchorKind, int, int, str, str]]:
         """``(kind, start, end, label, text)`` of each segment, in order: what iterating gives,
